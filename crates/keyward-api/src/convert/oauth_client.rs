@@ -1,0 +1,135 @@
+//! `OAuthClient` → `keyward_core::model::Client`: every field check of the kind,
+//! the defaults (auth method, Secret name, resource namespace) and the
+//! session-lifetime ranges. Cross-object checks (does the Resource exist, is
+//! the client id taken) are compile's, not this module's.
+
+use std::time::Duration;
+
+use keyward_core::model::{self, AuthMethod, ClientCredentialsGrant, Grants, ResourceGrant, SessionLifetimes};
+
+use super::{Check, Invalid, is_client_id, is_https_url};
+use crate::v1alpha1::common::limits;
+use crate::v1alpha1::{ClientResource, OAuthClient, SessionSpec, TokenEndpointAuthMethod};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Ranges of the `spec.session` lifetimes, also in the CEL rules.
+pub const ACCESS_KEY_SESSION_TOKEN_RANGE: (Duration, Duration) = (MINUTE, Duration::from_secs(24 * 3600));
+pub const SESSION_TOKEN_RANGE: (Duration, Duration) = (MINUTE, Duration::from_secs(720 * 3600));
+pub const REFRESH_TOKEN_RANGE: (Duration, Duration) = (MINUTE, Duration::from_secs(8760 * 3600));
+
+/// The Secret a client's credentials go to when `spec.secret.name` is unset.
+pub fn default_secret_name(client_name: &str) -> String {
+    format!("{client_name}-credentials")
+}
+
+impl TryFrom<&OAuthClient> for model::Client {
+    type Error = Invalid;
+
+    fn try_from(obj: &OAuthClient) -> Result<Self, Invalid> {
+        let mut c = Check::default();
+        let meta = c.meta(&obj.metadata);
+        let spec = &obj.spec;
+
+        c.length("spec.displayName", &spec.display_name, 1, limits::DISPLAY_NAME);
+        c.optional_text("spec.description", spec.description.as_deref(), limits::DESCRIPTION);
+        if let Some(uri) = &spec.logo_uri
+            && c.length("spec.logoUri", uri, 0, limits::URI)
+            && !is_https_url(uri)
+        {
+            c.invalid("spec.logoUri", format!("{uri:?} is not an https URL (https://host/path, no user@ part)"));
+        }
+        c.tags("spec.tags", &spec.tags);
+        if let Some(id) = &spec.client_id
+            && c.length("spec.clientId", id, 1, limits::CLIENT_ID)
+            && !is_client_id(id)
+        {
+            c.invalid(
+                "spec.clientId",
+                format!("{id:?} is not a valid client id: use printable ASCII without spaces and without ':' (HTTP Basic authentication splits on the first colon)"),
+            );
+        }
+
+        let auth_method = match spec.token_endpoint_auth_method.unwrap_or_default() {
+            TokenEndpointAuthMethod::ClientSecretBasic => AuthMethod::ClientSecretBasic,
+            TokenEndpointAuthMethod::ClientSecretPost => AuthMethod::ClientSecretPost,
+        };
+
+        let secret_name = match spec.secret.as_ref().and_then(|s| s.name.as_deref()) {
+            Some(name) => {
+                c.object_name("spec.secret.name", name);
+                name.to_owned()
+            }
+            None => {
+                let name = default_secret_name(&meta.key.name);
+                if name.len() > limits::NAME {
+                    c.invalid(
+                        "spec.secret.name",
+                        format!("the default Secret name {name:?} is longer than {} characters; set spec.secret.name", limits::NAME),
+                    );
+                }
+                name
+            }
+        };
+
+        let client_credentials = spec.grant_types.as_ref().and_then(|g| g.client_credentials.as_ref()).map(|cc| {
+            c.tenants("spec.grantTypes.clientCredentials.allowedTenants", &cc.allowed_tenants);
+            ClientCredentialsGrant { allowed_tenants: cc.allowed_tenants.clone() }
+        });
+
+        let resources = resource_grants(&mut c, &spec.resources, &meta.key.namespace);
+        let session = session(&mut c, spec.session.as_ref());
+
+        c.finish(model::Client {
+            display_name: spec.display_name.clone(),
+            description: spec.description.clone(),
+            logo_uri: spec.logo_uri.clone(),
+            tags: spec.tags.clone(),
+            client_id: spec.client_id.clone(),
+            auth_method,
+            secret_name,
+            grants: Grants { client_credentials },
+            resources,
+            session,
+            meta,
+        })
+    }
+}
+
+fn resource_grants(c: &mut Check, entries: &[ClientResource], own_namespace: &str) -> Vec<ResourceGrant> {
+    c.max_items("spec.resources", entries.len(), limits::CLIENT_RESOURCES);
+    let mut out: Vec<ResourceGrant> = Vec::with_capacity(entries.len());
+    for (i, r) in entries.iter().enumerate() {
+        let field = format!("spec.resources[{i}]");
+        let key = c.object_ref(&field, &r.name, r.namespace.as_deref(), own_namespace);
+        c.scope_list(&format!("{field}.scopes"), &r.scopes, limits::SCOPES);
+        // Compared after defaulting: `{name: x}` and `{name: x, namespace: <own>}`
+        // are the same Resource, which the CEL rule (blind to metadata) misses.
+        if let Some(first) = out.iter().position(|g| g.resource == key) {
+            c.invalid(field, format!("Resource {key} is listed twice (first at spec.resources[{first}]); merge the scopes into one entry"));
+        }
+        out.push(ResourceGrant { resource: key, scopes: r.scopes.clone() });
+    }
+    out
+}
+
+fn session(c: &mut Check, s: Option<&SessionSpec>) -> SessionLifetimes {
+    let Some(s) = s else { return SessionLifetimes::default() };
+    let (rmin, rmax) = REFRESH_TOKEN_RANGE;
+    let (smin, smax) = SESSION_TOKEN_RANGE;
+    let (amin, amax) = ACCESS_KEY_SESSION_TOKEN_RANGE;
+    SessionLifetimes {
+        refresh_token: c.duration("spec.session.refreshTokenTimeout", s.refresh_token_timeout.as_deref(), rmin, rmax),
+        session_token: c.duration("spec.session.sessionTokenTimeout", s.session_token_timeout.as_deref(), smin, smax),
+        access_key_session_token: c.duration(
+            "spec.session.accessKeySessionTokenTimeout",
+            s.access_key_session_token_timeout.as_deref(),
+            amin,
+            amax,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

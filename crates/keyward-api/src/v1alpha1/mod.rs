@@ -1,0 +1,23 @@
+//! `keyward.dev/v1alpha1`: the three custom resources as they are written in
+//! YAML. Owns the wire shape, the field docs (`kubectl explain`) and the
+//! schema/CEL rules; owns no validation logic (that is `crate::convert`).
+//!
+//! Compatibility rules for this version: new fields are optional, enums only
+//! gain values, and nothing relies on `deny_unknown_fields` (an older operator
+//! must keep reading objects written against a newer CRD).
+
+pub mod access_policy;
+pub mod common;
+pub mod oauth_client;
+pub mod resource;
+
+pub use access_policy::{
+    AccessPolicy, AccessPolicySpec, AccessPolicyStatus, ClientSelectorSpec, Effect, GrantTypeName,
+    ResourceSelectorSpec,
+};
+pub use common::ObjectRef;
+pub use oauth_client::{
+    ClientCredentialsSpec, ClientOrigin, ClientResource, ClientSecretSpec, GrantTypesSpec, OAuthClient,
+    OAuthClientSpec, OAuthClientStatus, SecretRef, SessionSpec, TokenEndpointAuthMethod,
+};
+pub use resource::{IntrospectionSpec, Resource, ResourceSpec, ResourceStatus, ResourceType, ScopeSpec};

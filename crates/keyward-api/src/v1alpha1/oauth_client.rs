@@ -1,0 +1,258 @@
+//! `OAuthClient`: an application that gets tokens from the hub. Owns the wire
+//! shape, the `kubectl explain` text and the schema/CEL rules of the kind; the
+//! conversion into `keyward_core::model::Client` is `crate::convert::oauth_client`.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::common::{limits, patterns};
+
+/// An OAuth client of the Keyward hub: who it is, how it authenticates, which
+/// grants it may use and which Resources (APIs, MCP servers) it may get tokens
+/// for. The hub writes the client's credentials into a Secret in the same
+/// namespace and reports the client id in status.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[kube(
+    group = "keyward.dev",
+    version = "v1alpha1",
+    kind = "OAuthClient",
+    plural = "oauthclients",
+    shortname = "oac",
+    category = "keyward",
+    namespaced,
+    status = "OAuthClientStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    doc = "An OAuth client of the Keyward hub: an application that gets access tokens for Resources.",
+    printcolumn(name = "Client ID", type_ = "string", json_path = ".status.clientId"),
+    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
+    printcolumn(name = "Reason", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+// A transition rule on the spec rather than on the field: a field-level rule
+// never sees the field being removed, and removing clientId changes the id too.
+#[x_kube(validation = Rule::new("!has(oldSelf.clientId) || (has(self.clientId) && self.clientId == oldSelf.clientId)")
+    .message("clientId cannot be changed or removed once set: issued tokens, the credentials Secret and every application configured with it refer to it; create a new OAuthClient for a new client id")
+    .field_path(".clientId")
+    .reason(Reason::FieldValueForbidden))]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthClientSpec {
+    /// Human-readable name shown on consent screens and in audit output,
+    /// 1 to 200 characters.
+    #[schemars(length(min = 1, max = limits::DISPLAY_NAME))]
+    pub display_name: String,
+
+    /// What this client is and who owns it, up to 2000 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::DESCRIPTION))]
+    pub description: Option<String>,
+
+    /// An https URL of the client's logo, shown on consent screens. At most 2048
+    /// characters; no user information (`user@`) in the host part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::URI), regex(pattern = patterns::HTTPS_URL))]
+    pub logo_uri: Option<String>,
+
+    /// Free-form tags, for AccessPolicy client selectors (`spec.clients.tags`).
+    /// Each 1 to 63 characters of letters, digits, `.`, `_` and `-`; no
+    /// duplicates; at most 32.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::TAGS), inner(length(min = 1, max = limits::TAG), regex(pattern = patterns::TAG)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub tags: Vec<String>,
+
+    /// The OAuth `client_id`. When unset the hub uses `<name>.<namespace>`,
+    /// which stays the same if the object is deleted and re-applied. 1 to 255
+    /// printable ASCII characters without spaces and without `:` (HTTP Basic
+    /// authentication splits on the first colon). Cannot be changed or removed
+    /// once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = limits::CLIENT_ID), regex(pattern = patterns::CLIENT_ID))]
+    pub client_id: Option<String>,
+
+    /// How the client authenticates at the token endpoint:
+    /// `client_secret_basic` (HTTP Basic, the default) or `client_secret_post`
+    /// (`client_id` and `client_secret` in the form body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+
+    /// The Secret the hub writes the client's credentials to (keys
+    /// `client_id`, `client_secret`, `token_endpoint`, `issuer`). Mount it into
+    /// the workload that uses this client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<ClientSecretSpec>,
+
+    /// The OAuth grants this client may use. Every grant is off unless its
+    /// field is present; an empty object (`clientCredentials: {}`) turns it on
+    /// with default settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_types: Option<GrantTypesSpec>,
+
+    /// The Resources this client may request tokens for, each with the most
+    /// scopes it may ever get there. A token request for a Resource not listed
+    /// here is refused (`invalid_target`). Each Resource at most once; at most 64.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::CLIENT_RESOURCES))]
+    #[x_kube(validation = Rule::new("self.all(r, self.exists_one(o, o.name == r.name && (has(o.__namespace__) ? o.__namespace__ : '') == (has(r.__namespace__) ? r.__namespace__ : '')))")
+        .message("each Resource may be listed only once in resources; merge the scopes into one entry")
+        .reason(Reason::FieldValueDuplicate))]
+    pub resources: Vec<ClientResource>,
+
+    /// Lifetimes of what the hub issues to this client. Every field left out
+    /// uses the hub-wide default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionSpec>,
+}
+
+/// How a client authenticates at the token endpoint (RFC 6749 §2.3,
+/// OpenID Connect Core §9).
+///
+/// `non_exhaustive` because `private_key_jwt` and `none` are coming: code
+/// matching on this must already handle variants it does not know.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[non_exhaustive]
+pub enum TokenEndpointAuthMethod {
+    #[default]
+    #[serde(rename = "client_secret_basic")]
+    ClientSecretBasic,
+    #[serde(rename = "client_secret_post")]
+    ClientSecretPost,
+}
+
+/// Where the client's credentials are written.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub struct ClientSecretSpec {
+    /// Name of the Secret, in this OAuthClient's namespace. Defaults to
+    /// `<metadata.name>-credentials`. A DNS-1123 subdomain of at most 253
+    /// characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = limits::NAME), regex(pattern = patterns::DNS_SUBDOMAIN))]
+    pub name: Option<String>,
+}
+
+/// The grants a client may use; each is enabled by being present.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantTypesSpec {
+    /// The client credentials grant (RFC 6749 §4.4): the client gets tokens for
+    /// itself with its own id and secret, with no user involved. For agents,
+    /// CronJobs and controllers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_credentials: Option<ClientCredentialsSpec>,
+}
+
+/// Settings of the client credentials grant.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientCredentialsSpec {
+    /// Tenants this client may name in the `tenant` token-request parameter;
+    /// the tenant lands in the token's `tenant` claim. Empty: any tenant. Each
+    /// 1 to 128 letters, digits, `.`, `_`, `-` or `:`; no duplicates; at most 64.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::TENANTS), inner(length(min = 1, max = limits::TENANT), regex(pattern = patterns::TENANT)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub allowed_tenants: Vec<String>,
+}
+
+/// One Resource the client may get tokens for.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+pub struct ClientResource {
+    /// Name of the Resource.
+    #[schemars(length(min = 1, max = limits::NAME), regex(pattern = patterns::DNS_SUBDOMAIN))]
+    pub name: String,
+
+    /// Namespace of the Resource. Defaults to this OAuthClient's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = limits::NAMESPACE), regex(pattern = patterns::DNS_LABEL))]
+    pub namespace: Option<String>,
+
+    /// The most this client may get from the Resource: each must be a scope the
+    /// Resource defines. AccessPolicies can narrow it further. Empty: tokens
+    /// for this audience carry no scope. No duplicates; at most 128.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::SCOPES), inner(length(min = 1, max = limits::SCOPE), regex(pattern = patterns::SCOPE_TOKEN)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub scopes: Vec<String>,
+}
+
+/// Per-client lifetimes. Each is a duration of whole hours, minutes and
+/// seconds in that order, such as `90s`, `30m`, `1h30m` or `720h`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSpec {
+    /// How long a refresh token stays usable, from 1m to 8760h (one year).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = limits::DURATION), regex(pattern = patterns::DURATION))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1m') && duration(self) <= duration('8760h')")
+        .message("refreshTokenTimeout must be between 1m and 8760h"))]
+    pub refresh_token_timeout: Option<String>,
+
+    /// How long a user's session with this client lasts before the user has to
+    /// sign in again, from 1m to 720h (30 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = limits::DURATION), regex(pattern = patterns::DURATION))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1m') && duration(self) <= duration('720h')")
+        .message("sessionTokenTimeout must be between 1m and 720h"))]
+    pub session_token_timeout: Option<String>,
+
+    /// Lifetime of the access tokens the client gets for itself (client
+    /// credentials), from 1m to 24h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = limits::DURATION), regex(pattern = patterns::DURATION))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1m') && duration(self) <= duration('24h')")
+        .message("accessKeySessionTokenTimeout must be between 1m and 24h"))]
+    pub access_key_session_token_timeout: Option<String>,
+}
+
+/// What the hub observed. Written by the operator; do not set it by hand.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthClientStatus {
+    /// The client id in force: `spec.clientId`, or the one the hub derived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+
+    /// The Secret that holds the client's credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+
+    /// How the client came to be: `manual` (written by a person or GitOps),
+    /// `dcr` (Dynamic Client Registration, RFC 7591) or `cimd` (a Client ID
+    /// Metadata Document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<ClientOrigin>,
+
+    /// The `metadata.generation` this status describes. Lower than
+    /// `metadata.generation` means the hub has not processed the latest change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Current state. `Ready` is `True` once the client can get tokens;
+    /// otherwise its `reason` (InvalidSpec, ResourceNotFound, ScopeNotInCatalog,
+    /// DuplicateClientId, SecretPending, ...) and `message` name every problem
+    /// with its field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// A Secret in the OAuthClient's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub struct SecretRef {
+    /// Name of the Secret.
+    pub name: String,
+}
+
+/// How an OAuthClient came to exist.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ClientOrigin {
+    /// Written by a person or applied from Git.
+    Manual,
+    /// Registered at the hub's Dynamic Client Registration endpoint (RFC 7591).
+    Dcr,
+    /// Described by a Client ID Metadata Document the hub fetched.
+    Cimd,
+}

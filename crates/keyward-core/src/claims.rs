@@ -1,0 +1,61 @@
+//! Access-token claims (RFC 9068 §2.2) and lifetimes. Serialization only: the
+//! signature is made at the edge with a pre-parsed key.
+
+use serde::Serialize;
+use std::time::Duration;
+
+use crate::snapshot::{CompiledClient, CompiledResource, HubSettings};
+use crate::time::UnixTime;
+
+/// The JWT body of an access token. Borrowed everywhere so building it allocates
+/// nothing beyond the scope string the decision produced.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct AccessTokenClaims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub aud: &'a str,
+    pub exp: u64,
+    pub iat: u64,
+    pub jti: &'a str,
+    pub client_id: &'a str,
+    /// RFC 9068 §2.2.3: space-delimited, omitted when nothing was granted.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub scope: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<&'a str>,
+}
+
+/// Lifetime of a token a client gets for itself: the shorter of the client's
+/// `accessKeySessionTokenTimeout` and the resource's `accessTokenLifetime`, so
+/// both owners can only shorten it; the hub default where neither says.
+pub fn access_token_lifetime(settings: &HubSettings, client: &CompiledClient, resource: &CompiledResource) -> Duration {
+    match (client.session.access_key_session_token, resource.access_token_lifetime) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => settings.defaults.access_token,
+    }
+}
+
+/// The claims of a client_credentials token: the client is its own subject.
+pub fn client_credentials_claims<'a>(
+    settings: &'a HubSettings,
+    client: &'a CompiledClient,
+    resource: &'a CompiledResource,
+    scope: &'a str,
+    tenant: Option<&'a str>,
+    now: UnixTime,
+    lifetime: Duration,
+    jti: &'a str,
+) -> AccessTokenClaims<'a> {
+    AccessTokenClaims {
+        iss: &settings.issuer,
+        sub: &client.client_id,
+        aud: &resource.identifier,
+        exp: now.plus(lifetime).0,
+        iat: now.0,
+        jti,
+        client_id: &client.client_id,
+        scope,
+        tenant,
+    }
+}

@@ -1,0 +1,294 @@
+//! `compile`: validated objects + secrets → one [`HubSnapshot`] and a verdict per
+//! object.
+//!
+//! Pure and total: any input yields a snapshot. An object with a problem (a
+//! dangling reference, a contested id, a missing secret) is left out on its own,
+//! with a reason and a field path; everything else still compiles. Conflicts are
+//! settled deterministically: the older object (then the lower namespace/name)
+//! keeps the contested name, so a newly applied manifest can never take over a
+//! client id or an audience already in use.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::model::{Client, ClientSelector, Kind, Meta, ObjectKey, Policy, Resource, ResourceSelector, default_client_id};
+use crate::secret::ClientSecrets;
+use crate::snapshot::{Association, CompiledClient, CompiledPolicy, CompiledResource, HubSettings, HubSnapshot};
+use crate::status::{ObjectStatus, Problem, Reason};
+
+/// Everything compile reads. Secrets are keyed by the Secret's namespace/name.
+#[derive(Debug)]
+pub struct CompileInput {
+    pub settings: HubSettings,
+    pub clients: Vec<Client>,
+    pub resources: Vec<Resource>,
+    pub policies: Vec<Policy>,
+    pub secrets: HashMap<ObjectKey, ClientSecrets>,
+}
+
+#[derive(Debug)]
+pub struct Compiled {
+    pub snapshot: HubSnapshot,
+    /// One entry per input object, sorted by kind then key.
+    pub statuses: Vec<ObjectStatus>,
+}
+
+impl Compiled {
+    pub fn status(&self, kind: Kind, key: &ObjectKey) -> Option<&ObjectStatus> {
+        self.statuses.iter().find(|s| s.kind == kind && &s.key == key)
+    }
+}
+
+fn age_order(a: &Meta, b: &Meta) -> std::cmp::Ordering {
+    // Objects with a known creation time are older than ones without (a file
+    // loader has none); ties fall back to the key so the order is total.
+    let ta = a.created.map_or(u64::MAX, |t| t.0);
+    let tb = b.created.map_or(u64::MAX, |t| t.0);
+    ta.cmp(&tb).then_with(|| a.key.cmp(&b.key))
+}
+
+fn status(kind: Kind, meta: &Meta) -> ObjectStatus {
+    ObjectStatus {
+        kind,
+        key: meta.key.clone(),
+        generation: meta.generation,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+        client_id: None,
+    }
+}
+
+pub fn compile(input: CompileInput) -> Compiled {
+    let CompileInput { settings, mut clients, mut resources, mut policies, secrets } = input;
+    resources.sort_by(|a, b| age_order(&a.meta, &b.meta));
+    clients.sort_by(|a, b| age_order(&a.meta, &b.meta));
+    policies.sort_by(|a, b| age_order(&a.meta, &b.meta));
+
+    let mut statuses = Vec::with_capacity(clients.len() + resources.len() + policies.len());
+
+    // Resources: unique names and identifiers.
+    let mut accepted_resources: Vec<(Resource, ObjectStatus)> = Vec::with_capacity(resources.len());
+    let mut identifier_owner: HashMap<&str, &ObjectKey> = HashMap::new();
+    let mut resource_keys: HashSet<&ObjectKey> = HashSet::new();
+    let mut rejected_resources = Vec::new();
+    for r in &resources {
+        let mut st = status(Kind::Resource, &r.meta);
+        if !resource_keys.insert(&r.meta.key) {
+            st.problems.push(Problem::new(Reason::DuplicateName, "metadata.name", format!("another Resource is named {}", r.meta.key)));
+        } else if let Some(owner) = identifier_owner.get(r.identifier.as_str()) {
+            st.problems.push(Problem::new(
+                Reason::DuplicateIdentifier,
+                "spec.identifier",
+                format!("identifier '{}' is already used by Resource {owner}", r.identifier),
+            ));
+        } else {
+            identifier_owner.insert(&r.identifier, &r.meta.key);
+        }
+        if st.ready() {
+            accepted_resources.push((r.clone(), st));
+        } else {
+            rejected_resources.push(st);
+        }
+    }
+    let resource_index: HashMap<&ObjectKey, usize> =
+        accepted_resources.iter().enumerate().map(|(i, (r, _))| (&r.meta.key, i)).collect();
+    let rejected_resource_keys: HashSet<&ObjectKey> = rejected_resources.iter().map(|s: &ObjectStatus| &s.key).collect();
+
+    // Clients, first pass: everything that decides acceptance.
+    struct Pending<'a> {
+        client: &'a Client,
+        client_id: String,
+        secrets: ClientSecrets,
+        resources: Vec<usize>,
+    }
+    let mut pending: Vec<Pending<'_>> = Vec::with_capacity(clients.len());
+    let mut id_owner: HashMap<String, ObjectKey> = HashMap::new();
+    let mut client_keys: HashSet<&ObjectKey> = HashSet::new();
+    let mut client_statuses: Vec<ObjectStatus> = Vec::with_capacity(clients.len());
+    for c in &clients {
+        let mut st = status(Kind::OAuthClient, &c.meta);
+        let client_id = c.client_id.clone().unwrap_or_else(|| default_client_id(&c.meta.key));
+        st.client_id = Some(client_id.clone());
+        if !client_keys.insert(&c.meta.key) {
+            st.problems.push(Problem::new(Reason::DuplicateName, "metadata.name", format!("another OAuthClient is named {}", c.meta.key)));
+        } else if let Some(owner) = id_owner.get(&client_id) {
+            let field = if c.client_id.is_some() { "spec.clientId" } else { "metadata.name" };
+            st.problems.push(Problem::new(
+                Reason::DuplicateClientId,
+                field,
+                format!("client id '{client_id}' is already used by OAuthClient {owner}"),
+            ));
+        }
+        let mut linked = Vec::with_capacity(c.resources.len());
+        for (i, grant) in c.resources.iter().enumerate() {
+            let Some(&idx) = resource_index.get(&grant.resource) else {
+                let why = if rejected_resource_keys.contains(&grant.resource) { "is not Ready" } else { "does not exist" };
+                st.problems.push(Problem::new(
+                    Reason::ResourceNotFound,
+                    format!("spec.resources[{i}].name"),
+                    format!("Resource {} {why}", grant.resource),
+                ));
+                continue;
+            };
+            let resource = &accepted_resources[idx].0;
+            for (j, scope) in grant.scopes.iter().enumerate() {
+                if !resource.scopes.iter().any(|s| &s.name == scope) {
+                    st.problems.push(Problem::new(
+                        Reason::ScopeNotInCatalog,
+                        format!("spec.resources[{i}].scopes[{j}]"),
+                        format!("scope '{scope}' is not defined by Resource {}", grant.resource),
+                    ));
+                }
+            }
+            linked.push(idx);
+        }
+        let secret_key = ObjectKey::new(c.meta.key.namespace.clone(), c.secret_name.clone());
+        let client_secrets = secrets.get(&secret_key).cloned();
+        if client_secrets.is_none() {
+            st.problems.push(Problem::new(
+                Reason::SecretPending,
+                "spec.secret.name",
+                format!("Secret {secret_key} with key client_secret is not available yet"),
+            ));
+        }
+        if let (true, Some(secrets)) = (st.ready(), client_secrets) {
+            id_owner.insert(client_id.clone(), c.meta.key.clone());
+            pending.push(Pending { client: c, client_id, secrets, resources: linked });
+        }
+        client_statuses.push(st);
+    }
+
+    // Resources get their introspectors from the accepted clients.
+    let id_by_key: HashMap<&ObjectKey, &str> = pending.iter().map(|p| (&p.client.meta.key, p.client_id.as_str())).collect();
+    let mut compiled_resources: Vec<Arc<CompiledResource>> = Vec::with_capacity(accepted_resources.len());
+    for (r, mut st) in accepted_resources {
+        let mut introspectors = Vec::new();
+        for (i, k) in r.introspectors.iter().enumerate() {
+            match id_by_key.get(k) {
+                Some(id) => introspectors.push(Box::from(*id)),
+                None => st.warnings.push(format!("spec.introspection.clients[{i}]: OAuthClient {k} is not Ready, so it cannot introspect")),
+            }
+        }
+        compiled_resources.push(Arc::new(CompiledResource {
+            key: r.meta.key.clone(),
+            kind: r.kind,
+            identifier: r.identifier.as_str().into(),
+            display_name: r.display_name.clone(),
+            catalog: r.scopes.clone(),
+            access_token_lifetime: r.access_token_lifetime,
+            introspectors,
+            labels: r.meta.labels.clone(),
+        }));
+        statuses.push(st);
+    }
+    statuses.extend(rejected_resources);
+
+    // Policies: all accepted; selectors resolve to nothing rather than dangle, so
+    // a policy written before its resource starts working when the resource lands.
+    let mut policy_keys: HashSet<&ObjectKey> = HashSet::new();
+    let mut compiled_policies: Vec<(Arc<CompiledPolicy>, &Policy)> = Vec::with_capacity(policies.len());
+    for p in &policies {
+        let mut st = status(Kind::AccessPolicy, &p.meta);
+        if !policy_keys.insert(&p.meta.key) {
+            st.problems.push(Problem::new(Reason::DuplicateName, "metadata.name", format!("another AccessPolicy is named {}", p.meta.key)));
+            statuses.push(st);
+            continue;
+        }
+        if !compiled_resources.iter().any(|r| selects_resource(p, r)) {
+            st.warnings.push(format!("selects no Resource in namespace {} yet", p.meta.key.namespace));
+        }
+        compiled_policies.push((
+            Arc::new(CompiledPolicy {
+                key: p.meta.key.clone(),
+                effect: p.effect,
+                scopes: p.scopes.iter().map(|s| s.as_str().into()).collect(),
+                grant_types: p.grant_types.clone(),
+                tenants: p.tenants.iter().map(|s| s.as_str().into()).collect(),
+            }),
+            p,
+        ));
+        statuses.push(st);
+    }
+
+    // Which policies select each resource, computed once rather than per client.
+    let policies_of: Vec<Vec<usize>> = compiled_resources
+        .iter()
+        .map(|r| (0..compiled_policies.len()).filter(|&i| selects_resource(compiled_policies[i].1, r)).collect())
+        .collect();
+
+    // Clients, second pass: associations with their applicable policies.
+    let mut snapshot_clients = HashMap::with_capacity(pending.len());
+    for p in pending {
+        let c = p.client;
+        let associations = c
+            .resources
+            .iter()
+            .zip(p.resources)
+            .map(|(grant, idx)| {
+                let resource = Arc::clone(&compiled_resources[idx]);
+                // Catalog order, so issued scope strings are stable.
+                let scopes = resource
+                    .catalog
+                    .iter()
+                    .filter(|s| grant.scopes.contains(&s.name))
+                    .map(|s| Box::from(s.name.as_str()))
+                    .collect();
+                let policies = policies_of[idx]
+                    .iter()
+                    .map(|&i| &compiled_policies[i])
+                    .filter(|(_, pol)| selects_client(&pol.clients, c))
+                    .map(|(cp, _)| Arc::clone(cp))
+                    .collect();
+                Association { resource, scopes, policies }
+            })
+            .collect();
+        snapshot_clients.insert(
+            Box::from(p.client_id.as_str()),
+            Arc::new(CompiledClient {
+                key: c.meta.key.clone(),
+                client_id: p.client_id.as_str().into(),
+                display_name: c.display_name.clone(),
+                auth_method: c.auth_method,
+                secrets: p.secrets,
+                client_credentials: c.grants.client_credentials.clone(),
+                associations,
+                session: c.session.clone(),
+                tags: c.tags.clone(),
+                labels: c.meta.labels.clone(),
+            }),
+        );
+    }
+    statuses.extend(client_statuses);
+    statuses.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
+
+    let snapshot = HubSnapshot {
+        settings,
+        clients: snapshot_clients,
+        resources: compiled_resources.iter().map(|r| (r.identifier.clone(), Arc::clone(r))).collect(),
+        policies: compiled_policies.into_iter().map(|(p, _)| p).collect(),
+    };
+    Compiled { snapshot, statuses }
+}
+
+fn labels_match(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// A policy governs Resources of its own namespace only.
+fn selects_resource(policy: &Policy, resource: &CompiledResource) -> bool {
+    if resource.key.namespace != policy.meta.key.namespace {
+        return false;
+    }
+    let ResourceSelector { names, match_labels } = &policy.resources;
+    if !names.is_empty() && !names.contains(&resource.key.name) {
+        return false;
+    }
+    labels_match(match_labels, &resource.labels)
+}
+
+fn selects_client(sel: &ClientSelector, c: &Client) -> bool {
+    (sel.names.is_empty() || sel.names.contains(&c.meta.key))
+        && (sel.namespaces.is_empty() || sel.namespaces.contains(&c.meta.key.namespace))
+        && (sel.tags.is_empty() || sel.tags.iter().any(|t| c.tags.contains(t)))
+        && labels_match(&sel.match_labels, &c.meta.labels)
+}

@@ -1,0 +1,55 @@
+//! Client authentication at the token, introspection and revocation endpoints
+//! (RFC 6749 §2.3). The edge parses the request and digests the presented
+//! secret; this decides.
+
+use std::sync::Arc;
+
+use crate::error::{OAuthError, echo};
+use crate::model::AuthMethod;
+use crate::secret::SecretDigest;
+use crate::snapshot::{CompiledClient, HubSnapshot};
+use crate::time::UnixTime;
+
+/// The credentials a request carried.
+#[derive(Debug)]
+pub enum Presented<'r> {
+    /// No credentials at all.
+    Nothing,
+    /// `Authorization: Basic` (RFC 6749 §2.3.1).
+    Basic { client_id: &'r str, secret: SecretDigest },
+    /// `client_id` + `client_secret` in the body.
+    Post { client_id: &'r str, secret: SecretDigest },
+    /// `client_id` alone in the body: a public client, which Keyward does not
+    /// register yet.
+    IdOnly { client_id: &'r str },
+}
+
+pub fn authenticate<'s>(snapshot: &'s HubSnapshot, presented: &Presented<'_>, now: UnixTime) -> Result<&'s Arc<CompiledClient>, OAuthError> {
+    let (client_id, secret, method) = match presented {
+        Presented::Nothing => return Err(OAuthError::invalid_client("client authentication is required")),
+        Presented::IdOnly { client_id } => {
+            return Err(match snapshot.client(client_id) {
+                Some(_) => OAuthError::invalid_client("client_secret is required"),
+                None => unknown(client_id),
+            });
+        }
+        Presented::Basic { client_id, secret } => (*client_id, secret, AuthMethod::ClientSecretBasic),
+        Presented::Post { client_id, secret } => (*client_id, secret, AuthMethod::ClientSecretPost),
+    };
+    let client = snapshot.client(client_id).ok_or_else(|| unknown(client_id))?;
+    if client.auth_method != method {
+        return Err(OAuthError::invalid_client(format!(
+            "client is registered for {}, not {}",
+            client.auth_method.as_str(),
+            method.as_str()
+        )));
+    }
+    if !client.secrets.verify(secret, now) {
+        return Err(OAuthError::invalid_client("client authentication failed"));
+    }
+    Ok(client)
+}
+
+fn unknown(client_id: &str) -> OAuthError {
+    OAuthError::invalid_client(format!("unknown client '{}'", echo(client_id)))
+}

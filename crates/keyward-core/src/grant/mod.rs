@@ -1,0 +1,5 @@
+//! Grant rules: what each grant checks and what it yields, before any signing.
+//! One file per grant; client authentication is shared.
+
+pub mod authenticate;
+pub mod client_credentials;

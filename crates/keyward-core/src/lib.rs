@@ -1,0 +1,27 @@
+//! Keyward's pure core.
+//!
+//! Everything here is deterministic: the model of the three resources, `compile`
+//! into an immutable [`HubSnapshot`], the scope decision with its explanation, the
+//! grant rules, access-token claims and the signing-key ring. The clock and
+//! randomness are parameters; there is no I/O, no Kubernetes, no HTTP. The crate
+//! graph enforces it: see this crate's Cargo.toml.
+
+pub mod claims;
+pub mod compile;
+pub mod error;
+pub mod grant;
+pub mod jwks;
+pub mod keys;
+pub mod model;
+pub mod policy;
+pub mod scope;
+pub mod secret;
+pub mod snapshot;
+pub mod status;
+pub mod store;
+pub mod time;
+
+pub use compile::{CompileInput, Compiled, compile};
+pub use error::{ErrorCode, OAuthError};
+pub use snapshot::HubSnapshot;
+pub use time::UnixTime;

@@ -1,0 +1,272 @@
+//! The validated model of Keyward's three resources.
+//!
+//! Values of these types come out of the one conversion in `keyward-api` (CRD →
+//! model), so every field here has already passed its own syntax checks. What is
+//! left for [`crate::compile`] is what needs several objects at once: references,
+//! uniqueness, secrets. Durations are already parsed; absent optional values mean
+//! "use the hub default".
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::time::UnixTime;
+
+/// `namespace/name` of a namespaced object.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        ObjectKey { namespace: namespace.into(), name: name.into() }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The three kinds, for reports and explanations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    OAuthClient,
+    Resource,
+    AccessPolicy,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::OAuthClient => "OAuthClient",
+            Kind::Resource => "Resource",
+            Kind::AccessPolicy => "AccessPolicy",
+        })
+    }
+}
+
+/// What compile needs from an object's metadata.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    pub key: ObjectKey,
+    pub generation: Option<i64>,
+    pub labels: BTreeMap<String, String>,
+    /// Creation time, when the source knows it. Used only to decide which of two
+    /// conflicting objects keeps a contested name: the older one does.
+    pub created: Option<UnixTime>,
+}
+
+impl Default for ObjectKey {
+    fn default() -> Self {
+        ObjectKey::new("default", "")
+    }
+}
+
+/// How a client proves its identity at the token endpoint (RFC 6749 §2.3,
+/// OpenID Connect Core §9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AuthMethod {
+    /// RFC 6749 §2.3.1, HTTP Basic with form-encoded id and secret.
+    ClientSecretBasic,
+    /// RFC 6749 §2.3.1, `client_id` and `client_secret` in the request body.
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
+/// Every grant Keyward knows, including the ones later issues implement, so
+/// policies can already name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+    JwtBearer,
+    TokenExchange,
+    Ciba,
+}
+
+impl GrantType {
+    /// The `grant_type` value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+            GrantType::Ciba => "urn:openid:params:grant-type:ciba",
+        }
+    }
+
+    pub fn from_wire(s: &str) -> Option<GrantType> {
+        [
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::ClientCredentials,
+            GrantType::JwtBearer,
+            GrantType::TokenExchange,
+            GrantType::Ciba,
+        ]
+        .into_iter()
+        .find(|g| g.as_str() == s)
+    }
+}
+
+/// An `OAuthClient`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    pub meta: Meta,
+    pub display_name: String,
+    pub description: Option<String>,
+    pub logo_uri: Option<String>,
+    pub tags: Vec<String>,
+    /// Set by the user; otherwise compile derives one (see [`default_client_id`]).
+    pub client_id: Option<String>,
+    pub auth_method: AuthMethod,
+    /// Name of the Secret (same namespace) that holds `client_secret`.
+    pub secret_name: String,
+    pub grants: Grants,
+    pub resources: Vec<ResourceGrant>,
+    pub session: SessionLifetimes,
+}
+
+/// The grants a client may use. Each is off unless present.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Grants {
+    pub client_credentials: Option<ClientCredentialsGrant>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientCredentialsGrant {
+    /// Tenants the client may ask for with `tenant`; empty means any.
+    pub allowed_tenants: Vec<String>,
+}
+
+/// The client ↔ resource association: the most this client may ever get from
+/// one resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceGrant {
+    pub resource: ObjectKey,
+    pub scopes: Vec<String>,
+}
+
+/// Per-client lifetimes; `None` falls back to the hub-wide default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionLifetimes {
+    pub refresh_token: Option<Duration>,
+    pub session_token: Option<Duration>,
+    /// Lifetime of tokens a client gets for itself (client_credentials).
+    pub access_key_session_token: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResourceKind {
+    Api,
+    McpServer,
+}
+
+impl ResourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::Api => "api",
+            ResourceKind::McpServer => "mcpServer",
+        }
+    }
+}
+
+/// A `Resource`: an OAuth protected resource, named by its `identifier` (the
+/// token's `aud`, RFC 8707).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    pub meta: Meta,
+    pub kind: ResourceKind,
+    pub identifier: String,
+    pub display_name: String,
+    pub description: Option<String>,
+    pub scopes: Vec<ScopeDef>,
+    pub access_token_lifetime: Option<Duration>,
+    /// OAuthClients (the resource server's own credentials) that may introspect
+    /// tokens whose audience is this resource.
+    pub introspectors: Vec<ObjectKey>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScopeDef {
+    pub name: String,
+    pub description: Option<String>,
+    /// `api` resources: the roles that may hold this scope (used by user grants).
+    pub roles: Vec<String>,
+    /// `mcpServer` resources: scopes requested when connecting.
+    pub connection_scopes: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+        }
+    }
+}
+
+/// An `AccessPolicy`. It governs the Resources of its own namespace only, so a
+/// team cannot filter another team's resources.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub meta: Meta,
+    pub effect: Effect,
+    pub scopes: Vec<String>,
+    pub resources: ResourceSelector,
+    pub clients: ClientSelector,
+    /// Empty: every grant type.
+    pub grant_types: Vec<GrantType>,
+    /// Empty: any tenant, and requests without one.
+    pub tenants: Vec<String>,
+}
+
+/// Selects Resources in the policy's namespace. Empty selects all of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResourceSelector {
+    pub names: Vec<String>,
+    pub match_labels: BTreeMap<String, String>,
+}
+
+/// Selects OAuthClients. Every given criterion must hold; each list matches if
+/// any entry does; an empty selector selects every client.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientSelector {
+    /// Exact objects (a bare name is in the policy's namespace).
+    pub names: Vec<ObjectKey>,
+    pub namespaces: Vec<String>,
+    /// Any of these tags.
+    pub tags: Vec<String>,
+    pub match_labels: BTreeMap<String, String>,
+}
+
+/// The client id given to a client that does not set one: `<name>.<namespace>`.
+///
+/// Derived rather than random so the id survives deleting and re-applying the
+/// manifest (a cluster rebuilt from Git keeps its client ids). Namespaces have no
+/// dots, so the last label always names the namespace and two objects never
+/// derive the same id.
+pub fn default_client_id(key: &ObjectKey) -> String {
+    format!("{}.{}", key.name, key.namespace)
+}

@@ -1,0 +1,165 @@
+//! The immutable, indexed state the server reads: built once by [`crate::compile`],
+//! swapped atomically by the edge, never mutated. Lookups on the token path are
+//! `&str` hash lookups; per-client allowed scopes and the policies that can apply
+//! to each client ↔ resource pair are computed here, not per request.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::model::{AuthMethod, ClientCredentialsGrant, Effect, GrantType, ObjectKey, ResourceKind, ScopeDef, SessionLifetimes};
+use crate::secret::ClientSecrets;
+
+/// Hub-wide settings that every source shares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HubSettings {
+    /// The `iss` of every token, an https URL without query or fragment
+    /// (RFC 8414 §2).
+    pub issuer: String,
+    pub defaults: Lifetimes,
+}
+
+/// Hub-wide token lifetimes used where neither client nor resource set one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lifetimes {
+    pub access_token: Duration,
+    pub refresh_token: Duration,
+    pub session_token: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            access_token: Duration::from_secs(3600),
+            refresh_token: Duration::from_secs(30 * 24 * 3600),
+            session_token: Duration::from_secs(8 * 3600),
+        }
+    }
+}
+
+impl HubSettings {
+    /// `<issuer>/token`, and so on: endpoints hang under the issuer, so an issuer
+    /// with a path (a hub behind a shared ingress) works unchanged.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer.trim_end_matches('/'), path)
+    }
+}
+
+#[derive(Debug)]
+pub struct CompiledResource {
+    pub key: ObjectKey,
+    pub kind: ResourceKind,
+    pub identifier: Box<str>,
+    pub display_name: String,
+    pub catalog: Vec<ScopeDef>,
+    pub access_token_lifetime: Option<Duration>,
+    /// Client ids that may introspect tokens for this resource.
+    pub introspectors: Vec<Box<str>>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl CompiledResource {
+    pub fn defines_scope(&self, scope: &str) -> bool {
+        self.catalog.iter().any(|s| s.name == scope)
+    }
+}
+
+/// An AccessPolicy reduced to what is checked per request; resource, namespace
+/// and client selectors were resolved at compile time.
+#[derive(Debug)]
+pub struct CompiledPolicy {
+    pub key: ObjectKey,
+    pub effect: Effect,
+    pub scopes: Vec<Box<str>>,
+    pub grant_types: Vec<GrantType>,
+    pub tenants: Vec<Box<str>>,
+}
+
+impl CompiledPolicy {
+    /// Whether the policy applies to a request of this grant and tenant. A policy
+    /// that lists tenants does not apply to requests without one.
+    pub fn applies(&self, grant: GrantType, tenant: Option<&str>) -> bool {
+        (self.grant_types.is_empty() || self.grant_types.contains(&grant))
+            && (self.tenants.is_empty() || tenant.is_some_and(|t| self.tenants.iter().any(|x| &**x == t)))
+    }
+
+    pub fn names(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| &**s == scope)
+    }
+}
+
+/// What one client may get from one resource, with the policies that select both.
+#[derive(Debug)]
+pub struct Association {
+    pub resource: Arc<CompiledResource>,
+    /// The most this client may get, in catalog order.
+    pub scopes: Vec<Box<str>>,
+    pub policies: Vec<Arc<CompiledPolicy>>,
+}
+
+#[derive(Debug)]
+pub struct CompiledClient {
+    pub key: ObjectKey,
+    pub client_id: Box<str>,
+    pub display_name: String,
+    pub auth_method: AuthMethod,
+    pub secrets: ClientSecrets,
+    pub client_credentials: Option<ClientCredentialsGrant>,
+    pub associations: Vec<Association>,
+    pub session: SessionLifetimes,
+    pub tags: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl CompiledClient {
+    pub fn association(&self, identifier: &str) -> Option<&Association> {
+        self.associations.iter().find(|a| &*a.resource.identifier == identifier)
+    }
+}
+
+#[derive(Debug)]
+pub struct HubSnapshot {
+    pub settings: HubSettings,
+    pub(crate) clients: HashMap<Box<str>, Arc<CompiledClient>>,
+    pub(crate) resources: HashMap<Box<str>, Arc<CompiledResource>>,
+    pub(crate) policies: Vec<Arc<CompiledPolicy>>,
+}
+
+impl HubSnapshot {
+    /// A snapshot with nothing in it: what the server holds before the first load.
+    pub fn empty(settings: HubSettings) -> Self {
+        HubSnapshot { settings, clients: HashMap::new(), resources: HashMap::new(), policies: Vec::new() }
+    }
+
+    pub fn client(&self, client_id: &str) -> Option<&Arc<CompiledClient>> {
+        self.clients.get(client_id)
+    }
+
+    pub fn resource(&self, identifier: &str) -> Option<&Arc<CompiledResource>> {
+        self.resources.get(identifier)
+    }
+
+    pub fn clients(&self) -> impl Iterator<Item = &Arc<CompiledClient>> {
+        self.clients.values()
+    }
+
+    pub fn resources(&self) -> impl Iterator<Item = &Arc<CompiledResource>> {
+        self.resources.values()
+    }
+
+    pub fn policy_count(&self) -> usize {
+        self.policies.len()
+    }
+
+    /// The longest access-token lifetime any client can get: how long a retired
+    /// signing key must stay published.
+    pub fn longest_access_token_lifetime(&self) -> Duration {
+        let mut longest = self.settings.defaults.access_token;
+        for c in self.clients.values() {
+            for a in &c.associations {
+                longest = longest.max(crate::claims::access_token_lifetime(&self.settings, c, &a.resource));
+            }
+        }
+        longest
+    }
+}

@@ -1,0 +1,133 @@
+//! Chainable builders for core tests.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use keyward_core::compile::{CompileInput, Compiled, compile};
+use keyward_core::model::*;
+use keyward_core::secret::{ClientSecrets, SecretDigest};
+use keyward_core::snapshot::{HubSettings, Lifetimes};
+
+pub const ISSUER: &str = "https://hub.example";
+
+pub fn meta(ns: &str, name: &str) -> Meta {
+    Meta { key: ObjectKey::new(ns, name), ..Meta::default() }
+}
+
+pub fn api(ns: &str, name: &str, identifier: &str, scopes: &[&str]) -> Resource {
+    Resource {
+        meta: meta(ns, name),
+        kind: ResourceKind::Api,
+        identifier: identifier.into(),
+        display_name: name.into(),
+        description: None,
+        scopes: scopes.iter().map(|s| ScopeDef { name: (*s).into(), ..ScopeDef::default() }).collect(),
+        access_token_lifetime: None,
+        introspectors: vec![],
+    }
+}
+
+pub fn client(ns: &str, name: &str) -> Client {
+    Client {
+        meta: meta(ns, name),
+        display_name: name.into(),
+        description: None,
+        logo_uri: None,
+        tags: vec![],
+        client_id: None,
+        auth_method: AuthMethod::ClientSecretBasic,
+        secret_name: format!("{name}-credentials"),
+        grants: Grants { client_credentials: Some(ClientCredentialsGrant::default()) },
+        resources: vec![],
+        session: SessionLifetimes::default(),
+    }
+}
+
+pub trait ClientExt {
+    fn id(self, id: &str) -> Self;
+    fn may(self, ns: &str, resource: &str, scopes: &[&str]) -> Self;
+    fn tags(self, tags: &[&str]) -> Self;
+    fn tenants(self, tenants: &[&str]) -> Self;
+    fn ttl(self, secs: u64) -> Self;
+}
+
+impl ClientExt for Client {
+    fn id(mut self, id: &str) -> Self {
+        self.client_id = Some(id.into());
+        self
+    }
+    fn may(mut self, ns: &str, resource: &str, scopes: &[&str]) -> Self {
+        self.resources.push(ResourceGrant { resource: ObjectKey::new(ns, resource), scopes: scopes.iter().map(|s| (*s).into()).collect() });
+        self
+    }
+    fn tags(mut self, tags: &[&str]) -> Self {
+        self.tags = tags.iter().map(|s| (*s).into()).collect();
+        self
+    }
+    fn tenants(mut self, tenants: &[&str]) -> Self {
+        self.grants.client_credentials = Some(ClientCredentialsGrant { allowed_tenants: tenants.iter().map(|s| (*s).into()).collect() });
+        self
+    }
+    fn ttl(mut self, secs: u64) -> Self {
+        self.session.access_key_session_token = Some(Duration::from_secs(secs));
+        self
+    }
+}
+
+pub fn policy(ns: &str, name: &str, effect: Effect, scopes: &[&str]) -> Policy {
+    Policy {
+        meta: meta(ns, name),
+        effect,
+        scopes: scopes.iter().map(|s| (*s).into()).collect(),
+        resources: ResourceSelector::default(),
+        clients: ClientSelector::default(),
+        grant_types: vec![],
+        tenants: vec![],
+    }
+}
+
+pub fn secret(n: u8) -> ClientSecrets {
+    ClientSecrets::single(SecretDigest([n; 32]))
+}
+
+pub struct World {
+    pub clients: Vec<Client>,
+    pub resources: Vec<Resource>,
+    pub policies: Vec<Policy>,
+    pub no_secret_for: Vec<ObjectKey>,
+}
+
+impl World {
+    pub fn new() -> World {
+        World { clients: vec![], resources: vec![], policies: vec![], no_secret_for: vec![] }
+    }
+    pub fn resource(mut self, r: Resource) -> Self {
+        self.resources.push(r);
+        self
+    }
+    pub fn client(mut self, c: Client) -> Self {
+        self.clients.push(c);
+        self
+    }
+    pub fn policy(mut self, p: Policy) -> Self {
+        self.policies.push(p);
+        self
+    }
+    pub fn compile(self) -> Compiled {
+        let mut secrets = HashMap::new();
+        for c in &self.clients {
+            let key = ObjectKey::new(c.meta.key.namespace.clone(), c.secret_name.clone());
+            if !self.no_secret_for.contains(&c.meta.key) {
+                secrets.insert(key, secret(1));
+            }
+        }
+        compile(CompileInput {
+            settings: HubSettings { issuer: ISSUER.into(), defaults: Lifetimes::default() },
+            clients: self.clients,
+            resources: self.resources,
+            policies: self.policies,
+            secrets,
+        })
+    }
+}

@@ -1,0 +1,41 @@
+//! `keyward check`: loads and compiles a folder of manifests once and prints
+//! every object's verdict; exits non-zero when anything is not Ready. For CI on
+//! the repository that holds the manifests. Writes nothing.
+
+use std::path::PathBuf;
+
+use keyward_core::compile;
+use keyward_core::snapshot::{HubSettings, Lifetimes};
+
+use crate::report::merge;
+use crate::sources::credentials::{Connection, Outcome};
+use keyward_core::model::ObjectKey;
+use crate::sources::{assemble, folder::Folder};
+
+pub struct CheckOptions {
+    pub manifests: PathBuf,
+    pub namespace: String,
+}
+
+/// Returns whether everything is Ready and every file is clean.
+pub fn run(opts: &CheckOptions, out: &mut impl std::io::Write) -> anyhow::Result<bool> {
+    let mut folder = Folder::new(&opts.manifests, &opts.namespace);
+    folder.scan()?;
+    let settings = HubSettings { issuer: "https://keyward.invalid".into(), defaults: Lifetimes::default() };
+    // Secrets are not this command's business: every client is assumed to get one.
+    let placeholder = |_: &ObjectKey, _: &Connection<'_>| Ok(("placeholder".to_owned(), Outcome::Existing));
+    let loaded = assemble(&folder, settings, &placeholder);
+    let compiled = compile(loaded.input);
+    let statuses = merge(compiled.statuses, loaded.statuses);
+    let mut ok = folder.reports().all(|(_, r)| r.is_clean());
+    for n in &loaded.notes {
+        writeln!(out, "note: {n}")?;
+    }
+    for s in &statuses {
+        let verdict = if s.ready() { "Ready" } else { "NotReady" };
+        writeln!(out, "{:<13} {:<40} {:<9} {:<20} {}", s.kind.to_string(), s.key.to_string(), verdict, s.reason(), s.message())?;
+        ok &= s.ready();
+    }
+    writeln!(out, "{} objects, {} not ready", statuses.len(), statuses.iter().filter(|s| !s.ready()).count())?;
+    Ok(ok)
+}

@@ -1,0 +1,14 @@
+//! The `keyward` binary's library: everything at the edge of the pure core.
+//!
+//! `server/` serves HTTP, `sources/` reads a folder of manifests, `keys/` keeps
+//! and rotates signing keys, `store/` persists runtime state; `serve` and
+//! `check` are the commands that wire them. `main.rs` only parses arguments.
+
+pub mod check;
+mod fsutil;
+pub mod keys;
+pub mod report;
+pub mod serve;
+pub mod server;
+pub mod sources;
+pub mod store;

@@ -1,0 +1,142 @@
+//! Wiring only: arguments, logging, runtime, then one command.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use keyward::check::{self, CheckOptions};
+use keyward::serve::{self, ServeOptions};
+use keyward_core::keys::Algorithm;
+use keyward_core::snapshot::Lifetimes;
+
+#[derive(Parser)]
+#[command(name = "keyward", version, about = "An OAuth 2.1 / OpenID identity hub for AI agents and MCP servers")]
+struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true, env = "KEYWARD_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KeyAlg {
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "EdDSA")]
+    EdDsa,
+    #[value(name = "RS256")]
+    Rs256,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hub on a folder of OAuthClient, Resource and AccessPolicy manifests.
+    Serve {
+        /// Folder of YAML manifests (read recursively; reloaded on change).
+        #[arg(long, env = "KEYWARD_MANIFESTS")]
+        manifests: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080", env = "KEYWARD_LISTEN")]
+        listen: SocketAddr,
+        /// Keys, generated client credentials and the runtime store.
+        #[arg(long, default_value = ".keyward", env = "KEYWARD_STATE_DIR")]
+        state_dir: PathBuf,
+        /// The token issuer (`iss`). Default: http://<listen>.
+        #[arg(long, env = "KEYWARD_ISSUER")]
+        issuer: Option<String>,
+        /// Namespace of manifests that do not set one.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        #[arg(long, value_enum, default_value_t = KeyAlg::Es256)]
+        key_algorithm: KeyAlg,
+        /// How long a signing key signs before the next one takes over, in hours.
+        #[arg(long, default_value_t = 720)]
+        key_rotation_hours: u64,
+        /// Hub-wide access-token lifetime in seconds, where neither client nor resource sets one.
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..=86400))]
+        access_token_ttl: u64,
+        /// Tokio worker threads (default: one per core).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Load and compile a folder of manifests once; report every object; exit 1 if any is not Ready.
+    Check {
+        #[arg(long)]
+        manifests: PathBuf,
+        #[arg(long, default_value = "default")]
+        namespace: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    let result = match cli.command {
+        Command::Check { manifests, namespace } => {
+            check::run(&CheckOptions { manifests, namespace }, &mut std::io::stdout()).map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Serve { manifests, listen, state_dir, issuer, namespace, key_algorithm, key_rotation_hours, access_token_ttl, workers } => {
+            let opts = ServeOptions {
+                manifests,
+                listen,
+                state_dir,
+                issuer,
+                namespace,
+                key_algorithm: match key_algorithm {
+                    KeyAlg::Es256 => Algorithm::ES256,
+                    KeyAlg::EdDsa => Algorithm::EdDSA,
+                    KeyAlg::Rs256 => Algorithm::RS256,
+                },
+                key_rotation: Duration::from_secs(key_rotation_hours.max(1) * 3600),
+                poll_interval: Duration::from_secs(1),
+                lifetimes: Lifetimes { access_token: Duration::from_secs(access_token_ttl), ..Lifetimes::default() },
+            };
+            run_serve(opts, workers).map(|()| ExitCode::SUCCESS)
+        }
+    };
+    result.unwrap_or_else(|e| {
+        tracing::error!("{e:#}");
+        ExitCode::from(2)
+    })
+}
+
+fn run_serve(opts: ServeOptions, workers: Option<usize>) -> anyhow::Result<()> {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        rt.worker_threads(n.max(1));
+    }
+    rt.enable_all().build()?.block_on(async {
+        let hub = serve::start(opts, keyward::server::system_clock()).await?;
+        tokio::select! {
+            r = hub.wait() => r,
+            _ = shutdown() => { tracing::info!("shutting down"); Ok(()) }
+        }
+    })
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

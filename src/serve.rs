@@ -1,0 +1,211 @@
+//! `keyward serve`: the hub on a folder of manifests, with no cluster.
+//!
+//! Wires the folder source, the state directory (keys, generated credentials,
+//! the embedded store) and the HTTP server, then keeps them current: the folder
+//! is polled and recompiled on change, keys are rotated on schedule. Polling
+//! rather than inotify: it also sees the symlink swaps of a mounted ConfigMap,
+//! and one `stat` per file per second is nothing.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use keyward_core::compile;
+use keyward_core::keys::{Algorithm, RotationPolicy};
+use keyward_core::snapshot::{HubSettings, Lifetimes};
+use keyward_core::store::Store;
+use tokio::net::TcpListener;
+
+use crate::keys::file::FileKeys;
+use crate::report::{Reporter, merge};
+use crate::server::{self, AppState, Clock};
+use crate::sources::credentials::{Connection, GeneratedCredentials};
+use keyward_core::model::ObjectKey;
+use crate::sources::{assemble, folder::Folder};
+use crate::store::EmbeddedStore;
+
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub manifests: PathBuf,
+    pub listen: SocketAddr,
+    pub state_dir: PathBuf,
+    /// Defaults to `http://<listen>`.
+    pub issuer: Option<String>,
+    pub namespace: String,
+    pub key_algorithm: Algorithm,
+    pub key_rotation: Duration,
+    pub poll_interval: Duration,
+    pub lifetimes: Lifetimes,
+}
+
+/// A running hub: its address and state, for tests and for `main`.
+pub struct Hub {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    pub issuer: String,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Hub {
+    /// Serves until the server stops (it does not on its own).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let r = self.server.await;
+        for t in self.tasks {
+            t.abort();
+        }
+        Ok(r??)
+    }
+
+    pub fn stop(self) {
+        self.server.abort();
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// RFC 8414 §2: an https URL with no query or fragment. Plain http is accepted
+/// for a laptop and said loudly.
+pub fn check_issuer(issuer: &str) -> anyhow::Result<()> {
+    let rest = issuer
+        .strip_prefix("https://")
+        .or_else(|| issuer.strip_prefix("http://"))
+        .context("issuer must be an http(s) URL")?;
+    anyhow::ensure!(!rest.is_empty() && !rest.starts_with('/'), "issuer must name a host");
+    anyhow::ensure!(!issuer.contains(['?', '#']), "issuer must not have a query or fragment (RFC 8414 section 2)");
+    anyhow::ensure!(!issuer.ends_with('/'), "issuer must not end with '/': tokens would carry a different iss than clients expect");
+    if issuer.starts_with("http://") {
+        let host = rest.split(['/', ':']).next().unwrap_or_default();
+        if !matches!(host, "127.0.0.1" | "localhost" | "[" | "::1") && !rest.starts_with("[::1]") {
+            tracing::warn!(issuer, "the issuer is plain http on a non-loopback host: use https outside a laptop");
+        }
+    }
+    Ok(())
+}
+
+pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
+    crate::fsutil::create_private_dir(&opts.state_dir)?;
+    let listener = TcpListener::bind(opts.listen).await.with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let addr = listener.local_addr()?;
+    let issuer = match &opts.issuer {
+        Some(i) => i.clone(),
+        None if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
+        None => format!("http://{addr}"),
+    };
+    check_issuer(&issuer)?;
+    let settings = HubSettings { issuer: issuer.clone(), defaults: opts.lifetimes.clone() };
+
+    let key_file = FileKeys::new(&opts.state_dir);
+    let (algorithm, rotate_after) = (opts.key_algorithm, opts.key_rotation);
+    let policy = move |retain: Duration| RotationPolicy {
+        algorithm,
+        rotate_after,
+        publish_ahead: Duration::from_secs(3600).min(rotate_after / 4),
+        retain_after_retire: retain,
+    };
+    // Until a snapshot says otherwise, keep retired keys for the longest default.
+    let (keys, _) = key_file.reconcile(&policy(opts.lifetimes.access_token), clock())?;
+    tracing::info!(file = %key_file.path().display(), kid = %keys.active.kid, alg = keys.active.alg.as_str(), "signing key loaded");
+
+    let store: Arc<dyn Store> = Arc::new(
+        EmbeddedStore::open(&opts.state_dir.join("state.redb"))
+            .context("cannot open the state store (is another keyward serve using this state directory?)")?,
+    );
+
+    let generated = Arc::new(GeneratedCredentials::new(&opts.state_dir));
+    let mut folder = Folder::new(&opts.manifests, &opts.namespace);
+    folder.scan().with_context(|| format!("cannot read manifests in {}", opts.manifests.display()))?;
+    let mut reporter = Reporter::default();
+    let snapshot = load(&folder, &settings, &generated, &mut reporter);
+    let state = AppState::new(snapshot, keys, Arc::clone(&store), Arc::clone(&clock));
+    state.set_ready(true);
+
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(reload_loop(folder, settings, generated, reporter, Arc::clone(&state), opts.poll_interval)));
+    {
+        let state = Arc::clone(&state);
+        let default_ttl = opts.lifetimes.access_token;
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                // Retired keys stay published until every token they signed has
+                // expired, plus a minute of clock skew.
+                let retain = state.hub.load().longest_access_token_lifetime().max(default_ttl) + Duration::from_secs(60);
+                let now = state.now();
+                let kf = FileKeys::new(key_file.path().parent().unwrap_or(std::path::Path::new(".")));
+                let p = policy(retain);
+                match tokio::task::spawn_blocking(move || kf.reconcile(&p, now)).await {
+                    Ok(Ok((keys, true))) => {
+                        tracing::info!(kid = %keys.active.kid, "signing keys rotated");
+                        state.keys.store(Arc::new(keys));
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "key rotation failed; the current keys stay in force"),
+                    Err(e) => tracing::error!(error = %e, "key rotation task failed"),
+                }
+                let store = Arc::clone(&state.store);
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.purge(now)).await {
+                    tracing::warn!(error = %e, "could not purge expired revocations");
+                }
+            }
+        }));
+    }
+
+    let app = server::router(Arc::clone(&state));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    tracing::info!(%addr, %issuer, manifests = %opts.manifests.display(), state_dir = %opts.state_dir.display(), "keyward serving");
+    Ok(Hub { addr, state, issuer, server, tasks })
+}
+
+fn load(
+    folder: &Folder,
+    settings: &HubSettings,
+    generated: &GeneratedCredentials,
+    reporter: &mut Reporter,
+) -> keyward_core::HubSnapshot {
+    let make = |key: &ObjectKey, conn: &Connection<'_>| generated.ensure(key, conn);
+    let loaded = assemble(folder, settings.clone(), &make);
+    let compiled = compile(loaded.input);
+    reporter.log(&merge(compiled.statuses, loaded.statuses), &loaded.notes);
+    compiled.snapshot
+}
+
+async fn reload_loop(
+    folder: Folder,
+    settings: HubSettings,
+    generated: Arc<GeneratedCredentials>,
+    reporter: Reporter,
+    state: Arc<AppState>,
+    every: Duration,
+) {
+    let shared = Arc::new(std::sync::Mutex::new((folder, reporter)));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (shared, settings, generated) = (Arc::clone(&shared), settings.clone(), Arc::clone(&generated));
+        let result = tokio::task::spawn_blocking(move || {
+            let mut guard = shared.lock().map_err(|_| anyhow::anyhow!("loader state poisoned"))?;
+            let (folder, reporter) = &mut *guard;
+            if !folder.scan()? {
+                return Ok(None);
+            }
+            anyhow::Ok(Some(load(folder, &settings, &generated, reporter)))
+        })
+        .await;
+        match result {
+            Ok(Ok(Some(snapshot))) => {
+                state.hub.store(Arc::new(snapshot));
+                tracing::info!("configuration reloaded");
+            }
+            Ok(Ok(None)) => {}
+            // The last good snapshot stays in force.
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot reload manifests"),
+            Err(e) => tracing::error!(error = %e, "reload task failed"),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Authorization server metadata (RFC 8414) and OpenID Provider metadata
+//! (OpenID Connect Discovery 1.0 §3), serialized once at start: the issuer does
+//! not change while the process runs.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use keyward_core::keys::Algorithm;
+use keyward_core::snapshot::HubSettings;
+use serde::Serialize;
+
+use super::AppState;
+
+pub struct Documents {
+    oauth: String,
+    openid: String,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    issuer: &'a str,
+    token_endpoint: String,
+    jwks_uri: String,
+    introspection_endpoint: String,
+    revocation_endpoint: String,
+    grant_types_supported: [&'a str; 1],
+    token_endpoint_auth_methods_supported: [&'a str; 2],
+    introspection_endpoint_auth_methods_supported: [&'a str; 2],
+    revocation_endpoint_auth_methods_supported: [&'a str; 2],
+    /// No authorization endpoint yet, so no response types (RFC 8414 §2 still
+    /// requires the member).
+    response_types_supported: [&'a str; 0],
+    /// Signing algorithms of the access tokens (RFC 9068).
+    token_signing_alg_values_supported: [&'a str; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject_types_supported: Option<[&'a str; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token_signing_alg_values_supported: Option<[&'a str; 1]>,
+}
+
+const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+
+impl Documents {
+    pub fn new(settings: &HubSettings, alg: Algorithm) -> Documents {
+        let mut m = Metadata {
+            issuer: &settings.issuer,
+            token_endpoint: settings.endpoint("/token"),
+            jwks_uri: settings.endpoint("/jwks.json"),
+            introspection_endpoint: settings.endpoint("/introspect"),
+            revocation_endpoint: settings.endpoint("/revoke"),
+            grant_types_supported: ["client_credentials"],
+            token_endpoint_auth_methods_supported: AUTH_METHODS,
+            introspection_endpoint_auth_methods_supported: AUTH_METHODS,
+            revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+            response_types_supported: [],
+            token_signing_alg_values_supported: [alg.as_str()],
+            subject_types_supported: None,
+            id_token_signing_alg_values_supported: None,
+        };
+        let oauth = serde_json::to_string(&m).unwrap_or_default();
+        m.subject_types_supported = Some(["public"]);
+        m.id_token_signing_alg_values_supported = Some([alg.as_str()]);
+        let openid = serde_json::to_string(&m).unwrap_or_default();
+        Documents { oauth, openid }
+    }
+}
+
+fn json(body: &str) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json")), (header::CACHE_CONTROL, HeaderValue::from_static("max-age=300"))],
+        body.to_owned(),
+    )
+        .into_response()
+}
+
+pub async fn authorization_server(State(st): State<Arc<AppState>>) -> Response {
+    json(&st.discovery.oauth)
+}
+
+pub async fn openid_configuration(State(st): State<Arc<AppState>>) -> Response {
+    json(&st.discovery.openid)
+}

@@ -1,0 +1,95 @@
+//! `POST /introspect` (RFC 7662). The caller authenticates as a client and sees
+//! a token as active only if it was issued to that client, or if the caller is
+//! one of the introspectors of the token's Resource. Everything else is
+//! `{"active":false}` (§2.2), so introspection never tells a stranger whether a
+//! token exists.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use keyward_core::OAuthError;
+use keyward_core::grant::authenticate::authenticate;
+use serde::Serialize;
+
+use super::client_auth::Credentials;
+use super::error::{ApiError, json_response};
+use super::token::read_body;
+use super::verify::verify;
+use super::{AppState, form};
+
+#[derive(Serialize)]
+struct Active<'a> {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    client_id: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    iss: &'a str,
+    exp: u64,
+    iat: u64,
+    jti: &'a str,
+    token_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<&'a str>,
+}
+
+const INACTIVE: &[u8] = br#"{"active":false}"#;
+
+pub async fn introspect(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    match run(&st, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(st: &Arc<AppState>, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let body = read_body(body)?;
+    form::require_form_content_type(headers)?;
+    let form = form::parse(&body)?;
+    let token = form.one("token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?.to_owned();
+    form.one("token_type_hint")?;
+    let hub = st.hub.load_full();
+    let now = st.now();
+    let caller = authenticate(&hub, &Credentials::read(headers, &form)?.presented(), now)?.clone();
+
+    let Ok(claims) = verify(st, &token, now, false) else {
+        return Ok(json_response(StatusCode::OK, INACTIVE.to_vec()));
+    };
+    // A deleted client's tokens die with it.
+    if hub.client(&claims.client_id).is_none() {
+        return Ok(json_response(StatusCode::OK, INACTIVE.to_vec()));
+    }
+    let may_see = *caller.client_id == *claims.client_id
+        || hub.resource(&claims.aud).is_some_and(|r| r.introspectors.iter().any(|c| **c == *caller.client_id));
+    if !may_see {
+        return Ok(json_response(StatusCode::OK, INACTIVE.to_vec()));
+    }
+    let store = Arc::clone(&st.store);
+    let jti = claims.jti.clone();
+    let revoked = tokio::task::spawn_blocking(move || store.is_revoked(&jti))
+        .await
+        .map_err(|e| keyward_core::store::StoreError(e.to_string()))??;
+    if revoked {
+        return Ok(json_response(StatusCode::OK, INACTIVE.to_vec()));
+    }
+    let body = serde_json::to_vec(&Active {
+        active: true,
+        scope: claims.scope.as_deref(),
+        client_id: &claims.client_id,
+        sub: &claims.sub,
+        aud: &claims.aud,
+        iss: &claims.iss,
+        exp: claims.exp,
+        iat: claims.iat,
+        jti: &claims.jti,
+        token_type: "Bearer",
+        tenant: claims.tenant.as_deref(),
+    })
+    .unwrap_or_else(|_| INACTIVE.to_vec());
+    Ok(json_response(StatusCode::OK, body))
+}

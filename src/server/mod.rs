@@ -1,0 +1,107 @@
+//! The HTTP server: one axum router, one file per endpoint, one error mapping
+//! (`error.rs`). Handlers hold nothing but the shared [`AppState`]: the current
+//! snapshot and key set (both swapped whole, read without locks), the store, and
+//! the clock.
+
+mod client_auth;
+mod discovery;
+pub mod error;
+mod form;
+mod health;
+mod introspect;
+mod jwks;
+mod revoke;
+mod token;
+mod verify;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use aws_lc_rs::rand::SystemRandom;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use keyward_core::UnixTime;
+use keyward_core::snapshot::HubSnapshot;
+use keyward_core::store::Store;
+
+use crate::keys::KeySet;
+
+pub use client_auth::digest_secret;
+
+/// The most a request body to an OAuth endpoint may hold. A token request is a
+/// few hundred bytes; 16 KiB leaves room for long assertions later.
+pub const MAX_BODY: usize = 16 * 1024;
+
+pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| UnixTime(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())))
+}
+
+pub struct AppState {
+    pub hub: ArcSwap<HubSnapshot>,
+    pub keys: ArcSwap<KeySet>,
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+    pub rng: SystemRandom,
+    ready: AtomicBool,
+    discovery: discovery::Documents,
+}
+
+impl AppState {
+    pub fn new(hub: HubSnapshot, keys: KeySet, store: Arc<dyn Store>, clock: Clock) -> Arc<AppState> {
+        let discovery = discovery::Documents::new(&hub.settings, keys.active.alg);
+        Arc::new(AppState {
+            hub: ArcSwap::from_pointee(hub),
+            keys: ArcSwap::from_pointee(keys),
+            store,
+            clock,
+            rng: SystemRandom::new(),
+            ready: AtomicBool::new(false),
+            discovery,
+        })
+    }
+
+    /// Readiness: set once the first configuration load has been compiled.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn now(&self) -> UnixTime {
+        (self.clock)()
+    }
+}
+
+/// The path component of the issuer: endpoints live under it.
+fn issuer_path(issuer: &str) -> String {
+    let after_scheme = issuer.split_once("://").map_or(issuer, |(_, r)| r);
+    match after_scheme.find('/') {
+        Some(i) => after_scheme[i..].trim_end_matches('/').to_owned(),
+        None => String::new(),
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let prefix = issuer_path(&state.hub.load().settings.issuer);
+    let oauth = Router::new()
+        .route("/token", post(token::token))
+        .route("/introspect", post(introspect::introspect))
+        .route("/revoke", post(revoke::revoke))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route("/jwks.json", get(jwks::jwks))
+        .route("/.well-known/openid-configuration", get(discovery::openid_configuration));
+    let oauth = if prefix.is_empty() { oauth } else { Router::new().nest(&prefix, oauth) };
+    // RFC 8414 §3.1: the well-known segment goes between host and issuer path.
+    let as_metadata = format!("/.well-known/oauth-authorization-server{prefix}");
+    oauth
+        .route(&as_metadata, get(discovery::authorization_server))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .with_state(state)
+}

@@ -1,0 +1,56 @@
+//! `POST /revoke` (RFC 7009). Access tokens are JWTs, so revoking one records
+//! its `jti` until it would have expired: introspection then reports it
+//! inactive. Resource servers that only verify signatures offline keep
+//! accepting it until `exp` — the price of stateless tokens, and why lifetimes
+//! are short.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use keyward_core::grant::authenticate::authenticate;
+use keyward_core::store::StoreError;
+use keyward_core::{OAuthError, UnixTime};
+
+use super::client_auth::Credentials;
+use super::error::{ApiError, no_store};
+use super::token::read_body;
+use super::verify::verify;
+use super::{AppState, form};
+
+pub async fn revoke(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    match run(&st, &headers, body).await {
+        Ok(()) => no_store(StatusCode::OK.into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(st: &Arc<AppState>, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<(), ApiError> {
+    let body = read_body(body)?;
+    form::require_form_content_type(headers)?;
+    let form = form::parse(&body)?;
+    let token = form.one("token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?.to_owned();
+    // §2.1: an unknown hint only widens the search; there is one token type to search.
+    form.one("token_type_hint")?;
+    let hub = st.hub.load_full();
+    let now = st.now();
+    let caller = authenticate(&hub, &Credentials::read(headers, &form)?.presented(), now)?.clone();
+
+    // §2.2: an invalid, unknown or expired token is not an error.
+    let Ok(claims) = verify(st, &token, now, true) else { return Ok(()) };
+    if now.0 >= claims.exp {
+        return Ok(());
+    }
+    // §2.1: only the client the token was issued to may revoke it.
+    if *caller.client_id != *claims.client_id {
+        return Err(OAuthError::unauthorized_client("the token was not issued to this client").into());
+    }
+    let store = Arc::clone(&st.store);
+    tokio::task::spawn_blocking(move || store.revoke(&claims.jti, UnixTime(claims.exp)))
+        .await
+        .map_err(|e| StoreError(e.to_string()))??;
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! `POST /token` (RFC 6749 §3.2). This is the hot path: no Kubernetes call, no
+//! blocking I/O, one snapshot load, one digest, one signature.
+
+use std::sync::Arc;
+
+use aws_lc_rs::rand::SecureRandom;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use keyward_core::claims::client_credentials_claims;
+use keyward_core::error::{ErrorCode, echo};
+use keyward_core::grant::authenticate::authenticate;
+use keyward_core::grant::client_credentials::{ClientCredentialsRequest, client_credentials};
+use keyward_core::model::GrantType;
+use keyward_core::OAuthError;
+use serde::Serialize;
+
+use super::client_auth::Credentials;
+use super::error::{ApiError, json_response};
+use super::{AppState, MAX_BODY, form};
+
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    /// RFC 6749 §5.1: required when it differs from the request; always sent
+    /// when something was granted so clients need not compare.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scope: &'a str,
+}
+
+pub async fn token(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    match issue(&st, &headers, body) {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| match rejection {
+        BytesRejection::FailedToBufferBody(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::TooLarge(MAX_BODY)
+        }
+        _ => ApiError::OAuth(OAuthError::invalid_request("could not read the request body")),
+    })
+}
+
+fn issue(st: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let body = read_body(body)?;
+    form::require_form_content_type(headers)?;
+    let form = form::parse(&body)?;
+    let grant_type = form.one("grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let grant = match GrantType::from_wire(grant_type) {
+        Some(GrantType::ClientCredentials) => GrantType::ClientCredentials,
+        Some(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type '{grant_type}' is not supported by this hub yet"),
+            )
+            .into());
+        }
+        None => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type '{}' is not supported", echo(grant_type)),
+            )
+            .into());
+        }
+    };
+    let hub = st.hub.load();
+    let now = st.now();
+    let credentials = Credentials::read(headers, &form)?;
+    let client = authenticate(&hub, &credentials.presented(), now)?;
+    debug_assert_eq!(grant, GrantType::ClientCredentials);
+
+    let resources = form.all("resource");
+    let request = ClientCredentialsRequest { scope: form.one("scope")?, resources: &resources, tenant: form.one("tenant")? };
+    let granted = client_credentials(&hub, client, &request)?;
+
+    let jti = new_jti(st)?;
+    let claims = client_credentials_claims(
+        &hub.settings,
+        client,
+        granted.resource,
+        &granted.scope,
+        granted.tenant,
+        now,
+        granted.lifetime,
+        &jti,
+    );
+    let access_token = sign(st, &claims)?;
+    let body = serde_json::to_vec(&TokenResponse {
+        access_token: &access_token,
+        token_type: "Bearer",
+        expires_in: granted.lifetime.as_secs(),
+        scope: &granted.scope,
+    })
+    .map_err(|_| unavailable())?;
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// 128 random bits, base64url: unique per token, and the handle revocation uses.
+pub(crate) fn new_jti(st: &AppState) -> Result<String, ApiError> {
+    let mut raw = [0u8; 16];
+    st.rng.fill(&mut raw).map_err(|_| unavailable())?;
+    Ok(B64.encode(raw))
+}
+
+pub(crate) fn sign(st: &AppState, claims: &impl Serialize) -> Result<String, ApiError> {
+    let json = serde_json::to_vec(claims).map_err(|_| unavailable())?;
+    let keys = st.keys.load();
+    keys.active.sign_jwt(&json, &st.rng).map_err(|_| unavailable())
+}
+
+fn unavailable() -> ApiError {
+    ApiError::OAuth(OAuthError::new(ErrorCode::TemporarilyUnavailable, "could not issue a token, try again"))
+}
+

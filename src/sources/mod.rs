@@ -1,0 +1,164 @@
+//! The folder source behind `keyward serve`: manifests on disk → the core's
+//! `CompileInput`, plus a verdict for everything that never reached compile
+//! (unreadable manifests, duplicates, failed conversions).
+
+pub mod credentials;
+pub mod folder;
+pub mod manifest;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use k8s_openapi::api::core::v1::Secret;
+use keyward_core::compile::CompileInput;
+use keyward_core::model::{Client, Kind, ObjectKey, Policy, Resource};
+use keyward_core::secret::ClientSecrets;
+use keyward_core::snapshot::HubSettings;
+use keyward_core::status::{ObjectStatus, Problem, Reason};
+
+use crate::server::digest_secret;
+use credentials::{Connection, CredentialError, Outcome};
+use folder::Folder;
+use manifest::{Identity, Manifest};
+
+/// A folder load, ready for `compile`.
+pub struct Loaded {
+    pub input: CompileInput,
+    /// Objects that did not reach compile, and why.
+    pub statuses: Vec<ObjectStatus>,
+    /// One line per thing a user should hear about: file errors, ignored
+    /// documents, objects kept at their last good version, credentials written.
+    pub notes: Vec<String>,
+}
+
+fn kind_of(kind: &str) -> Option<Kind> {
+    match kind {
+        "OAuthClient" => Some(Kind::OAuthClient),
+        "Resource" => Some(Kind::Resource),
+        "AccessPolicy" => Some(Kind::AccessPolicy),
+        _ => None,
+    }
+}
+
+fn rejected(kind: Kind, id: &Identity, problems: Vec<Problem>) -> ObjectStatus {
+    ObjectStatus {
+        kind,
+        key: ObjectKey::new(id.namespace.clone(), id.name.clone()),
+        generation: None,
+        problems,
+        warnings: Vec::new(),
+        client_id: None,
+    }
+}
+
+fn secret_value(s: &Secret) -> Option<Vec<u8>> {
+    if let Some(v) = s.string_data.as_ref().and_then(|d| d.get("client_secret")) {
+        return Some(v.as_bytes().to_vec());
+    }
+    s.data.as_ref().and_then(|d| d.get("client_secret")).map(|b| b.0.clone())
+}
+
+/// Makes (or reuses) the secret of a client whose Secret is not in the folder.
+pub type SecretMaker<'a> = &'a dyn Fn(&ObjectKey, &Connection<'_>) -> Result<(String, Outcome), CredentialError>;
+
+/// Builds the compile input from what the folder holds.
+pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'_>) -> Loaded {
+    let mut statuses = Vec::new();
+    let mut notes = Vec::new();
+    let rel = |p: &Path| p.strip_prefix(folder.dir()).unwrap_or(p).display().to_string();
+
+    for (path, report) in folder.reports() {
+        if let Some(e) = &report.file_error {
+            notes.push(format!("{}: {e}", rel(path)));
+        }
+        for e in &report.errors {
+            notes.push(format!("{}: {e}", rel(path)));
+        }
+        for i in &report.ignored {
+            notes.push(format!("{}: {i} (ignored)", rel(path)));
+        }
+        for id in &report.kept_last_good {
+            notes.push(format!("{}: {id}: serving its last good version until the error is fixed", rel(path)));
+        }
+        // An object whose first version is already broken has nothing to fall
+        // back on: it gets a status of its own.
+        for e in &report.errors {
+            let Some(id) = &e.identity else { continue };
+            let Some(kind) = kind_of(&id.kind) else { continue };
+            if !report.kept_last_good.contains(id) {
+                let field = if e.message.starts_with("apiVersion") { "apiVersion" } else { "" };
+                statuses.push(rejected(kind, id, vec![Problem::new(Reason::InvalidManifest, field, e.message.clone())]));
+            }
+        }
+    }
+
+    let mut seen: HashMap<Identity, String> = HashMap::new();
+    let mut clients: Vec<Client> = Vec::new();
+    let mut resources: Vec<Resource> = Vec::new();
+    let mut policies: Vec<Policy> = Vec::new();
+    let mut byo: HashMap<ObjectKey, Option<Vec<u8>>> = HashMap::new();
+    for (path, doc) in folder.docs() {
+        let here = format!("{} document {}", rel(path), doc.index);
+        if let Some(first) = seen.get(&doc.identity) {
+            match kind_of(&doc.identity.kind) {
+                Some(kind) => statuses.push(rejected(
+                    kind,
+                    &doc.identity,
+                    vec![Problem::new(Reason::DuplicateName, "metadata.name", format!("defined twice: in {first} and in {here}"))],
+                )),
+                None => notes.push(format!("{here}: {} is defined twice; using {first}", doc.identity)),
+            }
+            continue;
+        }
+        seen.insert(doc.identity.clone(), here);
+        let converted = match &doc.manifest {
+            Manifest::Client(c) => Client::try_from(c.as_ref()).map(|m| clients.push(m)),
+            Manifest::Resource(r) => Resource::try_from(r.as_ref()).map(|m| resources.push(m)),
+            Manifest::Policy(p) => Policy::try_from(p.as_ref()).map(|m| policies.push(m)),
+            Manifest::Secret(s) => {
+                byo.insert(ObjectKey::new(doc.identity.namespace.clone(), doc.identity.name.clone()), secret_value(s));
+                Ok(())
+            }
+        };
+        if let (Err(invalid), Some(kind)) = (converted, kind_of(&doc.identity.kind)) {
+            statuses.push(rejected(kind, &doc.identity, invalid.0));
+        }
+    }
+
+    let mut secrets = HashMap::new();
+    let mut used_byo = HashSet::new();
+    let token_endpoint = settings.endpoint("/token");
+    for c in &clients {
+        let key = ObjectKey::new(c.meta.key.namespace.clone(), c.secret_name.clone());
+        match byo.get(&key) {
+            // A Secret of that name that lacks client_secret is the user's:
+            // never filled with a generated value behind their back.
+            Some(None) => {}
+            Some(Some(value)) => {
+                used_byo.insert(key.clone());
+                secrets.insert(key, ClientSecrets::single(digest_secret(value)));
+            }
+            None => {
+                let client_id = c.client_id.clone().unwrap_or_else(|| keyward_core::model::default_client_id(&c.meta.key));
+                let conn = Connection { client_id: &client_id, issuer: &settings.issuer, token_endpoint: &token_endpoint };
+                match generated(&key, &conn) {
+                    Ok((value, outcome)) => {
+                        match outcome {
+                            Outcome::Created(p) => notes.push(format!("OAuthClient {}: generated credentials in {}", c.meta.key, p.display())),
+                            Outcome::Updated(p) => notes.push(format!("OAuthClient {}: refreshed connection fields in {}", c.meta.key, p.display())),
+                            Outcome::Existing => {}
+                        }
+                        secrets.insert(key, ClientSecrets::single(digest_secret(value.as_bytes())));
+                    }
+                    Err(e) => notes.push(format!("OAuthClient {}: {e}", c.meta.key)),
+                }
+            }
+        }
+    }
+    for key in byo.keys().filter(|k| !used_byo.contains(*k)) {
+        if !clients.iter().any(|c| c.meta.key.namespace == key.namespace && c.secret_name == key.name) {
+            notes.push(format!("Secret {key} is not the secret of any OAuthClient (ignored)"));
+        }
+    }
+    Loaded { input: CompileInput { settings, clients, resources, policies, secrets }, statuses, notes }
+}

@@ -1,0 +1,7 @@
+//! Store backends for what the server writes at runtime (see
+//! `keyward_core::store`). `embedded` is the one-file database behind
+//! `keyward serve` and single-replica deployments.
+
+pub mod embedded;
+
+pub use embedded::EmbeddedStore;
