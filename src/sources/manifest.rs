@@ -154,7 +154,14 @@ fn read_doc(mut value: Value, default_namespace: &str) -> Read {
 /// Deserializes with the path of the first type error and every unknown field.
 fn typed<T: DeserializeOwned>(value: Value) -> Result<T, String> {
     let mut unknown = Vec::new();
-    let mut note = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let mut note = |path: serde_ignored::Path<'_>| {
+        // serde_ignored marks each Option it passes through with `?`.
+        let path = path.to_string().split('.').filter(|s| *s != "?").collect::<Vec<_>>().join(".");
+        // apiVersion and kind were checked above; kube's derived types skip them.
+        if path != "apiVersion" && path != "kind" {
+            unknown.push(path);
+        }
+    };
     let de = serde_ignored::Deserializer::new(value, &mut note);
     let parsed: Result<T, _> = serde_path_to_error::deserialize(de);
     let t = parsed.map_err(|e| {

@@ -12,7 +12,6 @@ use crate::v1alpha1::common::limits;
 use crate::v1alpha1::{ClientResource, OAuthClient, SessionSpec, TokenEndpointAuthMethod};
 
 const MINUTE: Duration = Duration::from_secs(60);
-const HOUR: Duration = Duration::from_secs(3600);
 
 /// Ranges of the `spec.session` lifetimes, also in the CEL rules.
 pub const ACCESS_KEY_SESSION_TOKEN_RANGE: (Duration, Duration) = (MINUTE, Duration::from_secs(24 * 3600));

@@ -1,0 +1,121 @@
+//! `AccessPolicy` → `keyward_core::model::Policy`: the effect and scopes, the
+//! Resource and client selectors (client names resolved to `namespace/name`),
+//! grant types and tenants. Which objects a selector matches is decided by
+//! compile and the policy engine, not here.
+
+use keyward_core::model::{self, ClientSelector, Effect, GrantType, ObjectKey, ResourceSelector};
+
+use super::{Check, Invalid, split_qualified_name};
+use crate::v1alpha1::common::limits;
+use crate::v1alpha1::{AccessPolicy, ClientSelectorSpec, GrantTypeName, ResourceSelectorSpec};
+
+impl TryFrom<&AccessPolicy> for model::Policy {
+    type Error = Invalid;
+
+    fn try_from(obj: &AccessPolicy) -> Result<Self, Invalid> {
+        let mut c = Check::default();
+        let meta = c.meta(&obj.metadata);
+        let spec = &obj.spec;
+
+        let effect = match spec.effect {
+            crate::v1alpha1::Effect::Allow => Effect::Allow,
+            crate::v1alpha1::Effect::Deny => Effect::Deny,
+        };
+        if spec.scopes.is_empty() {
+            c.invalid("spec.scopes", "must name at least one scope");
+        }
+        c.scope_list("spec.scopes", &spec.scopes, limits::SCOPES);
+        let resources = spec.resources.as_ref().map(|r| resource_selector(&mut c, r)).unwrap_or_default();
+        let clients =
+            spec.clients.as_ref().map(|s| client_selector(&mut c, s, &meta.key.namespace)).unwrap_or_default();
+
+        c.max_items("spec.grantTypes", spec.grant_types.len(), limits::GRANT_TYPES);
+        let grant_types: Vec<GrantType> = spec.grant_types.iter().map(|g| grant_type(*g)).collect();
+        let names: Vec<&str> = grant_types.iter().map(|g| grant_type_name(*g)).collect();
+        c.unique("spec.grantTypes", &names);
+        c.tenants("spec.tenants", &spec.tenants);
+
+        c.finish(model::Policy {
+            effect,
+            scopes: spec.scopes.clone(),
+            resources,
+            clients,
+            grant_types,
+            tenants: spec.tenants.clone(),
+            meta,
+        })
+    }
+}
+
+fn resource_selector(c: &mut Check, s: &ResourceSelectorSpec) -> ResourceSelector {
+    const FIELD: &str = "spec.resources.names";
+    c.max_items(FIELD, s.names.len(), limits::SELECTOR_ENTRIES);
+    for (j, name) in s.names.iter().enumerate() {
+        c.object_name(&format!("{FIELD}[{j}]"), name);
+    }
+    c.unique(FIELD, &s.names);
+    c.match_labels("spec.resources.matchLabels", &s.match_labels);
+    ResourceSelector { names: s.names.clone(), match_labels: s.match_labels.clone() }
+}
+
+fn client_selector(c: &mut Check, s: &ClientSelectorSpec, own_namespace: &str) -> ClientSelector {
+    const NAMES: &str = "spec.clients.names";
+    c.max_items(NAMES, s.names.len(), limits::SELECTOR_ENTRIES);
+    let names: Vec<ObjectKey> = s
+        .names
+        .iter()
+        .enumerate()
+        .map(|(j, entry)| {
+            let field = format!("{NAMES}[{j}]");
+            let (namespace, name) = split_qualified_name(entry);
+            if let Some(ns) = namespace {
+                c.namespace(&field, ns);
+            }
+            c.object_name(&field, name);
+            ObjectKey::new(namespace.unwrap_or(own_namespace), name)
+        })
+        .collect();
+    // `x` and `<own namespace>/x` name the same client.
+    c.unique(NAMES, &names);
+
+    const NAMESPACES: &str = "spec.clients.namespaces";
+    c.max_items(NAMESPACES, s.namespaces.len(), limits::SELECTOR_ENTRIES);
+    for (j, ns) in s.namespaces.iter().enumerate() {
+        c.namespace(&format!("{NAMESPACES}[{j}]"), ns);
+    }
+    c.unique(NAMESPACES, &s.namespaces);
+    c.tags("spec.clients.tags", &s.tags);
+    c.match_labels("spec.clients.matchLabels", &s.match_labels);
+    ClientSelector {
+        names,
+        namespaces: s.namespaces.clone(),
+        tags: s.tags.clone(),
+        match_labels: s.match_labels.clone(),
+    }
+}
+
+fn grant_type(g: GrantTypeName) -> GrantType {
+    match g {
+        GrantTypeName::AuthorizationCode => GrantType::AuthorizationCode,
+        GrantTypeName::RefreshToken => GrantType::RefreshToken,
+        GrantTypeName::ClientCredentials => GrantType::ClientCredentials,
+        GrantTypeName::JwtBearer => GrantType::JwtBearer,
+        GrantTypeName::TokenExchange => GrantType::TokenExchange,
+        GrantTypeName::Ciba => GrantType::Ciba,
+    }
+}
+
+/// The manifest spelling, for messages about duplicates.
+fn grant_type_name(g: GrantType) -> &'static str {
+    match g {
+        GrantType::AuthorizationCode => "authorizationCode",
+        GrantType::RefreshToken => "refreshToken",
+        GrantType::ClientCredentials => "clientCredentials",
+        GrantType::JwtBearer => "jwtBearer",
+        GrantType::TokenExchange => "tokenExchange",
+        GrantType::Ciba => "ciba",
+    }
+}
+
+#[cfg(test)]
+mod tests;

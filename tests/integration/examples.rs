@@ -1,0 +1,83 @@
+//! The shipped examples: they load with zero errors and do what their comments
+//! say.
+
+use std::path::Path;
+
+use crate::support::*;
+
+fn examples() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+}
+
+#[test]
+fn keyward_check_finds_every_example_ready() {
+    let mut out = Vec::new();
+    let ok = keyward::check::run(
+        &keyward::check::CheckOptions { manifests: examples().to_owned(), namespace: "default".into() },
+        &mut out,
+    )
+    .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(ok, "{text}");
+    assert!(!text.contains("note:"), "{text}");
+    assert!(text.contains("0 not ready"), "{text}");
+}
+
+async fn examples_hub() -> TestHub {
+    let mut b = hub();
+    for entry in std::fs::read_dir(examples()).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "yaml") {
+            b = b.file(p.file_name().unwrap().to_str().unwrap(), &std::fs::read_to_string(&p).unwrap());
+        }
+    }
+    b.start().await
+}
+
+#[tokio::test]
+async fn the_billing_agent_gets_refunds_for_acme_but_not_for_globex() {
+    let h = examples_hub().await;
+    let s = h.secret("agents", "billing-agent");
+    let orders = "https://api.example.internal/orders";
+    let ask = |tenant: &'static str| {
+        let s = s.clone();
+        let h = &h;
+        async move { h.post("/token", Some(("billing-agent", &s)), &[("grant_type", "client_credentials"), ("resource", orders), ("tenant", tenant)]).await }
+    };
+    let acme = ask("acme").await;
+    assert_eq!(acme.body["scope"], "orders:read orders:write orders:refund", "{}", acme.text);
+    assert_eq!(acme.body["expires_in"], 1800, "the resource's 30m lifetime");
+    let claims = h.verify(acme.body["access_token"].as_str().unwrap(), orders).await;
+    assert_eq!(claims["tenant"], "acme");
+    let globex = ask("globex").await;
+    assert_eq!(globex.body["scope"], "orders:read orders:write", "deny wins: {}", globex.text);
+    let initech = ask("initech").await;
+    initech.assert_error(400, "invalid_request", "tenant 'initech' is not allowed for this client");
+}
+
+#[tokio::test]
+async fn the_support_agent_reads_docs_through_the_mcp_server_with_its_own_lifetime() {
+    let h = examples_hub().await;
+    let s = h.secret("agents", "support-agent");
+    let mcp = "https://mcp.example.internal/docs/mcp";
+    let r = h
+        .post("/token", None, &[("grant_type", "client_credentials"), ("client_id", "support-agent"), ("client_secret", &s), ("resource", mcp)])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["scope"], "docs:search docs:read");
+    assert_eq!(r.body["expires_in"], 900);
+    h.verify(r.body["access_token"].as_str().unwrap(), mcp).await;
+}
+
+#[tokio::test]
+async fn the_orders_api_server_introspects_agent_tokens() {
+    let h = examples_hub().await;
+    let s = h.secret("agents", "billing-agent");
+    let orders = "https://api.example.internal/orders";
+    let r = h.post("/token", Some(("billing-agent", &s)), &[("grant_type", "client_credentials"), ("resource", orders), ("tenant", "acme"), ("scope", "orders:read")]).await;
+    let token = r.body["access_token"].as_str().unwrap();
+    let server = h.secret("agents", "orders-api-server");
+    let i = h.post("/introspect", Some(("orders-api-server", &server)), &[("token", token)]).await;
+    assert_eq!(i.body["active"], true, "{}", i.text);
+    assert_eq!(i.body["tenant"], "acme");
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: a real `keyward serve` on 127.0.0.1, real HTTP requests,
+//! tokens verified against the published JWKS by jsonwebtoken (not by our
+//! signing code).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod bad_input;
+mod discovery;
+mod examples;
+mod introspection;
+mod reload;
+mod support;
+mod token;
