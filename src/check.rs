@@ -9,8 +9,8 @@ use keyward_core::snapshot::{HubSettings, Lifetimes};
 
 use crate::report::merge;
 use crate::sources::credentials::{Connection, Outcome};
-use keyward_core::model::ObjectKey;
 use crate::sources::{assemble, folder::Folder};
+use keyward_core::model::ObjectKey;
 
 pub struct CheckOptions {
     pub manifests: PathBuf,
@@ -33,7 +33,15 @@ pub fn run(opts: &CheckOptions, out: &mut impl std::io::Write) -> anyhow::Result
     }
     for s in &statuses {
         let verdict = if s.ready() { "Ready" } else { "NotReady" };
-        writeln!(out, "{:<13} {:<40} {:<9} {:<20} {}", s.kind.to_string(), s.key.to_string(), verdict, s.reason(), s.message())?;
+        writeln!(
+            out,
+            "{:<13} {:<40} {:<9} {:<20} {}",
+            s.kind.to_string(),
+            s.key.to_string(),
+            verdict,
+            s.reason(),
+            s.message()
+        )?;
         ok &= s.ready();
     }
     writeln!(out, "{} objects, {} not ready", statuses.len(), statuses.iter().filter(|s| !s.ready()).count())?;

@@ -37,7 +37,8 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
         create_private_dir(parent)?;
     }
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(at(&tmp))?;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(at(&tmp))?;
     f.write_all(bytes).map_err(at(&tmp))?;
     f.sync_all().map_err(at(&tmp))?;
     std::fs::rename(&tmp, path).map_err(at(path))

@@ -86,9 +86,20 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Check { manifests, namespace } => {
-            check::run(&CheckOptions { manifests, namespace }, &mut std::io::stdout()).map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            check::run(&CheckOptions { manifests, namespace }, &mut std::io::stdout())
+                .map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Serve { manifests, listen, state_dir, issuer, namespace, key_algorithm, key_rotation_hours, access_token_ttl, workers } => {
+        Command::Serve {
+            manifests,
+            listen,
+            state_dir,
+            issuer,
+            namespace,
+            key_algorithm,
+            key_rotation_hours,
+            access_token_ttl,
+            workers,
+        } => {
             let opts = ServeOptions {
                 manifests,
                 listen,

@@ -31,9 +31,13 @@ impl Reporter {
             let key = (s.kind, s.key.clone());
             if self.last.get(&key) != Some(&entry) {
                 match (s.ready(), &s.client_id) {
-                    (true, Some(id)) => tracing::info!(kind = %s.kind, object = %s.key, client_id = %id, "ready: {}", entry.1),
+                    (true, Some(id)) => {
+                        tracing::info!(kind = %s.kind, object = %s.key, client_id = %id, "ready: {}", entry.1)
+                    }
                     (true, None) => tracing::info!(kind = %s.kind, object = %s.key, "ready: {}", entry.1),
-                    (false, _) => tracing::warn!(kind = %s.kind, object = %s.key, reason = s.reason(), "not ready: {}", entry.1),
+                    (false, _) => {
+                        tracing::warn!(kind = %s.kind, object = %s.key, reason = s.reason(), "not ready: {}", entry.1)
+                    }
                 }
             }
             now.insert(key, entry);

@@ -22,9 +22,9 @@ use crate::keys::file::FileKeys;
 use crate::report::{Reporter, merge};
 use crate::server::{self, AppState, Clock};
 use crate::sources::credentials::{Connection, GeneratedCredentials};
-use keyward_core::model::ObjectKey;
 use crate::sources::{assemble, folder::Folder};
 use crate::store::EmbeddedStore;
+use keyward_core::model::ObjectKey;
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -76,7 +76,10 @@ pub fn check_issuer(issuer: &str) -> anyhow::Result<()> {
         .context("issuer must be an http(s) URL")?;
     anyhow::ensure!(!rest.is_empty() && !rest.starts_with('/'), "issuer must name a host");
     anyhow::ensure!(!issuer.contains(['?', '#']), "issuer must not have a query or fragment (RFC 8414 section 2)");
-    anyhow::ensure!(!issuer.ends_with('/'), "issuer must not end with '/': tokens would carry a different iss than clients expect");
+    anyhow::ensure!(
+        !issuer.ends_with('/'),
+        "issuer must not end with '/': tokens would carry a different iss than clients expect"
+    );
     if issuer.starts_with("http://") {
         let host = rest.split(['/', ':']).next().unwrap_or_default();
         if !matches!(host, "127.0.0.1" | "localhost" | "[" | "::1") && !rest.starts_with("[::1]") {
@@ -98,7 +101,7 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
     check_issuer(&issuer)?;
     let settings = HubSettings { issuer: issuer.clone(), defaults: opts.lifetimes.clone() };
 
-    let key_file = FileKeys::new(&opts.state_dir);
+    let key_file = Arc::new(FileKeys::new(&opts.state_dir));
     let (algorithm, rotate_after) = (opts.key_algorithm, opts.key_rotation);
     let policy = move |retain: Duration| RotationPolicy {
         algorithm,
@@ -124,7 +127,14 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
     state.set_ready(true);
 
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(reload_loop(folder, settings, generated, reporter, Arc::clone(&state), opts.poll_interval)));
+    tasks.push(tokio::spawn(reload_loop(
+        folder,
+        settings,
+        generated,
+        reporter,
+        Arc::clone(&state),
+        opts.poll_interval,
+    )));
     {
         let state = Arc::clone(&state);
         let default_ttl = opts.lifetimes.access_token;
@@ -134,9 +144,10 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
                 tick.tick().await;
                 // Retired keys stay published until every token they signed has
                 // expired, plus a minute of clock skew.
-                let retain = state.hub.load().longest_access_token_lifetime().max(default_ttl) + Duration::from_secs(60);
+                let retain =
+                    state.hub.load().longest_access_token_lifetime().max(default_ttl) + Duration::from_secs(60);
                 let now = state.now();
-                let kf = FileKeys::new(key_file.path().parent().unwrap_or(std::path::Path::new(".")));
+                let kf = Arc::clone(&key_file);
                 let p = policy(retain);
                 match tokio::task::spawn_blocking(move || kf.reconcile(&p, now)).await {
                     Ok(Ok((keys, true))) => {
@@ -169,6 +180,9 @@ fn load(
 ) -> keyward_core::HubSnapshot {
     let make = |key: &ObjectKey, conn: &Connection<'_>| generated.ensure(key, conn);
     let loaded = assemble(folder, settings.clone(), &make);
+    for line in &loaded.info {
+        tracing::info!("{line}");
+    }
     let compiled = compile(loaded.input);
     reporter.log(&merge(compiled.statuses, loaded.statuses), &loaded.notes);
     compiled.snapshot

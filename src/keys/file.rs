@@ -49,8 +49,8 @@ impl FileKeys {
         match fsutil::read_optional(&self.path)? {
             None => Ok(Vec::new()),
             Some(bytes) => {
-                let f: KeyFile =
-                    serde_json::from_slice(&bytes).map_err(|source| KeyFileError::Parse { path: self.path.clone(), source })?;
+                let f: KeyFile = serde_json::from_slice(&bytes)
+                    .map_err(|source| KeyFileError::Parse { path: self.path.clone(), source })?;
                 Ok(f.keys)
             }
         }

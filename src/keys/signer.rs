@@ -51,7 +51,9 @@ impl std::fmt::Debug for Signer {
 pub fn generate(alg: Algorithm, rng: &dyn SecureRandom) -> Result<Vec<u8>, KeyError> {
     let err = || KeyError::Generate(alg.as_str());
     Ok(match alg {
-        Algorithm::ES256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, rng).map_err(|_| err())?.as_ref().to_vec(),
+        Algorithm::ES256 => {
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, rng).map_err(|_| err())?.as_ref().to_vec()
+        }
         Algorithm::EdDSA => Ed25519KeyPair::generate_pkcs8(rng).map_err(|_| err())?.as_ref().to_vec(),
         Algorithm::RS256 => {
             let kp = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| err())?;

@@ -49,12 +49,18 @@ impl Credentials {
             if body_id.is_some_and(|b| b != id) {
                 return Err(OAuthError::invalid_request("client_id does not match the Basic credentials"));
             }
-            return Ok(Credentials { kind: Kind::Basic, client_id: id, secret: Some(digest_secret(secret.as_bytes())) });
+            return Ok(Credentials {
+                kind: Kind::Basic,
+                client_id: id,
+                secret: Some(digest_secret(secret.as_bytes())),
+            });
         }
         match (body_id, body_secret) {
-            (Some(id), Some(secret)) => {
-                Ok(Credentials { kind: Kind::Post, client_id: id.to_owned(), secret: Some(digest_secret(secret.as_bytes())) })
-            }
+            (Some(id), Some(secret)) => Ok(Credentials {
+                kind: Kind::Post,
+                client_id: id.to_owned(),
+                secret: Some(digest_secret(secret.as_bytes())),
+            }),
             (Some(id), None) => Ok(Credentials { kind: Kind::Post, client_id: id.to_owned(), secret: None }),
             (None, Some(_)) => Err(OAuthError::invalid_request("client_secret without client_id")),
             (None, None) => Ok(Credentials { kind: Kind::Nothing, client_id: String::new(), secret: None }),
@@ -78,7 +84,8 @@ fn basic(value: &[u8]) -> Result<(String, String), OAuthError> {
     if value.len() < scheme_len || !value[..scheme_len].eq_ignore_ascii_case(b"Basic ") {
         return Err(OAuthError::invalid_client("unsupported authentication scheme: use Basic"));
     }
-    let raw = base64::engine::general_purpose::STANDARD.decode(value[scheme_len..].trim_ascii()).map_err(|_| malformed())?;
+    let raw =
+        base64::engine::general_purpose::STANDARD.decode(value[scheme_len..].trim_ascii()).map_err(|_| malformed())?;
     let colon = raw.iter().position(|&b| b == b':').ok_or_else(malformed)?;
     let id = decode(&raw[..colon]).map_err(|_| malformed())?;
     let secret = decode(&raw[colon + 1..]).map_err(|_| malformed())?;

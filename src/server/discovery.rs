@@ -70,7 +70,10 @@ impl Documents {
 fn json(body: &str) -> Response {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json")), (header::CACHE_CONTROL, HeaderValue::from_static("max-age=300"))],
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("max-age=300")),
+        ],
         body.to_owned(),
     )
         .into_response()

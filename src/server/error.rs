@@ -52,7 +52,8 @@ impl IntoResponse for ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::TemporarilyUnavailable, "try again later".to_owned())
             }
         };
-        let body = serde_json::to_vec(&Body { error: code.as_str(), error_description: &description }).unwrap_or_default();
+        let body =
+            serde_json::to_vec(&Body { error: code.as_str(), error_description: &description }).unwrap_or_default();
         let mut resp = json_response(status, body);
         if code == ErrorCode::InvalidClient {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="keyward""#));

@@ -50,7 +50,9 @@ pub fn parse(body: &[u8]) -> Result<Form<'_>, OAuthError> {
 pub fn decode(raw: &[u8]) -> Result<Cow<'_, str>, OAuthError> {
     let malformed = || OAuthError::invalid_request("request body is not valid form encoding");
     if !raw.iter().any(|&b| b == b'+' || b == b'%') {
-        return std::str::from_utf8(raw).map(Cow::Borrowed).map_err(|_| OAuthError::invalid_request("request is not UTF-8"));
+        return std::str::from_utf8(raw)
+            .map(Cow::Borrowed)
+            .map_err(|_| OAuthError::invalid_request("request is not UTF-8"));
     }
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;

@@ -40,14 +40,22 @@ struct Active<'a> {
 
 const INACTIVE: &[u8] = br#"{"active":false}"#;
 
-pub async fn introspect(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn introspect(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     match run(&st, &headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn run(st: &Arc<AppState>, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn run(
+    st: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let body = read_body(body)?;
     form::require_form_content_type(headers)?;
     let form = form::parse(&body)?;
@@ -60,8 +68,8 @@ async fn run(st: &Arc<AppState>, headers: &HeaderMap, body: Result<Bytes, BytesR
     let Ok(claims) = verify(st, &token, now, false) else {
         return Ok(json_response(StatusCode::OK, INACTIVE.to_vec()));
     };
-    // A deleted client's tokens die with it.
-    if hub.client(&claims.client_id).is_none() {
+    // Tokens of a deleted client, or for a deleted Resource, die with it.
+    if hub.client(&claims.client_id).is_none() || hub.resource(&claims.aud).is_none() {
         return Ok(json_response(StatusCode::OK, INACTIVE.to_vec()));
     }
     let may_see = *caller.client_id == *claims.client_id

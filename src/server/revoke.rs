@@ -21,7 +21,11 @@ use super::token::read_body;
 use super::verify::verify;
 use super::{AppState, form};
 
-pub async fn revoke(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn revoke(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     match run(&st, &headers, body).await {
         Ok(()) => no_store(StatusCode::OK.into_response()),
         Err(e) => e.into_response(),

@@ -11,12 +11,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use keyward_core::OAuthError;
 use keyward_core::claims::client_credentials_claims;
 use keyward_core::error::{ErrorCode, echo};
 use keyward_core::grant::authenticate::authenticate;
 use keyward_core::grant::client_credentials::{ClientCredentialsRequest, client_credentials};
 use keyward_core::model::GrantType;
-use keyward_core::OAuthError;
 use serde::Serialize;
 
 use super::client_auth::Credentials;
@@ -34,7 +34,11 @@ struct TokenResponse<'a> {
     scope: &'a str,
 }
 
-pub async fn token(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn token(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     match issue(&st, &headers, body) {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -55,8 +59,8 @@ fn issue(st: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>
     form::require_form_content_type(headers)?;
     let form = form::parse(&body)?;
     let grant_type = form.one("grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    let grant = match GrantType::from_wire(grant_type) {
-        Some(GrantType::ClientCredentials) => GrantType::ClientCredentials,
+    match GrantType::from_wire(grant_type) {
+        Some(GrantType::ClientCredentials) => {}
         Some(_) => {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -71,28 +75,19 @@ fn issue(st: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>
             )
             .into());
         }
-    };
+    }
     let hub = st.hub.load();
     let now = st.now();
     let credentials = Credentials::read(headers, &form)?;
     let client = authenticate(&hub, &credentials.presented(), now)?;
-    debug_assert_eq!(grant, GrantType::ClientCredentials);
 
     let resources = form.all("resource");
-    let request = ClientCredentialsRequest { scope: form.one("scope")?, resources: &resources, tenant: form.one("tenant")? };
+    let request =
+        ClientCredentialsRequest { scope: form.one("scope")?, resources: &resources, tenant: form.one("tenant")? };
     let granted = client_credentials(&hub, client, &request)?;
 
     let jti = new_jti(st)?;
-    let claims = client_credentials_claims(
-        &hub.settings,
-        client,
-        granted.resource,
-        &granted.scope,
-        granted.tenant,
-        now,
-        granted.lifetime,
-        &jti,
-    );
+    let claims = client_credentials_claims(&hub.settings, client, &granted, now, &jti);
     let access_token = sign(st, &claims)?;
     let body = serde_json::to_vec(&TokenResponse {
         access_token: &access_token,
@@ -120,4 +115,3 @@ pub(crate) fn sign(st: &AppState, claims: &impl Serialize) -> Result<String, Api
 fn unavailable() -> ApiError {
     ApiError::OAuth(OAuthError::new(ErrorCode::TemporarilyUnavailable, "could not issue a token, try again"))
 }
-

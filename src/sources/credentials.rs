@@ -60,17 +60,20 @@ impl GeneratedCredentials {
         let existing = match fsutil::read_optional(&path)? {
             None => None,
             Some(bytes) => {
-                let s: Secret = serde_yaml::from_slice(&bytes).map_err(|_| CredentialError::Unreadable(path.clone()))?;
+                let s: Secret =
+                    serde_yaml::from_slice(&bytes).map_err(|_| CredentialError::Unreadable(path.clone()))?;
                 let data = s.string_data.unwrap_or_default();
-                let value = data.get("client_secret").cloned().ok_or_else(|| CredentialError::Unreadable(path.clone()))?;
+                let value =
+                    data.get("client_secret").cloned().ok_or_else(|| CredentialError::Unreadable(path.clone()))?;
                 Some((value, data))
             }
         };
         let (value, outcome) = match existing {
             Some((value, data)) => {
-                let fresh = [("client_id", conn.client_id), ("issuer", conn.issuer), ("token_endpoint", conn.token_endpoint)]
-                    .iter()
-                    .all(|(k, v)| data.get(*k).map(String::as_str) == Some(*v));
+                let fresh =
+                    [("client_id", conn.client_id), ("issuer", conn.issuer), ("token_endpoint", conn.token_endpoint)]
+                        .iter()
+                        .all(|(k, v)| data.get(*k).map(String::as_str) == Some(*v));
                 if fresh {
                     return Ok((value, Outcome::Existing));
                 }

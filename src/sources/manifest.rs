@@ -179,13 +179,17 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
-    const CLIENT: &str = "apiVersion: keyward.dev/v1alpha1\nkind: OAuthClient\nmetadata:\n  name: a\nspec:\n  displayName: A\n";
+    const CLIENT: &str =
+        "apiVersion: keyward.dev/v1alpha1\nkind: OAuthClient\nmetadata:\n  name: a\nspec:\n  displayName: A\n";
 
     #[test]
     fn a_manifest_without_namespace_lands_in_the_default_one() {
         let f = parse(CLIENT, "team").unwrap();
         assert_eq!(f.docs.len(), 1);
-        assert_eq!(f.docs[0].identity, Identity { kind: "OAuthClient".into(), namespace: "team".into(), name: "a".into() });
+        assert_eq!(
+            f.docs[0].identity,
+            Identity { kind: "OAuthClient".into(), namespace: "team".into(), name: "a".into() }
+        );
         let Manifest::Client(c) = &f.docs[0].manifest else { panic!() };
         assert_eq!(c.metadata.namespace.as_deref(), Some("team"));
     }

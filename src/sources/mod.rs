@@ -26,9 +26,11 @@ pub struct Loaded {
     pub input: CompileInput,
     /// Objects that did not reach compile, and why.
     pub statuses: Vec<ObjectStatus>,
-    /// One line per thing a user should hear about: file errors, ignored
-    /// documents, objects kept at their last good version, credentials written.
+    /// One line per thing a user should fix: file errors, ignored documents,
+    /// objects kept at their last good version.
     pub notes: Vec<String>,
+    /// What the load did that is worth saying: credentials written.
+    pub info: Vec<String>,
 }
 
 fn kind_of(kind: &str) -> Option<Kind> {
@@ -87,7 +89,11 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
             let Some(kind) = kind_of(&id.kind) else { continue };
             if !report.kept_last_good.contains(id) {
                 let field = if e.message.starts_with("apiVersion") { "apiVersion" } else { "" };
-                statuses.push(rejected(kind, id, vec![Problem::new(Reason::InvalidManifest, field, e.message.clone())]));
+                statuses.push(rejected(
+                    kind,
+                    id,
+                    vec![Problem::new(Reason::InvalidManifest, field, e.message.clone())],
+                ));
             }
         }
     }
@@ -104,7 +110,11 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
                 Some(kind) => statuses.push(rejected(
                     kind,
                     &doc.identity,
-                    vec![Problem::new(Reason::DuplicateName, "metadata.name", format!("defined twice: in {first} and in {here}"))],
+                    vec![Problem::new(
+                        Reason::DuplicateName,
+                        "metadata.name",
+                        format!("defined twice: in {first} and in {here}"),
+                    )],
                 )),
                 None => notes.push(format!("{here}: {} is defined twice; using {first}", doc.identity)),
             }
@@ -126,6 +136,7 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
     }
 
     let mut secrets = HashMap::new();
+    let mut info = Vec::new();
     let mut used_byo = HashSet::new();
     let token_endpoint = settings.endpoint("/token");
     for c in &clients {
@@ -139,13 +150,23 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
                 secrets.insert(key, ClientSecrets::single(digest_secret(value)));
             }
             None => {
-                let client_id = c.client_id.clone().unwrap_or_else(|| keyward_core::model::default_client_id(&c.meta.key));
-                let conn = Connection { client_id: &client_id, issuer: &settings.issuer, token_endpoint: &token_endpoint };
+                let client_id =
+                    c.client_id.clone().unwrap_or_else(|| keyward_core::model::default_client_id(&c.meta.key));
+                let conn =
+                    Connection { client_id: &client_id, issuer: &settings.issuer, token_endpoint: &token_endpoint };
                 match generated(&key, &conn) {
                     Ok((value, outcome)) => {
                         match outcome {
-                            Outcome::Created(p) => notes.push(format!("OAuthClient {}: generated credentials in {}", c.meta.key, p.display())),
-                            Outcome::Updated(p) => notes.push(format!("OAuthClient {}: refreshed connection fields in {}", c.meta.key, p.display())),
+                            Outcome::Created(p) => info.push(format!(
+                                "OAuthClient {}: generated credentials in {}",
+                                c.meta.key,
+                                p.display()
+                            )),
+                            Outcome::Updated(p) => info.push(format!(
+                                "OAuthClient {}: refreshed connection fields in {}",
+                                c.meta.key,
+                                p.display()
+                            )),
                             Outcome::Existing => {}
                         }
                         secrets.insert(key, ClientSecrets::single(digest_secret(value.as_bytes())));
@@ -160,5 +181,5 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
             notes.push(format!("Secret {key} is not the secret of any OAuthClient (ignored)"));
         }
     }
-    Loaded { input: CompileInput { settings, clients, resources, policies, secrets }, statuses, notes }
+    Loaded { input: CompileInput { settings, clients, resources, policies, secrets }, statuses, notes, info }
 }

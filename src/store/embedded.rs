@@ -21,6 +21,16 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 
 impl EmbeddedStore {
     pub fn open(path: &Path) -> Result<EmbeddedStore, StoreError> {
+        {
+            // Owner-only from the first byte; redb then opens the existing file.
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        }
         let db = Database::create(path).map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
         // Create the table up front so readers never meet a missing table.
         let tx = db.begin_write().map_err(err)?;

@@ -15,7 +15,10 @@ async fn authorization_server_metadata_describes_the_endpoints() {
     assert_eq!(m["introspection_endpoint"], format!("{iss}/introspect"));
     assert_eq!(m["revocation_endpoint"], format!("{iss}/revoke"));
     assert_eq!(m["grant_types_supported"], serde_json::json!(["client_credentials"]));
-    assert_eq!(m["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post"]));
+    assert_eq!(
+        m["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"])
+    );
     assert!(m.get("subject_types_supported").is_none());
     let o = h.get("/.well-known/openid-configuration").await;
     assert_eq!(o.body["issuer"], iss);
@@ -35,7 +38,11 @@ async fn an_issuer_with_a_path_serves_under_it_and_inserts_well_known_before_it(
     assert_eq!(h.get("/tenant-a/jwks.json").await.status, 200);
     let s = h.secret("agents", "bot");
     let r = h
-        .post("/tenant-a/token", Some(("bot", &s)), &[("grant_type", "client_credentials"), ("resource", "https://mcp.example.test/mcp")])
+        .post(
+            "/tenant-a/token",
+            Some(("bot", &s)),
+            &[("grant_type", "client_credentials"), ("resource", "https://mcp.example.test/mcp")],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(h.get("/token").await.status, 404);

@@ -42,7 +42,14 @@ async fn the_billing_agent_gets_refunds_for_acme_but_not_for_globex() {
     let ask = |tenant: &'static str| {
         let s = s.clone();
         let h = &h;
-        async move { h.post("/token", Some(("billing-agent", &s)), &[("grant_type", "client_credentials"), ("resource", orders), ("tenant", tenant)]).await }
+        async move {
+            h.post(
+                "/token",
+                Some(("billing-agent", &s)),
+                &[("grant_type", "client_credentials"), ("resource", orders), ("tenant", tenant)],
+            )
+            .await
+        }
     };
     let acme = ask("acme").await;
     assert_eq!(acme.body["scope"], "orders:read orders:write orders:refund", "{}", acme.text);
@@ -61,7 +68,16 @@ async fn the_support_agent_reads_docs_through_the_mcp_server_with_its_own_lifeti
     let s = h.secret("agents", "support-agent");
     let mcp = "https://mcp.example.internal/docs/mcp";
     let r = h
-        .post("/token", None, &[("grant_type", "client_credentials"), ("client_id", "support-agent"), ("client_secret", &s), ("resource", mcp)])
+        .post(
+            "/token",
+            None,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "support-agent"),
+                ("client_secret", &s),
+                ("resource", mcp),
+            ],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["scope"], "docs:search docs:read");
@@ -74,7 +90,13 @@ async fn the_orders_api_server_introspects_agent_tokens() {
     let h = examples_hub().await;
     let s = h.secret("agents", "billing-agent");
     let orders = "https://api.example.internal/orders";
-    let r = h.post("/token", Some(("billing-agent", &s)), &[("grant_type", "client_credentials"), ("resource", orders), ("tenant", "acme"), ("scope", "orders:read")]).await;
+    let r = h
+        .post(
+            "/token",
+            Some(("billing-agent", &s)),
+            &[("grant_type", "client_credentials"), ("resource", orders), ("tenant", "acme"), ("scope", "orders:read")],
+        )
+        .await;
     let token = r.body["access_token"].as_str().unwrap();
     let server = h.secret("agents", "orders-api-server");
     let i = h.post("/introspect", Some(("orders-api-server", &server)), &[("token", token)]).await;

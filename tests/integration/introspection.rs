@@ -100,11 +100,8 @@ async fn only_the_owner_may_revoke_and_unknown_tokens_are_not_an_error() {
 async fn deleting_a_client_deactivates_its_tokens_and_refuses_it_at_once() {
     let h = world().await;
     let token = bot_orders_token(&h).await;
-    let without_bot: String = WORLD
-        .split("\n---\n")
-        .filter(|d| !d.contains("name: bot,"))
-        .collect::<Vec<_>>()
-        .join("\n---\n");
+    let without_bot: String =
+        WORLD.split("\n---\n").filter(|d| !d.contains("name: bot,")).collect::<Vec<_>>().join("\n---\n");
     h.write("world.yaml", &without_bot);
     let s = h.secret("agents", "bot");
     h.eventually("bot is gone", || async {

@@ -52,7 +52,11 @@ async fn client_secret_post_authenticates_in_the_body() {
     let h = world().await;
     let secret = h.secret("agents", "poster");
     let r = h
-        .post("/token", None, &[("grant_type", "client_credentials"), ("client_id", "poster"), ("client_secret", &secret)])
+        .post(
+            "/token",
+            None,
+            &[("grant_type", "client_credentials"), ("client_id", "poster"), ("client_secret", &secret)],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     h.verify(r.body["access_token"].as_str().unwrap(), "https://api.example.test/orders").await;
@@ -79,7 +83,13 @@ async fn a_bring_your_own_secret_with_reserved_characters_works_through_basic() 
         "apiVersion: v1\nkind: Secret\nmetadata: {{name: bot-credentials, namespace: agents}}\nstringData:\n  client_secret: '{secret}'\n"
     );
     let h = hub().file("world.yaml", WORLD).file("secret.yaml", &byo).start().await;
-    let r = h.post("/token", Some(("bot", secret)), &[("grant_type", "client_credentials"), ("resource", "https://mcp.example.test/mcp")]).await;
+    let r = h
+        .post(
+            "/token",
+            Some(("bot", secret)),
+            &[("grant_type", "client_credentials"), ("resource", "https://mcp.example.test/mcp")],
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(!h.state.join("credentials/agents/bot-credentials.yaml").exists(), "a BYO secret is never generated");
 }
@@ -88,7 +98,13 @@ async fn a_bring_your_own_secret_with_reserved_characters_works_through_basic() 
 async fn a_bring_your_own_secret_in_data_is_base64_decoded() {
     let byo = "apiVersion: v1\nkind: Secret\nmetadata: {name: bot-credentials, namespace: agents}\ndata:\n  client_secret: aHVudGVyMg==\n";
     let h = hub().file("world.yaml", WORLD).file("secret.yaml", byo).start().await;
-    let r = h.post("/token", Some(("bot", "hunter2")), &[("grant_type", "client_credentials"), ("resource", "https://mcp.example.test/mcp")]).await;
+    let r = h
+        .post(
+            "/token",
+            Some(("bot", "hunter2")),
+            &[("grant_type", "client_credentials"), ("resource", "https://mcp.example.test/mcp")],
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
@@ -104,6 +120,7 @@ async fn generated_credentials_hold_connection_fields_and_are_private() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&h.state.join("credentials/agents/bot-credentials.yaml")), 0o600);
     assert_eq!(mode(&h.state.join("signing-keys.json")), 0o600);
+    assert_eq!(mode(&h.state.join("state.redb")), 0o600);
     assert_eq!(mode(&h.state), 0o700);
 }
 
@@ -122,7 +139,10 @@ async fn keys_and_secrets_survive_a_restart_so_issued_tokens_stay_valid() {
 
 #[tokio::test]
 async fn eddsa_and_rs256_are_selectable() {
-    for (alg, jwt_alg, kty) in [(Algorithm::EdDSA, jsonwebtoken::Algorithm::EdDSA, "OKP"), (Algorithm::RS256, jsonwebtoken::Algorithm::RS256, "RSA")] {
+    for (alg, jwt_alg, kty) in [
+        (Algorithm::EdDSA, jsonwebtoken::Algorithm::EdDSA, "OKP"),
+        (Algorithm::RS256, jsonwebtoken::Algorithm::RS256, "RSA"),
+    ] {
         let h = hub().file("world.yaml", WORLD).alg(alg).start().await;
         let r = h.bot_token(&[("resource", "https://mcp.example.test/mcp")]).await;
         let token = r.body["access_token"].as_str().unwrap();

@@ -88,20 +88,30 @@ fn node<'a>(schema: &'a Value, path: &[&str]) -> &'a Value {
 }
 
 #[test]
-fn every_cel_rule_compiles_uses_only_crd_variables_and_fits_the_cost_budget() {
-    for (kind, schema) in [("OAuthClient", schema::<OAuthClient>()), ("Resource", schema::<Resource>()), ("AccessPolicy", schema::<AccessPolicy>())] {
+fn every_cel_rule_compiles_and_fits_the_cost_budget() {
+    for (kind, schema) in [
+        ("OAuthClient", schema::<OAuthClient>()),
+        ("Resource", schema::<Resource>()),
+        ("AccessPolicy", schema::<AccessPolicy>()),
+    ] {
         let mut found = Vec::new();
         rules(&schema, "", &mut found);
         for (at, rule) in found {
-            let path: Vec<&str> = at.split(['.']).filter(|s| !s.is_empty()).flat_map(|s| match s.strip_suffix("[]") {
-                Some(p) => vec![p, "[]"],
-                None => vec![s],
-            }).collect();
+            let path: Vec<&str> = at
+                .split(['.'])
+                .filter(|s| !s.is_empty())
+                .flat_map(|s| match s.strip_suffix("[]") {
+                    Some(p) => vec![p, "[]"],
+                    None => vec![s],
+                })
+                .collect();
             let compiled = compile_schema(node(&schema, &path));
             assert!(!compiled.has_errors(), "{kind}{at}: {:?}", compiled.compilation_errors());
             let warnings = analyze_rule(rule["rule"].as_str().unwrap(), &compiled, ScopeContext::CrdValidation);
-            let serious: Vec<_> =
-                warnings.iter().filter(|w| matches!(w.kind, WarningKind::CostExceeded | WarningKind::WrongScope)).collect();
+            // Not WrongScope: kube-cel 0.8 mistakes the variables of
+            // `exists_one` for free ones; evaluating the rules (below) is the
+            // real check that they only use `self` and `oldSelf`.
+            let serious: Vec<_> = warnings.iter().filter(|w| w.kind == WarningKind::CostExceeded).collect();
             assert!(serious.is_empty(), "{kind}{at}: {serious:?}");
             assert!(rule.get("message").is_some(), "{kind}{at}: every rule explains itself: {rule}");
         }
@@ -153,7 +163,10 @@ fn schema_carries_the_limits_and_patterns_the_conversion_checks() {
     let timeout = node(&c, &["spec", "session", "refreshTokenTimeout"]);
     assert_eq!(timeout["pattern"], "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$");
     assert_eq!(node(&c, &["spec", "resources", "[]", "scopes", "[]"])["pattern"], r"^[!#-\[\]-~]+$");
-    assert_eq!(node(&c, &["spec", "tokenEndpointAuthMethod"])["enum"], json!(["client_secret_basic", "client_secret_post"]));
+    assert_eq!(
+        node(&c, &["spec", "tokenEndpointAuthMethod"])["enum"],
+        json!(["client_secret_basic", "client_secret_post"])
+    );
     let r = schema::<Resource>();
     assert_eq!(node(&r, &["spec", "identifier"])["maxLength"], 2048);
     assert_eq!(node(&r, &["spec", "type"])["enum"], json!(["api", "mcpServer"]));
@@ -243,9 +256,11 @@ fn scope_fields_by_resource_type_agree_with_the_conversion() {
         (api(json!({"scopes": [{"name": "a", "roles": ["admin"]}]})), None),
         (mcp(json!({"scopes": [{"name": "a", "roles": ["admin"]}]})), Some("roles can only be set")),
         (mcp(json!({"scopes": [{"name": "a"}, {"name": "b", "connectionScopes": ["a"]}]})), None),
-        (api(json!({"scopes": [{"name": "a"}, {"name": "b", "connectionScopes": ["a"]}]})), Some("connectionScopes can only be set")),
-        (mcp(json!({"scopes": [{"name": "b", "connectionScopes": ["a"]}]})), Some("must name another scope")),
-        (mcp(json!({"scopes": [{"name": "b", "connectionScopes": ["b"]}]})), Some("must name another scope")),
+        (
+            api(json!({"scopes": [{"name": "a"}, {"name": "b", "connectionScopes": ["a"]}]})),
+            Some("connectionScopes can only be set"),
+        ),
+        (mcp(json!({"scopes": [{"name": "b", "connectionScopes": ["b"]}]})), Some("cannot list itself")),
     ];
     for (obj, expected) in cases {
         let errs = cel_errors::<Resource>(&obj, None);
@@ -255,6 +270,15 @@ fn scope_fields_by_resource_type_agree_with_the_conversion() {
         }
         assert_eq!(converts::<Resource, model::Resource>(&obj), expected.is_none(), "conversion on {obj}");
     }
+}
+
+#[test]
+fn connection_scope_missing_from_the_catalog_is_left_to_the_conversion() {
+    // Too expensive for a CEL rule (see ResourceSpec); the hub reports it in
+    // the Ready condition instead.
+    let obj = mcp(json!({"scopes": [{"name": "b", "connectionScopes": ["a"]}]}));
+    assert!(cel_errors::<Resource>(&obj, None).is_empty());
+    assert!(!converts::<Resource, model::Resource>(&obj));
 }
 
 #[test]

@@ -12,7 +12,9 @@ fn load<T: DeserializeOwned + serde::Serialize + CustomResourceExt>(file: &str) 
     let path = format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap();
     let obj: T = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let schema = serde_json::to_value(T::crd().spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap()).unwrap();
+    let schema =
+        serde_json::to_value(T::crd().spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap())
+            .unwrap();
     let json = serde_json::to_value(&obj).unwrap();
     if let Err(errors) = Validator::new().validate(&schema, &json, None) {
         panic!("{path} fails the CRD's CEL rules: {errors:?}");
@@ -35,7 +37,10 @@ fn resource_fixture_converts_without_problems() {
     let obj: Resource = load("resource.yaml");
     let r = model::Resource::try_from(&obj).unwrap();
     assert_eq!(r.kind, model::ResourceKind::McpServer);
-    assert_eq!(r.introspectors, [model::ObjectKey::new("finance", "ledger-mcp-server"), model::ObjectKey::new("edge", "api-gateway")]);
+    assert_eq!(
+        r.introspectors,
+        [model::ObjectKey::new("finance", "ledger-mcp-server"), model::ObjectKey::new("edge", "api-gateway")]
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use std::time::Duration;
 
+use crate::grant::client_credentials::Grant;
 use crate::snapshot::{CompiledClient, CompiledResource, HubSettings};
 use crate::time::UnixTime;
 
@@ -40,22 +41,19 @@ pub fn access_token_lifetime(settings: &HubSettings, client: &CompiledClient, re
 pub fn client_credentials_claims<'a>(
     settings: &'a HubSettings,
     client: &'a CompiledClient,
-    resource: &'a CompiledResource,
-    scope: &'a str,
-    tenant: Option<&'a str>,
+    grant: &'a Grant<'a>,
     now: UnixTime,
-    lifetime: Duration,
     jti: &'a str,
 ) -> AccessTokenClaims<'a> {
     AccessTokenClaims {
         iss: &settings.issuer,
         sub: &client.client_id,
-        aud: &resource.identifier,
-        exp: now.plus(lifetime).0,
+        aud: &grant.resource.identifier,
+        exp: now.plus(grant.lifetime).0,
         iat: now.0,
         jti,
         client_id: &client.client_id,
-        scope,
-        tenant,
+        scope: &grant.scope,
+        tenant: grant.tenant,
     }
 }

@@ -11,7 +11,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::model::{Client, ClientSelector, Kind, Meta, ObjectKey, Policy, Resource, ResourceSelector, default_client_id};
+use crate::model::{
+    Client, ClientSelector, Kind, Meta, ObjectKey, Policy, Resource, ResourceSelector, default_client_id,
+};
 use crate::secret::ClientSecrets;
 use crate::snapshot::{Association, CompiledClient, CompiledPolicy, CompiledResource, HubSettings, HubSnapshot};
 use crate::status::{ObjectStatus, Problem, Reason};
@@ -74,7 +76,11 @@ pub fn compile(input: CompileInput) -> Compiled {
     for r in &resources {
         let mut st = status(Kind::Resource, &r.meta);
         if !resource_keys.insert(&r.meta.key) {
-            st.problems.push(Problem::new(Reason::DuplicateName, "metadata.name", format!("another Resource is named {}", r.meta.key)));
+            st.problems.push(Problem::new(
+                Reason::DuplicateName,
+                "metadata.name",
+                format!("another Resource is named {}", r.meta.key),
+            ));
         } else if let Some(owner) = identifier_owner.get(r.identifier.as_str()) {
             st.problems.push(Problem::new(
                 Reason::DuplicateIdentifier,
@@ -92,7 +98,8 @@ pub fn compile(input: CompileInput) -> Compiled {
     }
     let resource_index: HashMap<&ObjectKey, usize> =
         accepted_resources.iter().enumerate().map(|(i, (r, _))| (&r.meta.key, i)).collect();
-    let rejected_resource_keys: HashSet<&ObjectKey> = rejected_resources.iter().map(|s: &ObjectStatus| &s.key).collect();
+    let rejected_resource_keys: HashSet<&ObjectKey> =
+        rejected_resources.iter().map(|s: &ObjectStatus| &s.key).collect();
 
     // Clients, first pass: everything that decides acceptance.
     struct Pending<'a> {
@@ -110,7 +117,11 @@ pub fn compile(input: CompileInput) -> Compiled {
         let client_id = c.client_id.clone().unwrap_or_else(|| default_client_id(&c.meta.key));
         st.client_id = Some(client_id.clone());
         if !client_keys.insert(&c.meta.key) {
-            st.problems.push(Problem::new(Reason::DuplicateName, "metadata.name", format!("another OAuthClient is named {}", c.meta.key)));
+            st.problems.push(Problem::new(
+                Reason::DuplicateName,
+                "metadata.name",
+                format!("another OAuthClient is named {}", c.meta.key),
+            ));
         } else if let Some(owner) = id_owner.get(&client_id) {
             let field = if c.client_id.is_some() { "spec.clientId" } else { "metadata.name" };
             st.problems.push(Problem::new(
@@ -122,7 +133,8 @@ pub fn compile(input: CompileInput) -> Compiled {
         let mut linked = Vec::with_capacity(c.resources.len());
         for (i, grant) in c.resources.iter().enumerate() {
             let Some(&idx) = resource_index.get(&grant.resource) else {
-                let why = if rejected_resource_keys.contains(&grant.resource) { "is not Ready" } else { "does not exist" };
+                let why =
+                    if rejected_resource_keys.contains(&grant.resource) { "is not Ready" } else { "does not exist" };
                 st.problems.push(Problem::new(
                     Reason::ResourceNotFound,
                     format!("spec.resources[{i}].name"),
@@ -159,14 +171,17 @@ pub fn compile(input: CompileInput) -> Compiled {
     }
 
     // Resources get their introspectors from the accepted clients.
-    let id_by_key: HashMap<&ObjectKey, &str> = pending.iter().map(|p| (&p.client.meta.key, p.client_id.as_str())).collect();
+    let id_by_key: HashMap<&ObjectKey, &str> =
+        pending.iter().map(|p| (&p.client.meta.key, p.client_id.as_str())).collect();
     let mut compiled_resources: Vec<Arc<CompiledResource>> = Vec::with_capacity(accepted_resources.len());
     for (r, mut st) in accepted_resources {
         let mut introspectors = Vec::new();
         for (i, k) in r.introspectors.iter().enumerate() {
             match id_by_key.get(k) {
                 Some(id) => introspectors.push(Box::from(*id)),
-                None => st.warnings.push(format!("spec.introspection.clients[{i}]: OAuthClient {k} is not Ready, so it cannot introspect")),
+                None => st.warnings.push(format!(
+                    "spec.introspection.clients[{i}]: OAuthClient {k} is not Ready, so it cannot introspect"
+                )),
             }
         }
         compiled_resources.push(Arc::new(CompiledResource {
@@ -190,7 +205,11 @@ pub fn compile(input: CompileInput) -> Compiled {
     for p in &policies {
         let mut st = status(Kind::AccessPolicy, &p.meta);
         if !policy_keys.insert(&p.meta.key) {
-            st.problems.push(Problem::new(Reason::DuplicateName, "metadata.name", format!("another AccessPolicy is named {}", p.meta.key)));
+            st.problems.push(Problem::new(
+                Reason::DuplicateName,
+                "metadata.name",
+                format!("another AccessPolicy is named {}", p.meta.key),
+            ));
             statuses.push(st);
             continue;
         }

@@ -63,7 +63,12 @@ impl OAuthError {
         let description = if description.bytes().all(is_description_byte) {
             description
         } else {
-            Cow::Owned(description.chars().map(|c| if c.is_ascii() && is_description_byte(c as u8) { c } else { '?' }).collect())
+            Cow::Owned(
+                description
+                    .chars()
+                    .map(|c| if c.is_ascii() && is_description_byte(c as u8) { c } else { '?' })
+                    .collect(),
+            )
         };
         OAuthError { code, description }
     }

@@ -153,5 +153,13 @@ pub fn apply(ring: &mut Vec<KeyMeta>, action: &KeyAction, now: UnixTime) {
 /// A key id that says when and what: `<alg>-<created unix seconds>-<random hex>`.
 /// The random part comes from the caller.
 pub fn make_kid(alg: Algorithm, now: UnixTime, random: [u8; 4]) -> String {
-    format!("{}-{}-{:02x}{:02x}{:02x}{:02x}", alg.as_str().to_ascii_lowercase(), now.0, random[0], random[1], random[2], random[3])
+    format!(
+        "{}-{}-{:02x}{:02x}{:02x}{:02x}",
+        alg.as_str().to_ascii_lowercase(),
+        now.0,
+        random[0],
+        random[1],
+        random[2],
+        random[3]
+    )
 }

@@ -19,6 +19,7 @@ pub mod secret;
 pub mod snapshot;
 pub mod status;
 pub mod store;
+pub mod syntax;
 pub mod time;
 
 pub use compile::{CompileInput, Compiled, compile};

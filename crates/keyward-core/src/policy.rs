@@ -41,7 +41,9 @@ pub enum Removal {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Granted by the association, and by these allow policies if any applied.
-    Granted { allowed_by: Vec<ObjectKey> },
+    Granted {
+        allowed_by: Vec<ObjectKey>,
+    },
     Removed(Removal),
 }
 
@@ -90,11 +92,8 @@ pub fn decide<'a>(assoc: &'a Association, input: &DecisionInput<'a>, trace: &mut
             trace.verdict(scope, || Verdict::Removed(Removal::NotAssociated));
             return;
         }
-        if let Some(deny) = assoc
-            .policies
-            .iter()
-            .filter(applicable)
-            .find(|p| p.effect == crate::model::Effect::Deny && p.names(scope))
+        if let Some(deny) =
+            assoc.policies.iter().filter(applicable).find(|p| p.effect == crate::model::Effect::Deny && p.names(scope))
         {
             trace.verdict(scope, || Verdict::Removed(Removal::Denied { by: deny.key.clone() }));
             return;
@@ -152,10 +151,16 @@ impl std::fmt::Display for Explanation {
         }
         for (scope, v) in &self.verdicts {
             match v {
-                Verdict::Granted { allowed_by } if allowed_by.is_empty() => writeln!(f, "  + {scope}: granted by the association")?,
-                Verdict::Granted { allowed_by } => writeln!(f, "  + {scope}: granted, allowed by {}", join(allowed_by))?,
+                Verdict::Granted { allowed_by } if allowed_by.is_empty() => {
+                    writeln!(f, "  + {scope}: granted by the association")?
+                }
+                Verdict::Granted { allowed_by } => {
+                    writeln!(f, "  + {scope}: granted, allowed by {}", join(allowed_by))?
+                }
                 Verdict::Removed(Removal::NotInCatalog) => writeln!(f, "  - {scope}: not defined by the resource")?,
-                Verdict::Removed(Removal::NotAssociated) => writeln!(f, "  - {scope}: not in the client's spec.resources entry")?,
+                Verdict::Removed(Removal::NotAssociated) => {
+                    writeln!(f, "  - {scope}: not in the client's spec.resources entry")?
+                }
                 Verdict::Removed(Removal::NotAllowed { applicable_allow }) => {
                     writeln!(f, "  - {scope}: allow policies apply ({}) and none names it", join(applicable_allow))?
                 }

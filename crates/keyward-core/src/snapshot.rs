@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::{AuthMethod, ClientCredentialsGrant, Effect, GrantType, ObjectKey, ResourceKind, ScopeDef, SessionLifetimes};
+use crate::model::{
+    AuthMethod, ClientCredentialsGrant, Effect, GrantType, ObjectKey, ResourceKind, ScopeDef, SessionLifetimes,
+};
 use crate::secret::ClientSecrets;
 
 /// Hub-wide settings that every source shares.

@@ -20,7 +20,11 @@ fn hub() -> keyward_core::Compiled {
         .resource(orders)
         .resource(api("shop", "docs", "https://docs/mcp", &["search"]))
         .resource(api("shop", "other", "https://other", &["x"]))
-        .client(client("agents", "bot").id("bot").may("shop", "orders", &["read", "write"]).may("shop", "docs", &["search"]))
+        .client(client("agents", "bot").id("bot").may("shop", "orders", &["read", "write"]).may(
+            "shop",
+            "docs",
+            &["search"],
+        ))
         .client(client("agents", "single").id("single").may("shop", "orders", &["read"]).tenants(&["acme"]).ttl(300))
         .client(client("agents", "multi").id("multi").may("shop", "orders", &["read"]).tenants(&["acme", "globex"]))
         .client(post)
@@ -35,7 +39,11 @@ fn req<'a>(scope: Option<&'a str>, resources: &'a [&'a str], tenant: Option<&'a 
     ClientCredentialsRequest { scope, resources, tenant }
 }
 
-fn run(c: &keyward_core::Compiled, id: &str, r: ClientCredentialsRequest<'_>) -> Result<(String, String, Option<String>, u64), OAuthError> {
+fn run(
+    c: &keyward_core::Compiled,
+    id: &str,
+    r: ClientCredentialsRequest<'_>,
+) -> Result<(String, String, Option<String>, u64), OAuthError> {
     let client = c.snapshot.client(id).unwrap();
     client_credentials(&c.snapshot, client, &r).map(|Grant { resource, scope, tenant, lifetime }| {
         (resource.identifier.to_string(), scope, tenant.map(str::to_owned), lifetime.as_secs())
@@ -86,7 +94,11 @@ fn resource_errors_are_invalid_target_with_the_reason() {
         (&["https://api/orders", "https://docs/mcp"], "only one resource per token request is supported"),
     ];
     for (resources, msg) in cases {
-        assert_eq!(err(run(&c, "bot", req(None, resources, None))), (ErrorCode::InvalidTarget, msg.into()), "{resources:?}");
+        assert_eq!(
+            err(run(&c, "bot", req(None, resources, None))),
+            (ErrorCode::InvalidTarget, msg.into()),
+            "{resources:?}"
+        );
     }
 }
 
@@ -119,7 +131,10 @@ fn tenants_are_checked_against_allowed_tenants() {
     let c = hub();
     assert_eq!(run(&c, "single", req(None, &[], None)).unwrap().2.as_deref(), Some("acme"));
     assert_eq!(run(&c, "multi", req(None, &[], Some("globex"))).unwrap().2.as_deref(), Some("globex"));
-    assert_eq!(run(&c, "bot", req(None, &["https://api/orders"], Some("anyone"))).unwrap().2.as_deref(), Some("anyone"));
+    assert_eq!(
+        run(&c, "bot", req(None, &["https://api/orders"], Some("anyone"))).unwrap().2.as_deref(),
+        Some("anyone")
+    );
     assert_eq!(
         err(run(&c, "multi", req(None, &[], None))),
         (ErrorCode::InvalidRequest, "tenant is required: this client is limited to several tenants".into())
@@ -128,7 +143,10 @@ fn tenants_are_checked_against_allowed_tenants() {
         err(run(&c, "multi", req(None, &[], Some("initech")))),
         (ErrorCode::InvalidRequest, "tenant 'initech' is not allowed for this client".into())
     );
-    assert_eq!(err(run(&c, "multi", req(None, &[], Some("a b")))), (ErrorCode::InvalidRequest, "tenant is malformed".into()));
+    assert_eq!(
+        err(run(&c, "multi", req(None, &[], Some("a b")))),
+        (ErrorCode::InvalidRequest, "tenant is malformed".into())
+    );
 }
 
 #[test]
@@ -173,8 +191,14 @@ fn authentication_checks_method_and_secret() {
         (Presented::Nothing, "client authentication is required"),
         (Presented::Basic { client_id: "ghost", secret: d(1) }, "unknown client 'ghost'"),
         (Presented::Basic { client_id: "bot", secret: d(2) }, "client authentication failed"),
-        (Presented::Post { client_id: "bot", secret: d(1) }, "client is registered for client_secret_basic, not client_secret_post"),
-        (Presented::Basic { client_id: "poster", secret: d(1) }, "client is registered for client_secret_post, not client_secret_basic"),
+        (
+            Presented::Post { client_id: "bot", secret: d(1) },
+            "client is registered for client_secret_basic, not client_secret_post",
+        ),
+        (
+            Presented::Basic { client_id: "poster", secret: d(1) },
+            "client is registered for client_secret_post, not client_secret_basic",
+        ),
         (Presented::IdOnly { client_id: "bot" }, "client_secret is required"),
     ];
     for (p, msg) in cases {

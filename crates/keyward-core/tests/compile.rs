@@ -149,7 +149,8 @@ fn association_scopes_follow_catalog_order() {
         .resource(api("shop", "orders", "https://api/orders", &["a", "b", "c"]))
         .client(client("agents", "bot").may("shop", "orders", &["c", "a"]))
         .compile();
-    let scopes: Vec<&str> = c.snapshot.client("bot.agents").unwrap().associations[0].scopes.iter().map(|s| &**s).collect();
+    let scopes: Vec<&str> =
+        c.snapshot.client("bot.agents").unwrap().associations[0].scopes.iter().map(|s| &**s).collect();
     assert_eq!(scopes, vec!["a", "c"]);
 }
 

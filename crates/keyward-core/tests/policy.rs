@@ -50,7 +50,10 @@ fn allow_policies_add_up() {
 
 #[test]
 fn deny_wins_over_allow() {
-    let c = world(vec![policy("shop", "a", Effect::Allow, &["read", "write"]), policy("shop", "d", Effect::Deny, &["write"])]);
+    let c = world(vec![
+        policy("shop", "a", Effect::Allow, &["read", "write"]),
+        policy("shop", "d", Effect::Deny, &["write"]),
+    ]);
     assert_eq!(granted(&c, input(None)), vec!["read"]);
 }
 
@@ -68,7 +71,8 @@ fn client_selectors_match_by_name_namespace_tag_and_labels() {
     let by_ns = ClientSelector { namespaces: vec!["agents".into()], ..ClientSelector::default() };
     let by_tag = ClientSelector { tags: vec!["agent".into()], ..ClientSelector::default() };
     let wrong_ns = ClientSelector { namespaces: vec!["other".into()], ..ClientSelector::default() };
-    let both = ClientSelector { tags: vec!["agent".into()], namespaces: vec!["other".into()], ..ClientSelector::default() };
+    let both =
+        ClientSelector { tags: vec!["agent".into()], namespaces: vec!["other".into()], ..ClientSelector::default() };
     for (sel, applies) in [(by_name, true), (by_ns, true), (by_tag, true), (wrong_ns, false), (both, false)] {
         let mut p = policy("shop", "d", Effect::Deny, &["write"]);
         p.clients = sel.clone();
@@ -123,6 +127,9 @@ fn the_explanation_lists_the_allow_policies_that_left_a_scope_out() {
     let a = &c.snapshot.client("bot.agents").unwrap().associations[0];
     let e = explain(a, &input(None));
     assert!(e.defaulted);
-    assert_eq!(e.verdicts[1].1, Verdict::Removed(Removal::NotAllowed { applicable_allow: vec![ObjectKey::new("shop", "read-only")] }));
+    assert_eq!(
+        e.verdicts[1].1,
+        Verdict::Removed(Removal::NotAllowed { applicable_allow: vec![ObjectKey::new("shop", "read-only")] })
+    );
     assert_eq!(decide(a, &input(None), &mut ()), e.granted());
 }

@@ -15,13 +15,20 @@ use std::time::Duration;
 pub enum DurationError {
     Empty,
     /// A character that is neither a digit nor a unit, at this byte offset.
-    UnexpectedChar { at: usize, found: char },
+    UnexpectedChar {
+        at: usize,
+        found: char,
+    },
     /// Digits at the end with no unit after them.
     MissingUnit,
     /// A unit with no number before it, at this byte offset.
-    MissingNumber { at: usize },
+    MissingNumber {
+        at: usize,
+    },
     /// A unit repeated or out of the order h, m, s.
-    UnitOrder { unit: char },
+    UnitOrder {
+        unit: char,
+    },
     /// More seconds than fit in 64 bits.
     Overflow,
 }
@@ -199,7 +206,9 @@ mod tests {
 
     #[test]
     fn formatting_is_canonical_and_round_trips() {
-        for (d, s) in [(0, "0s"), (59, "59s"), (60, "1m"), (90, "1m30s"), (3600, "1h"), (5400, "1h30m"), (3661, "1h1m1s")] {
+        for (d, s) in
+            [(0, "0s"), (59, "59s"), (60, "1m"), (90, "1m30s"), (3600, "1h"), (5400, "1h30m"), (3661, "1h1m1s")]
+        {
             assert_eq!(format_go_duration(Duration::from_secs(d)), s);
             assert_eq!(secs(s), Ok(d));
         }

@@ -112,7 +112,9 @@ impl Check {
         if self.length(field, value, 1, limits::SCOPE) && !is_scope_token(value) {
             self.invalid(
                 field,
-                format!("{value:?} is not a scope token: use printable ASCII without spaces, '\"' or '\\' (RFC 6749 §3.3)"),
+                format!(
+                    "{value:?} is not a scope token: use printable ASCII without spaces, '\"' or '\\' (RFC 6749 §3.3)"
+                ),
             );
         }
     }
@@ -158,7 +160,7 @@ impl Check {
     }
 
     pub(crate) fn tenants(&mut self, field: &str, tenants: &[String]) {
-        use keyward_core::grant::client_credentials::is_tenant;
+        use keyward_core::syntax::is_tenant;
         self.max_items(field, tenants.len(), limits::TENANTS);
         for (j, t) in tenants.iter().enumerate() {
             let f = format!("{field}[{j}]");
@@ -170,7 +172,13 @@ impl Check {
     }
 
     /// A duration field with its allowed range; `None` when absent or invalid.
-    pub(crate) fn duration(&mut self, field: &str, value: Option<&str>, min: Duration, max: Duration) -> Option<Duration> {
+    pub(crate) fn duration(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        min: Duration,
+        max: Duration,
+    ) -> Option<Duration> {
         let value = value?;
         if value.len() > limits::DURATION {
             self.invalid(field, format!("must be at most {} characters long", limits::DURATION));
@@ -237,7 +245,10 @@ impl Check {
         } else if namespace.len() > limits::NAMESPACE || !is_dns_label(namespace) {
             self.manifest(
                 "metadata.namespace",
-                format!("{namespace:?} is not a valid namespace: at most {} characters; {DNS_LABEL_RULE}", limits::NAMESPACE),
+                format!(
+                    "{namespace:?} is not a valid namespace: at most {} characters; {DNS_LABEL_RULE}",
+                    limits::NAMESPACE
+                ),
             );
         }
         Meta {
@@ -249,8 +260,7 @@ impl Check {
     }
 }
 
-const DNS_SUBDOMAIN_RULE: &str =
-    "use lower-case letters, digits, '-' and '.', with each dot-separated part starting and ending with a letter or digit";
+const DNS_SUBDOMAIN_RULE: &str = "use lower-case letters, digits, '-' and '.', with each dot-separated part starting and ending with a letter or digit";
 const DNS_LABEL_RULE: &str = "use lower-case letters, digits and '-', starting and ending with a letter or digit";
 
 // The twins of `v1alpha1::common::patterns`. Lengths are checked separately,
@@ -332,9 +342,7 @@ fn is_label_name(s: &str) -> bool {
 
 fn is_label_key(s: &str) -> bool {
     match s.split_once('/') {
-        Some((prefix, name)) => {
-            prefix.len() <= limits::NAME && is_dns_subdomain(prefix) && is_label_name(name)
-        }
+        Some((prefix, name)) => prefix.len() <= limits::NAME && is_dns_subdomain(prefix) && is_label_name(name),
         None => is_label_name(s),
     }
 }

@@ -65,7 +65,10 @@ impl TryFrom<&OAuthClient> for model::Client {
                 if name.len() > limits::NAME {
                     c.invalid(
                         "spec.secret.name",
-                        format!("the default Secret name {name:?} is longer than {} characters; set spec.secret.name", limits::NAME),
+                        format!(
+                            "the default Secret name {name:?} is longer than {} characters; set spec.secret.name",
+                            limits::NAME
+                        ),
                     );
                 }
                 name
@@ -106,7 +109,12 @@ fn resource_grants(c: &mut Check, entries: &[ClientResource], own_namespace: &st
         // Compared after defaulting: `{name: x}` and `{name: x, namespace: <own>}`
         // are the same Resource, which the CEL rule (blind to metadata) misses.
         if let Some(first) = out.iter().position(|g| g.resource == key) {
-            c.invalid(field, format!("Resource {key} is listed twice (first at spec.resources[{first}]); merge the scopes into one entry"));
+            c.invalid(
+                field,
+                format!(
+                    "Resource {key} is listed twice (first at spec.resources[{first}]); merge the scopes into one entry"
+                ),
+            );
         }
         out.push(ResourceGrant { resource: key, scopes: r.scopes.clone() });
     }

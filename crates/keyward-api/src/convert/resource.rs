@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use keyward_core::grant::client_credentials::is_absolute_uri_without_fragment;
 use keyward_core::model::{self, ObjectKey, ResourceKind, ScopeDef};
 use keyward_core::scope::is_scope_token;
+use keyward_core::syntax::is_absolute_uri_without_fragment;
 
 use super::{Check, Invalid, is_https_url, is_loopback_http_url, is_role};
 use crate::v1alpha1::common::limits;
@@ -75,7 +75,10 @@ fn catalog(c: &mut Check, kind: ResourceKind, scopes: &[ScopeSpec]) -> Vec<Scope
         let field = format!("spec.scopes[{i}]");
         c.scope_token(&format!("{field}.name"), &s.name);
         if let Some(first) = names[..i].iter().position(|n| *n == s.name) {
-            c.invalid(format!("{field}.name"), format!("scope '{}' is defined twice (first at spec.scopes[{first}])", s.name));
+            c.invalid(
+                format!("{field}.name"),
+                format!("scope '{}' is defined twice (first at spec.scopes[{first}])", s.name),
+            );
         }
         c.optional_text(&format!("{field}.description"), s.description.as_deref(), limits::DESCRIPTION);
 
@@ -100,7 +103,10 @@ fn catalog(c: &mut Check, kind: ResourceKind, scopes: &[ScopeSpec]) -> Vec<Scope
             c.scope_list(&conn_field, &s.connection_scopes, limits::CONNECTION_SCOPES);
             for (j, cs) in s.connection_scopes.iter().enumerate() {
                 if *cs == s.name {
-                    c.invalid(format!("{conn_field}[{j}]"), format!("'{cs}' is this scope itself; name another scope of this Resource"));
+                    c.invalid(
+                        format!("{conn_field}[{j}]"),
+                        format!("'{cs}' is this scope itself; name another scope of this Resource"),
+                    );
                 } else if is_scope_token(cs) && !names.contains(&cs.as_str()) {
                     // A malformed entry is already reported by scope_list.
                     c.invalid(format!("{conn_field}[{j}]"), format!("'{cs}' is not a scope of this Resource"));

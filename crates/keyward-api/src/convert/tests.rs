@@ -123,7 +123,11 @@ fn match_labels_with_keys_or_values_no_object_can_carry_are_invalid() {
     let fields: Vec<_> = p.iter().map(|p| p.field.as_str()).collect();
     assert_eq!(
         fields,
-        ["spec.clients.matchLabels[Upper.Prefix/x]", "spec.clients.matchLabels[bad key]", "spec.clients.matchLabels[k]"]
+        [
+            "spec.clients.matchLabels[Upper.Prefix/x]",
+            "spec.clients.matchLabels[bad key]",
+            "spec.clients.matchLabels[k]"
+        ]
     );
     assert!(p[2].message.contains("label value"));
 }
@@ -204,10 +208,10 @@ fn hand_written_checks_agree_with_the_schema_patterns() {
     agrees(patterns::DNS_LABEL, is_dns_label);
     agrees(patterns::HTTPS_URL, is_https_url);
     agrees(patterns::LOOPBACK_HTTP_URL, is_loopback_http_url);
-    agrees(patterns::ABSOLUTE_URI, keyward_core::grant::client_credentials::is_absolute_uri_without_fragment);
+    agrees(patterns::ABSOLUTE_URI, keyward_core::syntax::is_absolute_uri_without_fragment);
     // Tenants and qualified names carry their length limits in the twin or
     // split across fields, so compare on the samples within those limits.
-    agrees(patterns::TENANT, keyward_core::grant::client_credentials::is_tenant);
+    agrees(patterns::TENANT, keyward_core::syntax::is_tenant);
     agrees(patterns::QUALIFIED_NAME, |s| {
         let (ns, name) = split_qualified_name(s);
         ns.is_none_or(is_dns_label) && is_dns_subdomain(name)

@@ -21,6 +21,9 @@ use super::common::{limits, patterns};
 /// scopes that some applying allow policy names can be granted. Deny wins over
 /// allow. A policy governs only Resources of its own namespace, so one team
 /// cannot narrow or widen another team's APIs.
+// Every printer column repeats `type_ = "string"`, which clippy mistakes for a
+// duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "keyward.dev",
@@ -60,7 +63,9 @@ pub struct AccessPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clients: Option<ClientSelectorSpec>,
 
-    /// The grants the policy applies to. Empty: every grant.
+    /// The grants the policy applies to, any of `authorizationCode`,
+    /// `refreshToken`, `clientCredentials`, `jwtBearer`, `tokenExchange` and
+    /// `ciba`. Empty: every grant.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = limits::GRANT_TYPES))]
     #[x_kube(merge_strategy = ListMerge::Set)]

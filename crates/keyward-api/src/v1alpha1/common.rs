@@ -27,7 +27,6 @@ pub mod limits {
     pub const SCOPES: usize = 128;
     pub const ROLE: usize = 253;
     pub const ROLES: usize = 64;
-    /// Kept small: the connection-scope CEL rule is quadratic in the scopes.
     pub const CONNECTION_SCOPES: usize = 16;
     pub const CLIENT_RESOURCES: usize = 64;
     pub const INTROSPECTORS: usize = 16;
@@ -49,7 +48,7 @@ pub mod patterns {
     /// first colon, and many clients do not form-encode the client id).
     pub const CLIENT_ID: &str = "^[!-9;-~]+$";
     pub const TAG: &str = "^[A-Za-z0-9._-]+$";
-    /// `keyward_core::grant::client_credentials::is_tenant`.
+    /// `keyward_core::syntax::is_tenant`.
     pub const TENANT: &str = "^[A-Za-z0-9._:-]+$";
     pub const ROLE: &str = "^[!-~]+$";
     /// DNS-1123 subdomain: object names (length is `maxLength`).
@@ -63,7 +62,7 @@ pub mod patterns {
     /// order ("90s", "1h30m", "720h"); `minLength: 2` rules out the empty match.
     pub const DURATION: &str = "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$";
     /// RFC 8707 §2 absolute URI without fragment, in printable ASCII
-    /// (`keyward_core::grant::client_credentials::is_absolute_uri_without_fragment`).
+    /// (`keyward_core::syntax::is_absolute_uri_without_fragment`).
     pub const ABSOLUTE_URI: &str = r#"^[A-Za-z][A-Za-z0-9+.-]*:[!-"$-~]+$"#;
     /// `https://` then a non-empty authority without userinfo (printable
     /// ASCII except `/?#@`), then optionally a path or query.

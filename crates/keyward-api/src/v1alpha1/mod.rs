@@ -12,8 +12,7 @@ pub mod oauth_client;
 pub mod resource;
 
 pub use access_policy::{
-    AccessPolicy, AccessPolicySpec, AccessPolicyStatus, ClientSelectorSpec, Effect, GrantTypeName,
-    ResourceSelectorSpec,
+    AccessPolicy, AccessPolicySpec, AccessPolicyStatus, ClientSelectorSpec, Effect, GrantTypeName, ResourceSelectorSpec,
 };
 pub use common::ObjectRef;
 pub use oauth_client::{

@@ -12,6 +12,9 @@ use super::common::{limits, patterns};
 /// grants it may use and which Resources (APIs, MCP servers) it may get tokens
 /// for. The hub writes the client's credentials into a Secret in the same
 /// namespace and reports the client id in status.
+// Every printer column repeats `type_ = "string"`, which clippy mistakes for a
+// duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[kube(
     group = "keyward.dev",
@@ -105,17 +108,20 @@ pub struct OAuthClientSpec {
     pub session: Option<SessionSpec>,
 }
 
-/// How a client authenticates at the token endpoint (RFC 6749 §2.3,
-/// OpenID Connect Core §9).
-///
-/// `non_exhaustive` because `private_key_jwt` and `none` are coming: code
-/// matching on this must already handle variants it does not know.
+// How a client authenticates at the token endpoint (RFC 6749 §2.3, OpenID
+// Connect Core §9). `//`, not `///`: on an optional enum the type's doc would
+// replace the field's `kubectl explain` text. `non_exhaustive` because
+// `private_key_jwt` and `none` are coming: code matching on this must already
+// handle variants it does not know.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[non_exhaustive]
 pub enum TokenEndpointAuthMethod {
+    /// HTTP Basic authentication with the form-encoded id and secret
+    /// (RFC 6749 §2.3.1).
     #[default]
     #[serde(rename = "client_secret_basic")]
     ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body (RFC 6749 §2.3.1).
     #[serde(rename = "client_secret_post")]
     ClientSecretPost,
 }
@@ -244,7 +250,7 @@ pub struct SecretRef {
     pub name: String,
 }
 
-/// How an OAuthClient came to exist.
+// How an OAuthClient came to exist (`//`: see TokenEndpointAuthMethod).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]

@@ -24,7 +24,11 @@ pub enum Presented<'r> {
     IdOnly { client_id: &'r str },
 }
 
-pub fn authenticate<'s>(snapshot: &'s HubSnapshot, presented: &Presented<'_>, now: UnixTime) -> Result<&'s Arc<CompiledClient>, OAuthError> {
+pub fn authenticate<'s>(
+    snapshot: &'s HubSnapshot,
+    presented: &Presented<'_>,
+    now: UnixTime,
+) -> Result<&'s Arc<CompiledClient>, OAuthError> {
     let (client_id, secret, method) = match presented {
         Presented::Nothing => return Err(OAuthError::invalid_client("client authentication is required")),
         Presented::IdOnly { client_id } => {

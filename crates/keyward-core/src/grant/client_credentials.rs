@@ -9,6 +9,7 @@ use crate::model::GrantType;
 use crate::policy::{DecisionInput, decide};
 use crate::scope::parse_scope_param;
 use crate::snapshot::{CompiledClient, CompiledResource, HubSnapshot};
+use crate::syntax::{is_absolute_uri_without_fragment, is_tenant};
 
 /// The grant's parameters, as the edge parsed them.
 #[derive(Debug, Default)]
@@ -41,19 +42,27 @@ pub fn client_credentials<'a>(
         (Some(t), _) if !is_tenant(t) => return Err(OAuthError::invalid_request("tenant is malformed")),
         (Some(t), []) => Some(t),
         (Some(t), allowed) if allowed.iter().any(|a| a == t) => Some(t),
-        (Some(t), _) => return Err(OAuthError::invalid_request(format!("tenant '{}' is not allowed for this client", echo(t)))),
+        (Some(t), _) => {
+            return Err(OAuthError::invalid_request(format!("tenant '{}' is not allowed for this client", echo(t))));
+        }
         (None, []) => None,
         // A client pinned to one tenant always acts for it; one allowed several
         // must say which, so a token never silently spans tenants.
         (None, [only]) => Some(only.as_str()),
-        (None, _) => return Err(OAuthError::invalid_request("tenant is required: this client is limited to several tenants")),
+        (None, _) => {
+            return Err(OAuthError::invalid_request("tenant is required: this client is limited to several tenants"));
+        }
     };
 
     let assoc = match req.resources {
         [] => match client.associations.as_slice() {
             [only] => only,
             [] => return Err(OAuthError::invalid_target("this client may not request any resource")),
-            _ => return Err(OAuthError::invalid_target("resource is required: this client may request several resources")),
+            _ => {
+                return Err(OAuthError::invalid_target(
+                    "resource is required: this client may request several resources",
+                ));
+            }
         },
         [one] => {
             if !is_absolute_uri_without_fragment(one) {
@@ -62,9 +71,9 @@ pub fn client_credentials<'a>(
             if snapshot.resource(one).is_none() {
                 return Err(OAuthError::invalid_target(format!("unknown resource '{}'", echo(one))));
             }
-            client
-                .association(one)
-                .ok_or_else(|| OAuthError::invalid_target(format!("this client may not request resource '{}'", echo(one))))?
+            client.association(one).ok_or_else(|| {
+                OAuthError::invalid_target(format!("this client may not request resource '{}'", echo(one)))
+            })?
         }
         _ => return Err(OAuthError::invalid_target("only one resource per token request is supported")),
     };
@@ -72,16 +81,16 @@ pub fn client_credentials<'a>(
 
     let requested = match req.scope {
         None => None,
-        Some(s) => Some(parse_scope_param(s).map_err(|_| OAuthError::invalid_scope("scope is malformed (RFC 6749 section 3.3)"))?),
+        Some(s) => Some(
+            parse_scope_param(s).map_err(|_| OAuthError::invalid_scope("scope is malformed (RFC 6749 section 3.3)"))?,
+        ),
     };
-    if let Some(requested) = &requested {
-        if let Some(unknown) = requested.iter().find(|s| !resource.defines_scope(s)) {
-            return Err(OAuthError::invalid_scope(format!(
-                "scope '{}' is not defined by resource '{}'",
-                echo(unknown),
-                resource.identifier
-            )));
-        }
+    if let Some(unknown) = requested.iter().flatten().find(|s| !resource.defines_scope(s)) {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope '{}' is not defined by resource '{}'",
+            echo(unknown),
+            resource.identifier
+        )));
     }
     let input = DecisionInput { requested: requested.as_deref(), grant: GrantType::ClientCredentials, tenant };
     let granted = decide(assoc, &input, &mut ());
@@ -95,21 +104,4 @@ pub fn client_credentials<'a>(
         tenant,
         lifetime: access_token_lifetime(&snapshot.settings, client, resource),
     })
-}
-
-/// Tenant ids: 1–128 characters of letters, digits, `.`, `_`, `-`, `:`.
-pub fn is_tenant(t: &str) -> bool {
-    !t.is_empty() && t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
-}
-
-/// RFC 8707 §2: "an absolute URI, as specified by Section 4.3 of RFC 3986 … MUST
-/// NOT include a fragment component".
-pub fn is_absolute_uri_without_fragment(s: &str) -> bool {
-    let Some((scheme, rest)) = s.split_once(':') else { return false };
-    let mut bytes = scheme.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-        && !rest.is_empty()
-        && !s.contains('#')
-        && s.bytes().all(|b| b.is_ascii_graphic())
 }

@@ -58,7 +58,10 @@ impl ClientExt for Client {
         self
     }
     fn may(mut self, ns: &str, resource: &str, scopes: &[&str]) -> Self {
-        self.resources.push(ResourceGrant { resource: ObjectKey::new(ns, resource), scopes: scopes.iter().map(|s| (*s).into()).collect() });
+        self.resources.push(ResourceGrant {
+            resource: ObjectKey::new(ns, resource),
+            scopes: scopes.iter().map(|s| (*s).into()).collect(),
+        });
         self
     }
     fn tags(mut self, tags: &[&str]) -> Self {
@@ -66,7 +69,8 @@ impl ClientExt for Client {
         self
     }
     fn tenants(mut self, tenants: &[&str]) -> Self {
-        self.grants.client_credentials = Some(ClientCredentialsGrant { allowed_tenants: tenants.iter().map(|s| (*s).into()).collect() });
+        self.grants.client_credentials =
+            Some(ClientCredentialsGrant { allowed_tenants: tenants.iter().map(|s| (*s).into()).collect() });
         self
     }
     fn ttl(mut self, secs: u64) -> Self {

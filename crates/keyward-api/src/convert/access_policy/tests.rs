@@ -61,7 +61,10 @@ fn policy_converts_field_by_field() {
     assert_eq!(p.resources.names, ["orders"]);
     assert_eq!(p.resources.match_labels, labels);
     assert_eq!(p.clients.names, [ObjectKey::new(NS, "billing-agent"), ObjectKey::new("ops", "cron")]);
-    assert_eq!((p.clients.namespaces.as_slice(), p.clients.tags.as_slice()), (&strings(&["ops"])[..], &strings(&["agents"])[..]));
+    assert_eq!(
+        (p.clients.namespaces.as_slice(), p.clients.tags.as_slice()),
+        (&strings(&["ops"])[..], &strings(&["agents"])[..])
+    );
     assert_eq!(p.grant_types, [GrantType::ClientCredentials, GrantType::TokenExchange]);
     assert_eq!(p.tenants, ["acme"]);
 }
@@ -138,7 +141,11 @@ fn client_named_twice_is_invalid_even_when_spelled_differently() {
 
 #[test]
 fn client_selector_namespaces_tags_and_labels_are_checked() {
-    assert_invalid(clients(|c| c.namespaces = strings(&["Ops"])), "spec.clients.namespaces[0]", "not a valid namespace");
+    assert_invalid(
+        clients(|c| c.namespaces = strings(&["Ops"])),
+        "spec.clients.namespaces[0]",
+        "not a valid namespace",
+    );
     assert_invalid(clients(|c| c.namespaces = strings(&["ops", "ops"])), "spec.clients.namespaces[1]", "listed twice");
     assert_invalid(clients(|c| c.tags = strings(&["a b"])), "spec.clients.tags[0]", "not a valid tag");
     assert_invalid(

@@ -138,7 +138,11 @@ fn client_with_malformed_tag_is_invalid_at_its_index() {
 
 #[test]
 fn client_with_duplicate_tag_is_invalid_at_the_repeat() {
-    assert_invalid(convert(|s| s.tags = vec!["a".into(), "b".into(), "a".into()]), "spec.tags[2]", "first at spec.tags[0]");
+    assert_invalid(
+        convert(|s| s.tags = vec!["a".into(), "b".into(), "a".into()]),
+        "spec.tags[2]",
+        "first at spec.tags[0]",
+    );
 }
 
 #[test]
@@ -226,7 +230,11 @@ fn client_with_duplicate_scope_in_one_entry_is_invalid() {
 
 #[test]
 fn client_with_malformed_resource_reference_is_invalid_at_its_path() {
-    assert_invalid(convert(|s| s.resources = vec![resource("Orders", &[])]), "spec.resources[0].name", "not a valid name");
+    assert_invalid(
+        convert(|s| s.resources = vec![resource("Orders", &[])]),
+        "spec.resources[0].name",
+        "not a valid name",
+    );
     let bad_ns = ClientResource { namespace: Some("team.a".into()), ..resource("orders", &[]) };
     assert_invalid(convert(|s| s.resources = vec![bad_ns]), "spec.resources[0].namespace", "not a valid namespace");
 }
@@ -239,6 +247,12 @@ fn client_listing_a_resource_twice_is_invalid_even_when_one_spells_out_its_own_n
         "spec.resources[1]",
         "Resource team-a/orders is listed twice (first at spec.resources[0])",
     );
+}
+
+#[test]
+fn client_with_more_than_64_resources_is_invalid() {
+    let many = (0..65).map(|i| resource(&format!("r{i}"), &[])).collect();
+    assert_invalid(convert(|s| s.resources = many), "spec.resources", "at most 64 entries");
 }
 
 #[test]

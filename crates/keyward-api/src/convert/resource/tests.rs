@@ -89,7 +89,8 @@ fn identifier_that_is_not_an_absolute_uri_is_invalid() {
 
 #[test]
 fn mcp_server_identifier_must_be_https() {
-    for id in ["http://mcp.example.com/mcp", "urn:mcp:orders", "https://user@mcp.example.com/mcp", "ws://localhost/mcp"] {
+    for id in ["http://mcp.example.com/mcp", "urn:mcp:orders", "https://user@mcp.example.com/mcp", "ws://localhost/mcp"]
+    {
         assert_invalid(mcp(|s| s.identifier = id.into()), "spec.identifier", "not an https URL");
     }
 }
@@ -113,7 +114,11 @@ fn resource_display_name_and_description_lengths_are_checked() {
 
 #[test]
 fn scope_name_that_is_not_a_scope_token_is_invalid_at_its_path() {
-    assert_invalid(api(|s| s.scopes = vec![scope("ok"), scope("orders read")]), "spec.scopes[1].name", "not a scope token");
+    assert_invalid(
+        api(|s| s.scopes = vec![scope("ok"), scope("orders read")]),
+        "spec.scopes[1].name",
+        "not a scope token",
+    );
     assert_invalid(api(|s| s.scopes = vec![scope(&"s".repeat(129))]), "spec.scopes[0].name", "at most 128");
     assert_invalid(api(|s| s.scopes = vec![scope("")]), "spec.scopes[0].name", "must not be empty");
 }
@@ -146,7 +151,11 @@ fn roles_on_an_mcp_server_scope_are_invalid() {
 
 #[test]
 fn malformed_or_duplicate_roles_are_invalid_at_their_index() {
-    assert_invalid(api(|s| s.scopes = vec![with_roles("a", &["ok", "order admin"])]), "spec.scopes[0].roles[1]", "not a valid role");
+    assert_invalid(
+        api(|s| s.scopes = vec![with_roles("a", &["ok", "order admin"])]),
+        "spec.scopes[0].roles[1]",
+        "not a valid role",
+    );
     assert_invalid(api(|s| s.scopes = vec![with_roles("a", &[""])]), "spec.scopes[0].roles[0]", "must not be empty");
     let long = "r".repeat(254);
     assert_invalid(api(|s| s.scopes = vec![with_roles("a", &[&long])]), "spec.scopes[0].roles[0]", "at most 253");
@@ -169,7 +178,11 @@ fn connection_scope_must_name_another_scope_of_the_resource() {
         "spec.scopes[0].connectionScopes[0]",
         "'missing' is not a scope of this Resource",
     );
-    assert_invalid(mcp(|s| s.scopes = vec![with_connection("a", &["a"])]), "spec.scopes[0].connectionScopes[0]", "this scope itself");
+    assert_invalid(
+        mcp(|s| s.scopes = vec![with_connection("a", &["a"])]),
+        "spec.scopes[0].connectionScopes[0]",
+        "this scope itself",
+    );
 }
 
 #[test]
@@ -216,9 +229,17 @@ fn introspecting_client_listed_twice_or_malformed_is_invalid() {
     let clients = |c: Vec<ObjectRef>| Some(IntrospectionSpec { clients: c });
     let own = ObjectRef { name: "rs".into(), namespace: None };
     let explicit = ObjectRef { name: "rs".into(), namespace: Some(NS.into()) };
-    assert_invalid(api(|s| s.introspection = clients(vec![own, explicit])), "spec.introspection.clients[1]", "listed twice");
+    assert_invalid(
+        api(|s| s.introspection = clients(vec![own, explicit])),
+        "spec.introspection.clients[1]",
+        "listed twice",
+    );
     let bad = ObjectRef { name: "RS".into(), namespace: None };
-    assert_invalid(api(|s| s.introspection = clients(vec![bad])), "spec.introspection.clients[0].name", "not a valid name");
+    assert_invalid(
+        api(|s| s.introspection = clients(vec![bad])),
+        "spec.introspection.clients[0].name",
+        "not a valid name",
+    );
 }
 
 #[test]
