@@ -11,15 +11,12 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use keyward_core::OAuthError;
-use keyward_core::grant::authenticate::authenticate;
 use serde::Serialize;
 
-use super::client_auth::Credentials;
+use super::AppState;
 use super::error::{ApiError, json_response};
-use super::token::read_body;
+use super::token_param::{self, TokenParamRequest};
 use super::verify::verify;
-use super::{AppState, form};
 
 #[derive(Serialize)]
 struct Active<'a> {
@@ -56,15 +53,7 @@ async fn run(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = read_body(body)?;
-    form::require_form_content_type(headers)?;
-    let form = form::parse(&body)?;
-    let token = form.one("token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?.to_owned();
-    form.one("token_type_hint")?;
-    let hub = st.hub.load_full();
-    let now = st.now();
-    let caller = authenticate(&hub, &Credentials::read(headers, &form)?.presented(), now)?.clone();
-
+    let TokenParamRequest { hub, caller, token, now } = token_param::read(st, headers, body)?;
     let Ok(claims) = verify(st, &token, now, false) else {
         return Ok(json_response(StatusCode::OK, INACTIVE.to_vec()));
     };

@@ -12,6 +12,7 @@ mod introspect;
 mod jwks;
 mod revoke;
 mod token;
+mod token_param;
 mod verify;
 
 use std::sync::Arc;

@@ -11,15 +11,13 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use keyward_core::grant::authenticate::authenticate;
 use keyward_core::store::StoreError;
 use keyward_core::{OAuthError, UnixTime};
 
-use super::client_auth::Credentials;
+use super::AppState;
 use super::error::{ApiError, no_store};
-use super::token::read_body;
+use super::token_param::{self, TokenParamRequest};
 use super::verify::verify;
-use super::{AppState, form};
 
 pub async fn revoke(
     State(st): State<Arc<AppState>>,
@@ -33,15 +31,7 @@ pub async fn revoke(
 }
 
 async fn run(st: &Arc<AppState>, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<(), ApiError> {
-    let body = read_body(body)?;
-    form::require_form_content_type(headers)?;
-    let form = form::parse(&body)?;
-    let token = form.one("token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?.to_owned();
-    // §2.1: an unknown hint only widens the search; there is one token type to search.
-    form.one("token_type_hint")?;
-    let hub = st.hub.load_full();
-    let now = st.now();
-    let caller = authenticate(&hub, &Credentials::read(headers, &form)?.presented(), now)?.clone();
+    let TokenParamRequest { caller, token, now, .. } = token_param::read(st, headers, body)?;
 
     // §2.2: an invalid, unknown or expired token is not an error.
     let Ok(claims) = verify(st, &token, now, true) else { return Ok(()) };
