@@ -65,8 +65,10 @@ fn write_world(dir: &std::path::Path, clients: usize, resources: usize) {
                 i % 10,
                 i % resources,
                 (i % resources) % 20,
-                (i * 7) % resources,
-                ((i * 7) % resources) % 20
+                // 6i+1 is odd and the modulus even in the default run, so the
+                // two entries never name the same Resource.
+                (i * 7 + 1) % resources,
+                ((i * 7 + 1) % resources) % 20
             )
             .unwrap();
         }
