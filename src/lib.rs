@@ -5,8 +5,10 @@
 //! `check` are the commands that wire them. `main.rs` only parses arguments.
 
 pub mod check;
+pub mod controller;
 mod fsutil;
 pub mod keys;
+pub mod metrics;
 pub mod report;
 pub mod serve;
 pub mod server;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use keyward::check::{self, CheckOptions};
+use keyward::controller::{self, RunOptions};
 use keyward::serve::{self, ServeOptions};
 use keyward_core::keys::Algorithm;
 use keyward_core::snapshot::Lifetimes;
@@ -67,6 +68,37 @@ enum Command {
         #[arg(long)]
         workers: Option<usize>,
     },
+    /// Run the hub in a cluster (or against KUBECONFIG): watch the CRs, serve tokens, write Secrets and status as leader.
+    Run {
+        /// The token issuer (`iss`), e.g. https://auth.example.com.
+        #[arg(long, env = "KEYWARD_ISSUER")]
+        issuer: String,
+        #[arg(long, default_value = "0.0.0.0:8080", env = "KEYWARD_LISTEN")]
+        listen: SocketAddr,
+        /// Metrics and probes.
+        #[arg(long, default_value = "0.0.0.0:9090", env = "KEYWARD_ADMIN_LISTEN")]
+        admin_listen: SocketAddr,
+        /// The hub's own namespace (signing keys, JWKS ConfigMap, Lease).
+        #[arg(long, env = "POD_NAMESPACE")]
+        namespace: String,
+        /// Prefix of the hub's own objects.
+        #[arg(long, default_value = "keyward", env = "KEYWARD_NAME")]
+        name: String,
+        /// Leader-election identity (the pod name).
+        #[arg(long, env = "POD_NAME")]
+        identity: String,
+        /// Namespaces to watch, comma-separated; empty: all.
+        #[arg(long, env = "KEYWARD_WATCH_NAMESPACES", value_delimiter = ',', default_value = "")]
+        watch_namespaces: Vec<String>,
+        #[arg(long, value_enum, default_value_t = KeyAlg::Es256)]
+        key_algorithm: KeyAlg,
+        #[arg(long, default_value_t = 720)]
+        key_rotation_hours: u64,
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..=86400))]
+        access_token_ttl: u64,
+        #[arg(long)]
+        workers: Option<usize>,
+    },
     /// Load and compile a folder of manifests once; report every object; exit 1 if any is not Ready.
     Check {
         #[arg(long)]
@@ -89,6 +121,45 @@ fn main() -> ExitCode {
             check::run(&CheckOptions { manifests, namespace }, &mut std::io::stdout())
                 .map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+        Command::Run {
+            issuer,
+            listen,
+            admin_listen,
+            namespace,
+            name,
+            identity,
+            watch_namespaces,
+            key_algorithm,
+            key_rotation_hours,
+            access_token_ttl,
+            workers,
+        } => {
+            let opts = RunOptions {
+                issuer,
+                listen,
+                admin_listen,
+                namespace,
+                name,
+                identity,
+                watch_namespaces: watch_namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
+                key_algorithm: key_algorithm.into(),
+                key_rotation: Duration::from_secs(key_rotation_hours.max(1) * 3600),
+                lifetimes: Lifetimes { access_token: Duration::from_secs(access_token_ttl), ..Lifetimes::default() },
+                lease_seconds: 15,
+            };
+            runtime(workers)
+                .and_then(|rt| {
+                    rt.block_on(async {
+                        let client = kube::Client::try_default().await?;
+                        let running = controller::start(client, opts, keyward::server::system_clock()).await?;
+                        tokio::select! {
+                            r = running.wait() => r,
+                            _ = shutdown() => { tracing::info!("shutting down"); Ok(()) }
+                        }
+                    })
+                })
+                .map(|()| ExitCode::SUCCESS)
+        }
         Command::Serve {
             manifests,
             listen,
@@ -106,11 +177,7 @@ fn main() -> ExitCode {
                 state_dir,
                 issuer,
                 namespace,
-                key_algorithm: match key_algorithm {
-                    KeyAlg::Es256 => Algorithm::ES256,
-                    KeyAlg::EdDsa => Algorithm::EdDSA,
-                    KeyAlg::Rs256 => Algorithm::RS256,
-                },
+                key_algorithm: key_algorithm.into(),
                 key_rotation: Duration::from_secs(key_rotation_hours.max(1) * 3600),
                 poll_interval: Duration::from_secs(1),
                 lifetimes: Lifetimes { access_token: Duration::from_secs(access_token_ttl), ..Lifetimes::default() },
@@ -124,12 +191,26 @@ fn main() -> ExitCode {
     })
 }
 
-fn run_serve(opts: ServeOptions, workers: Option<usize>) -> anyhow::Result<()> {
+impl From<KeyAlg> for Algorithm {
+    fn from(k: KeyAlg) -> Algorithm {
+        match k {
+            KeyAlg::Es256 => Algorithm::ES256,
+            KeyAlg::EdDsa => Algorithm::EdDSA,
+            KeyAlg::Rs256 => Algorithm::RS256,
+        }
+    }
+}
+
+fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = workers {
         rt.worker_threads(n.max(1));
     }
-    rt.enable_all().build()?.block_on(async {
+    Ok(rt.enable_all().build()?)
+}
+
+fn run_serve(opts: ServeOptions, workers: Option<usize>) -> anyhow::Result<()> {
+    runtime(workers)?.block_on(async {
         let hub = serve::start(opts, keyward::server::system_clock()).await?;
         tokio::select! {
             r = hub.wait() => r,

@@ -19,6 +19,7 @@ use keyward_core::store::Store;
 use tokio::net::TcpListener;
 
 use crate::keys::file::FileKeys;
+use crate::metrics::Metrics;
 use crate::report::{Reporter, merge};
 use crate::server::{self, AppState, Clock};
 use crate::sources::credentials::{Connection, GeneratedCredentials};
@@ -123,8 +124,15 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
     folder.scan().with_context(|| format!("cannot read manifests in {}", opts.manifests.display()))?;
     let mut reporter = Reporter::default();
     let snapshot = load(&folder, &settings, &generated, &mut reporter);
-    let state = AppState::new(snapshot, keys, Arc::clone(&store), Arc::clone(&clock));
-    state.set_ready(true);
+    let state = AppState::new(
+        snapshot,
+        Some(keys),
+        opts.key_algorithm,
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        Arc::new(Metrics::new()),
+    );
+    state.set_synced(true);
 
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(reload_loop(
@@ -152,7 +160,7 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
                 match tokio::task::spawn_blocking(move || kf.reconcile(&p, now)).await {
                     Ok(Ok((keys, true))) => {
                         tracing::info!(kid = %keys.active.kid, "signing keys rotated");
-                        state.keys.store(Arc::new(keys));
+                        state.keys.store(Some(Arc::new(keys)));
                     }
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => tracing::error!(error = %e, "key rotation failed; the current keys stay in force"),

@@ -9,7 +9,7 @@ use base64::Engine;
 use keyward_core::UnixTime;
 use keyward_core::keys::{KeyAction, KeyMeta, RotationPolicy, apply, make_kid, plan};
 
-use super::{KeySet, KeySetError, StoredKey, signer};
+use super::{KeyFile, KeySet, KeySetError, StoredKey, signer};
 use crate::fsutil::{self, FsError};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,11 +24,6 @@ pub enum KeyFileError {
     Key(#[from] signer::KeyError),
     #[error("no randomness available")]
     Rng,
-}
-
-#[derive(serde::Serialize, serde::Deserialize, Default)]
-struct KeyFile {
-    keys: Vec<StoredKey>,
 }
 
 pub struct FileKeys {

@@ -31,6 +31,13 @@ impl std::fmt::Debug for StoredKey {
     }
 }
 
+/// The stored form of a key ring: a file for `keyward serve`, the `keys.json`
+/// of a Secret in a cluster.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+pub struct KeyFile {
+    pub keys: Vec<StoredKey>,
+}
+
 /// The keys in force.
 pub struct KeySet {
     pub active: Signer,

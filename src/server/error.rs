@@ -22,6 +22,16 @@ pub enum ApiError {
     Store(#[from] keyward_core::store::StoreError),
 }
 
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::OAuth(e) => e.code,
+            ApiError::TooLarge(_) => ErrorCode::InvalidRequest,
+            ApiError::Store(_) => ErrorCode::TemporarilyUnavailable,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'a str,

@@ -11,6 +11,9 @@ use super::AppState;
 
 pub async fn jwks(State(st): State<Arc<AppState>>) -> Response {
     let keys = st.keys.load();
+    let Some(keys) = keys.as_ref() else {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "signing keys are not loaded yet").into_response();
+    };
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json")),

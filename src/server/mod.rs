@@ -18,16 +18,18 @@ mod verify;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use aws_lc_rs::rand::SystemRandom;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use keyward_core::UnixTime;
+use keyward_core::keys::Algorithm;
 use keyward_core::snapshot::HubSnapshot;
 use keyward_core::store::Store;
 
 use crate::keys::KeySet;
+use crate::metrics::Metrics;
 
 pub use client_auth::digest_secret;
 
@@ -43,35 +45,49 @@ pub fn system_clock() -> Clock {
 
 pub struct AppState {
     pub hub: ArcSwap<HubSnapshot>,
-    pub keys: ArcSwap<KeySet>,
+    /// Absent until the first key set is loaded (in a cluster, until the leader
+    /// has written the signing-keys Secret).
+    pub keys: ArcSwapOption<KeySet>,
     pub store: Arc<dyn Store>,
     pub clock: Clock,
     pub rng: SystemRandom,
-    ready: AtomicBool,
+    pub metrics: Arc<Metrics>,
+    synced: AtomicBool,
     discovery: discovery::Documents,
 }
 
 impl AppState {
-    pub fn new(hub: HubSnapshot, keys: KeySet, store: Arc<dyn Store>, clock: Clock) -> Arc<AppState> {
-        let discovery = discovery::Documents::new(&hub.settings, keys.active.alg);
+    /// `alg` is the configured signing algorithm, which discovery advertises.
+    pub fn new(
+        hub: HubSnapshot,
+        keys: Option<KeySet>,
+        alg: Algorithm,
+        store: Arc<dyn Store>,
+        clock: Clock,
+        metrics: Arc<Metrics>,
+    ) -> Arc<AppState> {
+        let discovery = discovery::Documents::new(&hub.settings, alg);
         Arc::new(AppState {
             hub: ArcSwap::from_pointee(hub),
-            keys: ArcSwap::from_pointee(keys),
+            keys: ArcSwapOption::from(keys.map(Arc::new)),
             store,
             clock,
             rng: SystemRandom::new(),
-            ready: AtomicBool::new(false),
+            metrics,
+            synced: AtomicBool::new(false),
             discovery,
         })
     }
 
-    /// Readiness: set once the first configuration load has been compiled.
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Release);
+    /// Set once the configuration has been loaded (the folder read, or every
+    /// watch listed once).
+    pub fn set_synced(&self, synced: bool) {
+        self.synced.store(synced, Ordering::Release);
     }
 
+    /// Ready: configuration loaded and keys to sign with.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.synced.load(Ordering::Acquire) && self.keys.load().is_some()
     }
 
     pub fn now(&self) -> UnixTime {
@@ -86,6 +102,16 @@ fn issuer_path(issuer: &str) -> String {
         Some(i) => after_scheme[i..].trim_end_matches('/').to_owned(),
         None => String::new(),
     }
+}
+
+/// The admin listener (cluster mode): metrics and probes, kept off the public
+/// port.
+pub fn admin_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .with_state(state)
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

@@ -109,6 +109,7 @@ pub(crate) fn new_jti(st: &AppState) -> Result<String, ApiError> {
 pub(crate) fn sign(st: &AppState, claims: &impl Serialize) -> Result<String, ApiError> {
     let json = serde_json::to_vec(claims).map_err(|_| unavailable())?;
     let keys = st.keys.load();
+    let keys = keys.as_ref().ok_or_else(unavailable)?;
     keys.active.sign_jwt(&json, &st.rng).map_err(|_| unavailable())
 }
 

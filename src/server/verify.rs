@@ -49,6 +49,7 @@ pub fn verify(st: &AppState, token: &str, now: UnixTime, allow_expired: bool) ->
     }
     let kid = header.kid.ok_or(Rejected::Malformed)?;
     let keys = st.keys.load();
+    let keys = keys.as_ref().ok_or(Rejected::UnknownKey)?;
     let (alg, key) = keys.verifier(&kid).ok_or(Rejected::UnknownKey)?;
     let alg = jwt_algorithm(*alg);
     if header.alg != alg {

@@ -3,5 +3,7 @@
 //! `keyward serve` and single-replica deployments.
 
 pub mod embedded;
+pub mod memory;
 
 pub use embedded::EmbeddedStore;
+pub use memory::MemoryStore;

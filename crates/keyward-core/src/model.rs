@@ -137,9 +137,21 @@ pub struct Client {
     pub auth_method: AuthMethod,
     /// Name of the Secret (same namespace) that holds `client_secret`.
     pub secret_name: String,
+    /// The user provides the Secret: never generate it.
+    pub secret_provided: bool,
+    /// Declarative rotation of a generated secret.
+    pub secret_rotation: Option<SecretRotation>,
     pub grants: Grants,
     pub resources: Vec<ResourceGrant>,
     pub session: SessionLifetimes,
+}
+
+/// `spec.secret.rotation`: a new `id` asks for a new secret; the previous one
+/// keeps working for `grace`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretRotation {
+    pub id: String,
+    pub grace: Duration,
 }
 
 /// The grants a client may use. Each is off unless present.

@@ -25,6 +25,8 @@ pub enum Reason {
     DuplicateName,
     /// The client's Secret does not exist (yet) or has no `client_secret`.
     SecretPending,
+    /// A Secret of the client's secret name exists and is not the hub's to write.
+    SecretConflict,
 }
 
 impl Reason {
@@ -38,6 +40,7 @@ impl Reason {
             Reason::DuplicateIdentifier => "DuplicateIdentifier",
             Reason::DuplicateName => "DuplicateName",
             Reason::SecretPending => "SecretPending",
+            Reason::SecretConflict => "SecretConflict",
         }
     }
 }

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use keyward_core::model::{self, AuthMethod, ClientCredentialsGrant, Grants, ResourceGrant, SessionLifetimes};
+use keyward_core::model::{
+    self, AuthMethod, ClientCredentialsGrant, Grants, ResourceGrant, SecretRotation, SessionLifetimes,
+};
 
 use super::{Check, Invalid, is_client_id, is_https_url};
 use crate::v1alpha1::common::limits;
@@ -16,6 +18,8 @@ const MINUTE: Duration = Duration::from_secs(60);
 /// Ranges of the `spec.session` lifetimes, also in the CEL rules.
 pub const ACCESS_KEY_SESSION_TOKEN_RANGE: (Duration, Duration) = (MINUTE, Duration::from_secs(24 * 3600));
 pub const SESSION_TOKEN_RANGE: (Duration, Duration) = (MINUTE, Duration::from_secs(720 * 3600));
+pub const ROTATION_GRACE_RANGE: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(720 * 3600));
+pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
 pub const REFRESH_TOKEN_RANGE: (Duration, Duration) = (MINUTE, Duration::from_secs(8760 * 3600));
 
 /// The Secret a client's credentials go to when `spec.secret.name` is unset.
@@ -75,6 +79,18 @@ impl TryFrom<&OAuthClient> for model::Client {
             }
         };
 
+        let secret_rotation = spec.secret.as_ref().and_then(|s| s.rotation.as_ref()).map(|r| {
+            let field = "spec.secret.rotation.id";
+            if c.length(field, &r.id, 1, limits::ROTATION_ID)
+                && !r.id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            {
+                c.invalid(field, format!("{:?} may only hold letters, digits, '.', '_' and '-'", r.id));
+            }
+            let (min, max) = ROTATION_GRACE_RANGE;
+            let grace = c.duration("spec.secret.rotation.gracePeriod", r.grace_period.as_deref(), min, max);
+            SecretRotation { id: r.id.clone(), grace: grace.unwrap_or(DEFAULT_ROTATION_GRACE) }
+        });
+
         let client_credentials = spec.grant_types.as_ref().and_then(|g| g.client_credentials.as_ref()).map(|cc| {
             c.tenants("spec.grantTypes.clientCredentials.allowedTenants", &cc.allowed_tenants);
             ClientCredentialsGrant { allowed_tenants: cc.allowed_tenants.clone() }
@@ -91,6 +107,8 @@ impl TryFrom<&OAuthClient> for model::Client {
             client_id: spec.client_id.clone(),
             auth_method,
             secret_name,
+            secret_provided: spec.secret.as_ref().is_some_and(|s| s.provided),
+            secret_rotation,
             grants: Grants { client_credentials },
             resources,
             session,

@@ -222,3 +222,37 @@ fn hand_written_checks_agree_with_the_schema_patterns() {
         assert_eq!(re.is_match(s) && s.len() >= 2, duration::parse_go_duration(s).is_ok(), "duration {s:?}");
     }
 }
+
+mod secret_rotation {
+    use crate::v1alpha1::OAuthClient;
+    use keyward_core::model;
+
+    fn with_rotation(rotation: &str) -> OAuthClient {
+        serde_yaml::from_str(&format!(
+            "apiVersion: keyward.dev/v1alpha1\nkind: OAuthClient\nmetadata: {{name: bot, namespace: agents}}\nspec:\n  displayName: Bot\n  secret:\n    rotation: {rotation}\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_rotation_id_with_default_grace_converts() {
+        let c = model::Client::try_from(&with_rotation("{id: '2026-11'}")).unwrap();
+        let r = c.secret_rotation.unwrap();
+        assert_eq!(r.id, "2026-11");
+        assert_eq!(r.grace, std::time::Duration::from_secs(24 * 3600));
+    }
+
+    #[test]
+    fn a_zero_grace_period_is_allowed() {
+        let c = model::Client::try_from(&with_rotation("{id: a, gracePeriod: 0s}")).unwrap();
+        assert_eq!(c.secret_rotation.unwrap().grace, std::time::Duration::ZERO);
+    }
+
+    #[test]
+    fn a_rotation_id_with_a_slash_or_a_long_grace_is_invalid_at_its_path() {
+        let e = model::Client::try_from(&with_rotation("{id: 'a/b', gracePeriod: 721h}")).unwrap_err();
+        let fields: Vec<&str> = e.0.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, vec!["spec.secret.rotation.id", "spec.secret.rotation.gracePeriod"]);
+        assert!(e.0[1].message.contains("between 0s and 720h"), "{}", e.0[1].message);
+    }
+}

@@ -21,6 +21,7 @@ pub mod limits {
     /// DNS-1123 label, the longest namespace.
     pub const NAMESPACE: usize = 63;
     pub const TENANT: usize = 128;
+    pub const ROTATION_ID: usize = 63;
     pub const TENANTS: usize = 64;
     pub const SCOPE: usize = 128;
     /// Scopes a Resource defines, and scopes one list may name.
@@ -48,6 +49,8 @@ pub mod patterns {
     /// first colon, and many clients do not form-encode the client id).
     pub const CLIENT_ID: &str = "^[!-9;-~]+$";
     pub const TAG: &str = "^[A-Za-z0-9._-]+$";
+    /// `spec.secret.rotation.id`: same alphabet as tags.
+    pub const ROTATION_ID: &str = "^[A-Za-z0-9._-]+$";
     /// `keyward_core::syntax::is_tenant`.
     pub const TENANT: &str = "^[A-Za-z0-9._:-]+$";
     pub const ROLE: &str = "^[!-~]+$";

@@ -17,6 +17,6 @@ pub use access_policy::{
 pub use common::ObjectRef;
 pub use oauth_client::{
     ClientCredentialsSpec, ClientOrigin, ClientResource, ClientSecretSpec, GrantTypesSpec, OAuthClient,
-    OAuthClientSpec, OAuthClientStatus, SecretRef, SessionSpec, TokenEndpointAuthMethod,
+    OAuthClientSpec, OAuthClientStatus, SecretRef, SecretRotationSpec, SessionSpec, TokenEndpointAuthMethod,
 };
 pub use resource::{IntrospectionSpec, Resource, ResourceSpec, ResourceStatus, ResourceType, ScopeSpec};

@@ -135,6 +135,38 @@ pub struct ClientSecretSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = limits::NAME), regex(pattern = patterns::DNS_SUBDOMAIN))]
     pub name: Option<String>,
+
+    /// You provide the Secret (by hand, External Secrets, Sealed Secrets…): the
+    /// hub never generates a value for it. Until it exists with a
+    /// `client_secret` key the client is not Ready (`SecretPending`). Without
+    /// this, a missing Secret is generated, and an existing one with a
+    /// `client_secret` is adopted as is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub provided: bool,
+
+    /// Rotation of a secret the hub generated, driven from Git: set `id` to any
+    /// new value and the hub writes a new `client_secret`; the previous one keeps
+    /// working for `gracePeriod`, then stops. Ignored for a Secret you provide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<SecretRotationSpec>,
+}
+
+/// A requested rotation of the client secret.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRotationSpec {
+    /// Any token (a date, a ticket number): changing it rotates the secret once.
+    /// 1 to 63 letters, digits, `.`, `_`, `-`.
+    #[schemars(length(min = 1, max = limits::ROTATION_ID), regex(pattern = patterns::ROTATION_ID))]
+    pub id: String,
+
+    /// How long the previous secret keeps working after a rotation, from 0s to
+    /// 720h. Default 24h: time for every workload to pick up the new Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = limits::DURATION), regex(pattern = patterns::DURATION))]
+    #[x_kube(validation = Rule::new("duration(self) <= duration('720h')")
+        .message("gracePeriod must be between 0s and 720h"))]
+    pub grace_period: Option<String>,
 }
 
 /// The grants a client may use; each is enabled by being present.

@@ -38,6 +38,8 @@ pub fn client(ns: &str, name: &str) -> Client {
         client_id: None,
         auth_method: AuthMethod::ClientSecretBasic,
         secret_name: format!("{name}-credentials"),
+        secret_provided: false,
+        secret_rotation: None,
         grants: Grants { client_credentials: Some(ClientCredentialsGrant::default()) },
         resources: vec![],
         session: SessionLifetimes::default(),

@@ -1,0 +1,203 @@
+//! `keyward run`: the hub fed by the Kubernetes API.
+//!
+//! Every replica watches the three kinds, the client Secrets and the
+//! signing-keys Secret, compiles a snapshot on every change and serves tokens
+//! from it; the token path never calls the API server. Only the Lease holder
+//! writes: client Secrets, status, events, signing keys, the JWKS ConfigMap
+//! (`writer.rs`). What to write is decided by pure builders (`client_secret.rs`,
+//! `status.rs`, `inputs.rs`) that the tests exercise without a cluster.
+
+pub mod client_secret;
+pub mod inputs;
+pub mod keys;
+pub mod status;
+mod watch;
+pub mod writer;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use keyward_core::compile;
+use keyward_core::keys::Algorithm;
+use keyward_core::snapshot::{HubSettings, HubSnapshot, Lifetimes};
+use keyward_core::status::ObjectStatus;
+use keyward_core::store::Store;
+use kube::Client;
+use tokio::net::TcpListener;
+use tokio::sync::watch as channel;
+
+use crate::metrics::Metrics;
+use crate::report::{Reporter, merge};
+use crate::server::{self, AppState, Clock};
+use crate::store::MemoryStore;
+use inputs::{Objects, inputs};
+pub use watch::Watches;
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub issuer: String,
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    /// Where the signing-keys Secret, the JWKS ConfigMap and the Lease live.
+    pub namespace: String,
+    /// Prefix of those three names.
+    pub name: String,
+    /// This replica's leader-election identity.
+    pub identity: String,
+    /// Empty: every namespace.
+    pub watch_namespaces: Vec<String>,
+    pub key_algorithm: Algorithm,
+    pub key_rotation: Duration,
+    pub lifetimes: Lifetimes,
+    /// How long the Lease is held without renewal.
+    pub lease_seconds: u64,
+}
+
+impl RunOptions {
+    pub fn keys_secret(&self) -> String {
+        format!("{}-signing-keys", self.name)
+    }
+    pub fn jwks_configmap(&self) -> String {
+        format!("{}-jwks", self.name)
+    }
+    pub fn lease(&self) -> String {
+        format!("{}-leader", self.name)
+    }
+}
+
+/// One compile's outcome, for the leader's writer.
+pub struct Compiled {
+    pub objects: Objects,
+    pub snapshot: Arc<HubSnapshot>,
+    pub statuses: Vec<ObjectStatus>,
+    pub clients: std::collections::HashMap<keyward_core::model::ObjectKey, keyward_core::model::Client>,
+}
+
+/// A running replica.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub state: Arc<AppState>,
+    pub leader: channel::Receiver<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn stop(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+
+    /// Runs until a task ends (none does on its own).
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        if self.tasks.is_empty() {
+            return Ok(());
+        }
+        let (r, _, rest) = futures::future::select_all(std::mem::take(&mut self.tasks)).await;
+        for t in rest {
+            t.abort();
+        }
+        r.map_err(|e| anyhow::anyhow!("a task stopped: {e}"))
+    }
+}
+
+pub async fn start(client: Client, opts: RunOptions, clock: Clock) -> anyhow::Result<Running> {
+    crate::serve::check_issuer(&opts.issuer)?;
+    let settings = HubSettings { issuer: opts.issuer.clone(), defaults: opts.lifetimes.clone() };
+    let metrics = Arc::new(Metrics::new());
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let state = AppState::new(
+        HubSnapshot::empty(settings.clone()),
+        None,
+        opts.key_algorithm,
+        store,
+        Arc::clone(&clock),
+        Arc::clone(&metrics),
+    );
+
+    let listener = TcpListener::bind(opts.listen).await.with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let admin = TcpListener::bind(opts.admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.admin_listen))?;
+    let (addr, admin_addr) = (listener.local_addr()?, admin.local_addr()?);
+    let mut tasks = Vec::new();
+    let app = server::router(Arc::clone(&state));
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    }));
+    let admin_app = server::admin_router(Arc::clone(&state));
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(admin, admin_app).await {
+            tracing::error!(error = %e, "admin server stopped");
+        }
+    }));
+
+    let (watches, watch_tasks) = Watches::start(&client, &opts);
+    tasks.extend(watch_tasks);
+
+    let (compiled_tx, compiled_rx) = channel::channel::<Option<Arc<Compiled>>>(None);
+    tasks.push(tokio::spawn(compile_loop(watches.clone(), settings, Arc::clone(&state), compiled_tx)));
+    tasks.push(tokio::spawn(keys::load_loop(watches.clone(), Arc::clone(&state))));
+
+    let (leader_tx, leader_rx) = channel::channel(false);
+    tasks.push(tokio::spawn(writer::leader_loop(
+        client,
+        opts.clone(),
+        Arc::clone(&state),
+        watches,
+        compiled_rx,
+        leader_tx,
+    )));
+    tracing::info!(%addr, %admin_addr, issuer = %opts.issuer, identity = %opts.identity, "keyward running");
+    Ok(Running { addr, admin_addr, state, leader: leader_rx, tasks })
+}
+
+/// Recompiles after every burst of watch events, on every replica.
+async fn compile_loop(
+    watches: Watches,
+    settings: HubSettings,
+    state: Arc<AppState>,
+    out: channel::Sender<Option<Arc<Compiled>>>,
+) {
+    let mut reporter = Reporter::default();
+    let mut version = watches.config_version();
+    watches.wait_synced().await;
+    loop {
+        version.borrow_and_update();
+        let objects = watches.objects();
+        let settings = settings.clone();
+        let started = Instant::now();
+        let built = tokio::task::spawn_blocking(move || {
+            let inputs = inputs(&objects, settings);
+            let compiled = compile(inputs.input);
+            let statuses = merge(compiled.statuses, inputs.rejected);
+            (objects, compiled.snapshot, statuses, inputs.clients)
+        })
+        .await;
+        match built {
+            Ok((objects, snapshot, statuses, clients)) => {
+                state.metrics.compile_seconds.observe(started.elapsed().as_secs_f64());
+                state.metrics.record_statuses(&statuses);
+                reporter.log(&statuses, &[]);
+                let snapshot = Arc::new(snapshot);
+                state.hub.store(Arc::clone(&snapshot));
+                state.set_synced(true);
+                out.send_replace(Some(Arc::new(Compiled { objects, snapshot, statuses, clients })));
+            }
+            Err(e) => tracing::error!(error = %e, "compile task failed; the last snapshot stays in force"),
+        }
+        if version.changed().await.is_err() {
+            return; // every watch task is gone
+        }
+        // Coalesce a burst (a `kubectl apply` of many objects) into one compile.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,428 @@
+//! The leader's writes. Only the Lease holder runs a pass; every pass is
+//! level-triggered (it compares what is with what should be, so running it
+//! twice writes nothing the second time): signing keys, the JWKS ConfigMap,
+//! client Secrets, status of the three kinds, and events on transitions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use keyward_api::v1alpha1::{AccessPolicy, OAuthClient, Resource};
+use keyward_core::UnixTime;
+use keyward_core::keys::RotationPolicy;
+use keyward_core::model::{Kind, ObjectKey, default_client_id};
+use keyward_core::status::{ObjectStatus, Problem, Reason};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Api, Client, Resource as _, ResourceExt};
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio::sync::watch as channel;
+
+use super::client_secret::{self, Desired, Owner, SecretPlan};
+use super::status::{self as build, protected_resource_metadata_url};
+use super::{Compiled, RunOptions, Watches, keys};
+use crate::metrics::KindResult;
+use crate::server::AppState;
+
+/// Status writes and Secret writes in flight at once.
+const CONCURRENCY: usize = 16;
+const FIELD_MANAGER: &str = "keyward";
+
+struct Ctx {
+    client: Client,
+    opts: RunOptions,
+    state: Arc<AppState>,
+    watches: Watches,
+    recorder: Recorder,
+    rng: SystemRandom,
+}
+
+pub async fn leader_loop(
+    client: Client,
+    opts: RunOptions,
+    state: Arc<AppState>,
+    watches: Watches,
+    mut compiled: channel::Receiver<Option<Arc<Compiled>>>,
+    leader_out: channel::Sender<bool>,
+) {
+    let reporter = Reporter { controller: "keyward".into(), instance: Some(opts.identity.clone()) };
+    let ctx = Ctx {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        opts,
+        state,
+        watches,
+        rng: SystemRandom::new(),
+    };
+    loop {
+        // (Re)join the election; a manager whose task ended is replaced.
+        let manager = LeaseManagerBuilder::new(ctx.client.clone(), ctx.opts.lease())
+            .with_namespace(&ctx.opts.namespace)
+            .with_identity(&ctx.opts.identity)
+            .with_duration(ctx.opts.lease_seconds)
+            .with_grace((ctx.opts.lease_seconds / 3).max(1))
+            .with_field_manager(FIELD_MANAGER)
+            .build()
+            .await;
+        let manager = match manager {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot join leader election; retrying");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        let (mut leading, task) = manager.watch().await;
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                r = leading.changed() => if r.is_err() { break },
+                r = compiled.changed() => if r.is_err() { return },
+                _ = tick.tick() => {}
+            }
+            let is_leader = *leading.borrow_and_update();
+            if leader_out.send_replace(is_leader) != is_leader {
+                tracing::info!(identity = %ctx.opts.identity, leader = is_leader, "leadership changed");
+            }
+            ctx.state.metrics.leader.set(i64::from(is_leader));
+            if !is_leader {
+                continue;
+            }
+            let current = compiled.borrow_and_update().clone();
+            pass(&ctx, current.as_deref()).await;
+        }
+        leader_out.send_replace(false);
+        ctx.state.metrics.leader.set(0);
+        if let Ok(Err(e)) = task.await {
+            tracing::warn!(error = %e, "leader election stopped; rejoining");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn time(t: UnixTime) -> Time {
+    Time(i64::try_from(t.0).ok().and_then(|s| k8s_openapi::jiff::Timestamp::from_second(s).ok()).unwrap_or_default())
+}
+
+fn count(ctx: &Ctx, kind: &'static str, ok: bool) {
+    ctx.state.metrics.reconciles.get_or_create(&KindResult { kind, result: if ok { "ok" } else { "error" } }).inc();
+}
+
+async fn pass(ctx: &Ctx, compiled: Option<&Compiled>) {
+    let started = Instant::now();
+    keys_pass(ctx).await;
+    let Some(c) = compiled else { return };
+    let now = ctx.state.now();
+    let statuses: HashMap<(Kind, &ObjectKey), &ObjectStatus> =
+        c.statuses.iter().map(|s| ((s.kind, &s.key), s)).collect();
+    let secrets: HashMap<ObjectKey, Arc<Secret>> = c
+        .objects
+        .secrets
+        .iter()
+        .map(|s| (ObjectKey::new(s.namespace().unwrap_or_default(), s.name_any()), Arc::clone(s)))
+        .collect();
+    let identifiers: HashMap<&ObjectKey, &str> = c.snapshot.resources().map(|r| (&r.key, &*r.identifier)).collect();
+
+    futures::stream::iter(c.objects.clients.iter())
+        .for_each_concurrent(CONCURRENCY, |obj| {
+            let key = ObjectKey::new(obj.namespace().unwrap_or_default(), obj.name_any());
+            let st = statuses.get(&(Kind::OAuthClient, &key)).copied();
+            let secrets = &secrets;
+            let identifiers = &identifiers;
+            async move {
+                if obj.meta().deletion_timestamp.is_some() {
+                    return;
+                }
+                let Some(st) = st else { return };
+                let (st, just_created) = client_secret_pass(ctx, c, obj, st, secrets, identifiers, now).await;
+                // A Secret made in this pass reaches the snapshot through the
+                // watch; the status follows with the next compile rather than
+                // being written twice.
+                if !just_created {
+                    client_status_pass(ctx, obj, &st, now).await;
+                }
+            }
+        })
+        .await;
+    futures::stream::iter(c.objects.resources.iter())
+        .for_each_concurrent(CONCURRENCY, |obj| {
+            let key = ObjectKey::new(obj.namespace().unwrap_or_default(), obj.name_any());
+            let st = statuses.get(&(Kind::Resource, &key)).copied();
+            async move {
+                if let Some(st) = st {
+                    resource_status_pass(ctx, obj, st, now).await;
+                }
+            }
+        })
+        .await;
+    futures::stream::iter(c.objects.policies.iter())
+        .for_each_concurrent(CONCURRENCY, |obj| {
+            let key = ObjectKey::new(obj.namespace().unwrap_or_default(), obj.name_any());
+            let st = statuses.get(&(Kind::AccessPolicy, &key)).copied();
+            async move {
+                if let Some(st) = st {
+                    policy_status_pass(ctx, obj, st, now).await;
+                }
+            }
+        })
+        .await;
+    ctx.state
+        .metrics
+        .reconcile_seconds
+        .get_or_create(&crate::metrics::Kind { kind: "pass" })
+        .observe(started.elapsed().as_secs_f64());
+}
+
+async fn keys_pass(ctx: &Ctx) {
+    let retain = ctx.state.hub.load().longest_access_token_lifetime().max(ctx.opts.lifetimes.access_token)
+        + Duration::from_secs(60);
+    let policy = RotationPolicy {
+        algorithm: ctx.opts.key_algorithm,
+        rotate_after: ctx.opts.key_rotation,
+        publish_ahead: Duration::from_secs(3600).min(ctx.opts.key_rotation / 4),
+        retain_after_retire: retain,
+    };
+    let current = ctx.watches.keys_secret();
+    let name = ctx.opts.keys_secret();
+    match keys::reconcile(&ctx.client, &ctx.opts.namespace, &name, current.as_deref(), &policy, ctx.state.now()).await {
+        Ok(Some(keys)) => {
+            count(ctx, "SigningKeys", true);
+            tracing::info!(kid = %keys.active.kid, "signing keys written");
+            ctx.state.keys.store(Some(Arc::new(keys)));
+        }
+        Ok(None) => {}
+        Err(e) => {
+            count(ctx, "SigningKeys", false);
+            tracing::warn!(error = %e, "cannot write signing keys; retrying on the next pass");
+        }
+    }
+    let jwks = ctx.state.keys.load().as_ref().map(|k| k.jwks_json.clone());
+    if let Some(jwks) = jwks {
+        match keys::publish_jwks(&ctx.client, &ctx.opts.namespace, &ctx.opts.jwks_configmap(), &jwks).await {
+            Ok(written) => {
+                if written {
+                    count(ctx, "JwksConfigMap", true);
+                }
+            }
+            Err(e) => {
+                count(ctx, "JwksConfigMap", false);
+                tracing::warn!(error = %e, "cannot publish the JWKS ConfigMap");
+            }
+        }
+    }
+}
+
+fn new_secret(rng: &SystemRandom) -> String {
+    let mut raw = [0u8; 32];
+    // Without randomness there is no safe secret: an empty value makes the
+    // create fail loudly rather than write something guessable.
+    if rng.fill(&mut raw).is_err() {
+        return String::new();
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// Brings the client's Secret in line; returns the status to write (with the
+/// Secret's own problem if any) and whether a Secret was created.
+async fn client_secret_pass(
+    ctx: &Ctx,
+    c: &Compiled,
+    obj: &OAuthClient,
+    st: &ObjectStatus,
+    secrets: &HashMap<ObjectKey, Arc<Secret>>,
+    identifiers: &HashMap<&ObjectKey, &str>,
+    now: UnixTime,
+) -> (ObjectStatus, bool) {
+    let mut st = st.clone();
+    let key = &st.key;
+    let Some(model) = c.clients.get(key) else { return (st, false) };
+    let Some(uid) = obj.meta().uid.as_deref() else { return (st, false) };
+    let ns = key.namespace.as_str();
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let secret_key = ObjectKey::new(ns, model.secret_name.clone());
+    let existing = match secrets.get(&secret_key) {
+        Some(s) => Some((**s).clone()),
+        // Not labelled yet (a Secret to adopt), or absent.
+        None => match api.get_opt(&model.secret_name).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(object = %key, error = %e, "cannot read the client Secret");
+                return (st, false);
+            }
+        },
+    };
+    let client_id = st.client_id.clone().unwrap_or_else(|| default_client_id(key));
+    let settings = &c.snapshot.settings;
+    let desired = Desired {
+        owner: Owner { name: &key.name, namespace: ns, uid },
+        client: model,
+        client_id: &client_id,
+        settings,
+        audiences: model.resources.iter().filter_map(|r| identifiers.get(&r.resource).copied()).collect(),
+        now,
+    };
+    let plan = client_secret::plan(&desired, existing.as_ref(), &mut || new_secret(&ctx.rng));
+    let object_ref = obj.object_ref(&());
+    match plan {
+        SecretPlan::UpToDate => (st, false),
+        SecretPlan::Create(secret) => match api.create(&PostParams::default(), &secret).await {
+            Ok(_) => {
+                count(ctx, "Secret", true);
+                publish(
+                    ctx,
+                    &object_ref,
+                    EventType::Normal,
+                    "SecretCreated",
+                    format!("wrote credentials to Secret {}", model.secret_name),
+                )
+                .await;
+                (st, true)
+            }
+            Err(e) => {
+                count(ctx, "Secret", false);
+                tracing::warn!(object = %key, error = %e, "cannot create the client Secret");
+                (st, false)
+            }
+        },
+        SecretPlan::Patch { patch, changes } => {
+            match api.patch(&model.secret_name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                Ok(_) => {
+                    count(ctx, "Secret", true);
+                    let (reason, ty) = if changes.contains(&"rotated") {
+                        ("SecretRotated", EventType::Normal)
+                    } else if changes.contains(&"regenerated") {
+                        ("SecretRegenerated", EventType::Warning)
+                    } else if changes.contains(&"adopted") {
+                        ("SecretAdopted", EventType::Normal)
+                    } else {
+                        ("SecretUpdated", EventType::Normal)
+                    };
+                    publish(
+                        ctx,
+                        &object_ref,
+                        ty,
+                        reason,
+                        format!("Secret {}: {}", model.secret_name, changes.join(", ")),
+                    )
+                    .await;
+                }
+                Err(e) => {
+                    count(ctx, "Secret", false);
+                    tracing::warn!(object = %key, error = %e, "cannot update the client Secret");
+                }
+            }
+            (st, false)
+        }
+        SecretPlan::Pending(message) => {
+            st.problems = vec![Problem::new(Reason::SecretPending, "spec.secret.name", message)];
+            (st, false)
+        }
+        SecretPlan::Conflict(message) => {
+            st.problems = vec![Problem::new(Reason::SecretConflict, "spec.secret.name", message)];
+            (st, false)
+        }
+    }
+}
+
+async fn publish(
+    ctx: &Ctx,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = Event { type_, reason: reason.into(), note: Some(note), action: "Reconcile".into(), secondary: None };
+    if let Err(e) = ctx.recorder.publish(&event, reference).await {
+        tracing::debug!(error = %e, "cannot publish an event");
+    }
+}
+
+fn ready_of(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]) -> Option<&str> {
+    conditions.iter().find(|c| c.type_ == "Ready").map(|c| c.status.as_str())
+}
+
+/// Events on Ready transitions, so `kubectl describe` tells the story.
+async fn transition_event(
+    ctx: &Ctx,
+    obj_ref: &k8s_openapi::api::core::v1::ObjectReference,
+    before: Option<&str>,
+    st: &ObjectStatus,
+) {
+    let now_ready = st.ready();
+    if before == Some(if now_ready { "True" } else { "False" }) {
+        return;
+    }
+    if now_ready {
+        publish(ctx, obj_ref, EventType::Normal, "Ready", "accepted into the hub".into()).await;
+    } else {
+        publish(ctx, obj_ref, EventType::Warning, st.reason(), st.message()).await;
+    }
+}
+
+async fn apply_status<K>(ctx: &Ctx, obj: &K, status: serde_json::Value, kind: &'static str)
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    let result =
+        api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await;
+    count(ctx, kind, result.is_ok());
+    if let Err(e) = result {
+        tracing::warn!(kind, object = %obj.name_any(), error = %e, "cannot write status");
+    }
+}
+
+async fn client_status_pass(ctx: &Ctx, obj: &OAuthClient, st: &ObjectStatus, now: UnixTime) {
+    let secret_name = c_secret_name(obj);
+    let desired = build::client_status(st, &secret_name, obj.status.as_ref(), &time(now));
+    if build::client_unchanged(&desired, obj.status.as_ref()) {
+        return;
+    }
+    let before = obj.status.as_ref().and_then(|s| ready_of(&s.conditions));
+    transition_event(ctx, &obj.object_ref(&()), before, st).await;
+    apply_status(ctx, obj, serde_json::to_value(&desired).unwrap_or_default(), "OAuthClient").await;
+}
+
+fn c_secret_name(obj: &OAuthClient) -> String {
+    obj.spec
+        .secret
+        .as_ref()
+        .and_then(|s| s.name.clone())
+        .unwrap_or_else(|| keyward_api::convert::oauth_client::default_secret_name(&obj.name_any()))
+}
+
+async fn resource_status_pass(ctx: &Ctx, obj: &Resource, st: &ObjectStatus, now: UnixTime) {
+    let url = matches!(obj.spec.resource_type, keyward_api::v1alpha1::ResourceType::McpServer)
+        .then(|| protected_resource_metadata_url(&obj.spec.identifier))
+        .flatten();
+    let desired = build::resource_status(st, url, obj.status.as_ref(), &time(now));
+    if build::resource_unchanged(&desired, obj.status.as_ref()) {
+        return;
+    }
+    let before = obj.status.as_ref().and_then(|s| ready_of(&s.conditions));
+    transition_event(ctx, &obj.object_ref(&()), before, st).await;
+    apply_status(ctx, obj, serde_json::to_value(&desired).unwrap_or_default(), "Resource").await;
+}
+
+async fn policy_status_pass(ctx: &Ctx, obj: &AccessPolicy, st: &ObjectStatus, now: UnixTime) {
+    let desired = build::policy_status(st, obj.status.as_ref(), &time(now));
+    if build::policy_unchanged(&desired, obj.status.as_ref()) {
+        return;
+    }
+    let before = obj.status.as_ref().and_then(|s| ready_of(&s.conditions));
+    transition_event(ctx, &obj.object_ref(&()), before, st).await;
+    apply_status(ctx, obj, serde_json::to_value(&desired).unwrap_or_default(), "AccessPolicy").await;
+}
