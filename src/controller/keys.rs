@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use keyward_core::UnixTime;
 use keyward_core::keys::{KeyState, RotationPolicy};
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::{Api, Client};
 
 use super::watch::Watches;
@@ -120,19 +120,35 @@ pub async fn reconcile(
     Ok(Some(KeySet::build(&stored)?))
 }
 
-/// Leader: the JWKS as a ConfigMap, written only when it differs.
+/// Leader: the JWKS as a ConfigMap, written only when it differs (create or
+/// update: the chart grants nothing more on it).
 pub async fn publish_jwks(client: &Client, namespace: &str, name: &str, jwks: &str) -> Result<bool, KeysError> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let current = api.get_opt(name).await?;
     if current.as_ref().and_then(|c| c.data.as_ref()).and_then(|d| d.get(JWKS_KEY)).map(String::as_str) == Some(jwks) {
         return Ok(false);
     }
-    let cm = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace, "labels": {super::client_secret::LABEL_MANAGED_BY: super::client_secret::MANAGER}},
-        "data": {JWKS_KEY: jwks},
-    });
-    api.patch(name, &PatchParams::apply(super::client_secret::MANAGER).force(), &Patch::Apply(&cm)).await?;
+    let mut cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(BTreeMap::from([(
+                super::client_secret::LABEL_MANAGED_BY.to_owned(),
+                super::client_secret::MANAGER.to_owned(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(JWKS_KEY.to_owned(), jwks.to_owned())])),
+        ..ConfigMap::default()
+    };
+    match current {
+        None => {
+            api.create(&PostParams::default(), &cm).await?;
+        }
+        Some(c) => {
+            cm.metadata.resource_version = c.metadata.resource_version;
+            api.replace(name, &PostParams::default(), &cm).await?;
+        }
+    }
     Ok(true)
 }

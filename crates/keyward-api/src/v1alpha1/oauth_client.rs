@@ -98,8 +98,7 @@ pub struct OAuthClientSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = limits::CLIENT_RESOURCES))]
     #[x_kube(validation = Rule::new("self.all(r, self.exists_one(o, o.name == r.name && (has(o.__namespace__) ? o.__namespace__ : '') == (has(r.__namespace__) ? r.__namespace__ : '')))")
-        .message("each Resource may be listed only once in resources; merge the scopes into one entry")
-        .reason(Reason::FieldValueDuplicate))]
+        .message("each Resource may be listed only once in resources; merge the scopes into one entry"))]
     pub resources: Vec<ClientResource>,
 
     /// Lifetimes of what the hub issues to this client. Every field left out

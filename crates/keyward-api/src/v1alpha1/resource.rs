@@ -158,8 +158,7 @@ pub struct IntrospectionSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = limits::INTROSPECTORS))]
     #[x_kube(validation = Rule::new("self.all(r, self.exists_one(o, o.name == r.name && (has(o.__namespace__) ? o.__namespace__ : '') == (has(r.__namespace__) ? r.__namespace__ : '')))")
-        .message("each OAuthClient may be listed only once")
-        .reason(Reason::FieldValueDuplicate))]
+        .message("each OAuthClient may be listed only once"))]
     pub clients: Vec<ObjectRef>,
 }
 

@@ -1,0 +1,300 @@
+//! The controller against kube-apiserver + controller-manager 1.20: Secrets,
+//! status, events, owner GC, leader election, rotation. Each test has its own
+//! namespaces and hub namespace, so tests run side by side.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use keyward_api::v1alpha1::OAuthClient;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+
+use crate::support::*;
+
+const VAR: &str = "KEYWARD_TEST_KUBECONFIG";
+
+fn world(ns: &str) -> String {
+    format!(
+        r#"
+apiVersion: keyward.dev/v1alpha1
+kind: Resource
+metadata: {{name: orders, namespace: {ns}}}
+spec:
+  type: api
+  identifier: https://orders.{ns}.example.test
+  displayName: Orders
+  scopes: [{{name: "orders:read"}}, {{name: "orders:write"}}]
+---
+apiVersion: keyward.dev/v1alpha1
+kind: OAuthClient
+metadata: {{name: bot, namespace: {ns}}}
+spec:
+  displayName: Bot
+  grantTypes: {{clientCredentials: {{}}}}
+  resources: [{{name: orders, scopes: ["orders:read"]}}]
+"#
+    )
+}
+
+async fn setup(test: &str) -> Option<(Client, String, String)> {
+    let client = client(VAR, test).await?;
+    install_crds(&client, VAR).await;
+    let (ns, hub) = (unique("kw"), unique("hub"));
+    create_namespace(&client, &ns).await;
+    create_namespace(&client, &hub).await;
+    Some((client, ns, hub))
+}
+
+async fn ready(client: &Client, ns: &str, name: &str) -> Option<OAuthClient> {
+    let c = Api::<OAuthClient>::namespaced(client.clone(), ns).get_opt(name).await.ok()??;
+    let ok = c.status.as_ref()?.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+    ok.then_some(c)
+}
+
+async fn condition(client: &Client, ns: &str, name: &str, type_: &str) -> Option<(String, String, String)> {
+    let c = Api::<OAuthClient>::namespaced(client.clone(), ns).get_opt(name).await.ok()??;
+    let cond = c.status?.conditions.into_iter().find(|c| c.type_ == type_)?;
+    Some((cond.status, cond.reason, cond.message))
+}
+
+fn secret_text(s: &Secret, key: &str) -> String {
+    String::from_utf8(s.data.as_ref().unwrap()[key].0.clone()).unwrap()
+}
+
+async fn secret(client: &Client, ns: &str, name: &str) -> Option<Secret> {
+    Api::<Secret>::namespaced(client.clone(), ns).get_opt(name).await.ok()?
+}
+
+#[tokio::test]
+async fn a_client_becomes_ready_and_its_secret_gets_a_verifiable_token() {
+    let Some((client, ns, hub)) = setup("a_client_becomes_ready").await else { return };
+    apply_yaml(&client, &world(&ns)).await;
+    let replica = start_replica(&client, ReplicaOptions::new(&hub, &[&ns])).await;
+    let bot = eventually(30, "bot Ready", || ready(&client, &ns, "bot")).await;
+    let status = bot.status.unwrap();
+    assert_eq!(status.client_id.as_deref(), Some(format!("bot.{ns}").as_str()));
+    assert_eq!(status.secret_ref.unwrap().name, "bot-credentials");
+    assert_eq!(status.observed_generation, bot.metadata.generation);
+
+    let s = secret(&client, &ns, "bot-credentials").await.unwrap();
+    let owner = &s.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!((owner.kind.as_str(), owner.controller), ("OAuthClient", Some(true)));
+    assert_eq!(secret_text(&s, "issuer"), ISSUER);
+    assert_eq!(secret_text(&s, "token_endpoint"), format!("{ISSUER}/token"));
+    assert_eq!(secret_text(&s, "audiences"), format!("https://orders.{ns}.example.test"));
+    let (id, value) = (secret_text(&s, "client_id"), secret_text(&s, "client_secret"));
+    let (code, body) = replica.token(&id, &value, &[]).await;
+    assert_eq!(code, 200, "{body}");
+
+    // Verified against the JWKS the leader published in its ConfigMap.
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), &hub).get("keyward-jwks").await.unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&cm.data.unwrap()["jwks.json"]).unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_audience(&[format!("https://orders.{ns}.example.test")]);
+    v.set_issuer(&[ISSUER]);
+    v.validate_exp = false;
+    let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key, &v).unwrap().claims;
+    assert_eq!(claims["client_id"], id);
+
+    // Events tell the story.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let reasons = eventually(10, "events", || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        let r: Vec<String> = list.items.into_iter().filter_map(|e| e.reason).collect();
+        (r.contains(&"SecretCreated".to_owned()) && r.contains(&"Ready".to_owned())).then_some(r)
+    })
+    .await;
+    assert!(!reasons.is_empty());
+}
+
+#[tokio::test]
+async fn deleting_a_client_refuses_its_token_within_a_second_and_gc_removes_its_secret() {
+    let Some((client, ns, hub)) = setup("deleting_a_client").await else { return };
+    apply_yaml(&client, &world(&ns)).await;
+    let replica = start_replica(&client, ReplicaOptions::new(&hub, &[&ns])).await;
+    eventually(30, "bot Ready", || ready(&client, &ns, "bot")).await;
+    let s = secret(&client, &ns, "bot-credentials").await.unwrap();
+    let (id, value) = (secret_text(&s, "client_id"), secret_text(&s, "client_secret"));
+    eventually(10, "token works", || async { (replica.token(&id, &value, &[]).await.0 == 200).then_some(()) }).await;
+
+    let started = Instant::now();
+    Api::<OAuthClient>::namespaced(client.clone(), &ns).delete("bot", &DeleteParams::default()).await.unwrap();
+    eventually(5, "token refused", || async { (replica.token(&id, &value, &[]).await.0 == 401).then_some(()) }).await;
+    let refused_after = started.elapsed();
+    eprintln!("delete -> refused token: {} ms", refused_after.as_millis());
+    assert!(refused_after < Duration::from_secs(1), "{refused_after:?}");
+    eventually(30, "Secret garbage-collected", || async {
+        secret(&client, &ns, "bot-credentials").await.is_none().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dangling_reference_is_stalled_with_its_field_path_and_the_rest_keep_working() {
+    let Some((client, ns, hub)) = setup("a_dangling_reference").await else { return };
+    apply_yaml(&client, &world(&ns)).await;
+    apply_yaml(
+        &client,
+        &format!(
+            "apiVersion: keyward.dev/v1alpha1\nkind: OAuthClient\nmetadata: {{name: lost, namespace: {ns}}}\nspec:\n  displayName: Lost\n  grantTypes: {{clientCredentials: {{}}}}\n  resources: [{{name: orders, scopes: [\"orders:delete\"]}}]\n"
+        ),
+    )
+    .await;
+    let _replica = start_replica(&client, ReplicaOptions::new(&hub, &[&ns])).await;
+    eventually(30, "bot Ready", || ready(&client, &ns, "bot")).await;
+    let (status, reason, message) =
+        eventually(30, "lost has a Ready condition", || condition(&client, &ns, "lost", "Ready")).await;
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "ScopeNotInCatalog"));
+    assert_eq!(
+        message,
+        format!("spec.resources[0].scopes[0]: scope 'orders:delete' is not defined by Resource {ns}/orders")
+    );
+    let stalled = condition(&client, &ns, "lost", "Stalled").await.unwrap();
+    assert_eq!(stalled.0, "True");
+}
+
+#[tokio::test]
+async fn secrets_are_adopted_awaited_or_refused_but_never_overwritten() {
+    let Some((client, ns, hub)) = setup("secrets_are_adopted").await else { return };
+    apply_yaml(&client, &world(&ns)).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let byo = |name: &str, value: Option<&str>| {
+        let mut s = Secret::default();
+        s.metadata.name = Some(name.into());
+        s.string_data = value.map(|v| BTreeMap::from([("client_secret".to_owned(), v.to_owned())]));
+        s
+    };
+    // Brought by the user before the client exists: adopted.
+    secrets.create(&PostParams::default(), &byo("adopt-me", Some("users-own-secret"))).await.unwrap();
+    // Not ours and without a client_secret: a conflict.
+    secrets.create(&PostParams::default(), &byo("taken", None)).await.unwrap();
+    let clients = format!(
+        r#"
+apiVersion: keyward.dev/v1alpha1
+kind: OAuthClient
+metadata: {{name: adopter, namespace: {ns}}}
+spec: {{displayName: A, clientId: adopter-{ns}, secret: {{name: adopt-me}}, grantTypes: {{clientCredentials: {{}}}}, resources: [{{name: orders, scopes: ["orders:read"]}}]}}
+---
+apiVersion: keyward.dev/v1alpha1
+kind: OAuthClient
+metadata: {{name: waiter, namespace: {ns}}}
+spec: {{displayName: W, clientId: waiter-{ns}, secret: {{name: later, provided: true}}, grantTypes: {{clientCredentials: {{}}}}, resources: [{{name: orders, scopes: ["orders:read"]}}]}}
+---
+apiVersion: keyward.dev/v1alpha1
+kind: OAuthClient
+metadata: {{name: clash, namespace: {ns}}}
+spec: {{displayName: C, secret: {{name: taken}}, grantTypes: {{clientCredentials: {{}}}}}}
+"#
+    );
+    apply_yaml(&client, &clients).await;
+    let replica = start_replica(&client, ReplicaOptions::new(&hub, &[&ns])).await;
+
+    eventually(30, "adopter Ready", || ready(&client, &ns, "adopter")).await;
+    let adopted = secret(&client, &ns, "adopt-me").await.unwrap();
+    assert_eq!(adopted.metadata.labels.as_ref().unwrap()["keyward.dev/oauthclient"], "adopter");
+    assert!(adopted.metadata.owner_references.is_none(), "a user's Secret gets no owner");
+    assert_eq!(secret_text(&adopted, "client_secret"), "users-own-secret");
+    assert_eq!(replica.token(&format!("adopter-{ns}"), "users-own-secret", &[]).await.0, 200);
+
+    let (s, reason, message) = eventually(30, "waiter pending", || condition(&client, &ns, "waiter", "Ready")).await;
+    assert_eq!((s.as_str(), reason.as_str()), ("False", "SecretPending"));
+    assert!(message.contains("does not exist yet"), "{message}");
+    assert_eq!(condition(&client, &ns, "waiter", "Reconciling").await.unwrap().0, "True");
+    assert!(secret(&client, &ns, "later").await.is_none(), "a provided Secret is never generated");
+    secrets.create(&PostParams::default(), &byo("later", Some("arrived"))).await.unwrap();
+    eventually(30, "waiter Ready once its Secret exists", || ready(&client, &ns, "waiter")).await;
+    assert_eq!(replica.token(&format!("waiter-{ns}"), "arrived", &[]).await.0, 200);
+
+    let (s, reason, _) = eventually(30, "clash refused", || condition(&client, &ns, "clash", "Ready")).await;
+    assert_eq!((s.as_str(), reason.as_str()), ("False", "SecretConflict"));
+    let taken = secret(&client, &ns, "taken").await.unwrap();
+    assert!(taken.data.is_none() && taken.metadata.labels.is_none(), "untouched");
+}
+
+#[tokio::test]
+async fn a_rotation_keeps_the_previous_secret_working_until_the_grace_period_ends() {
+    let Some((client, ns, hub)) = setup("a_rotation").await else { return };
+    apply_yaml(&client, &world(&ns)).await;
+    let replica = start_replica(&client, ReplicaOptions::new(&hub, &[&ns])).await;
+    eventually(30, "bot Ready", || ready(&client, &ns, "bot")).await;
+    let s = secret(&client, &ns, "bot-credentials").await.unwrap();
+    let (id, old) = (secret_text(&s, "client_id"), secret_text(&s, "client_secret"));
+
+    let rotate = serde_json::json!({"spec": {"secret": {"rotation": {"id": "2026-11", "gracePeriod": "1h"}}}});
+    Api::<OAuthClient>::namespaced(client.clone(), &ns)
+        .patch("bot", &PatchParams::default(), &Patch::Merge(&rotate))
+        .await
+        .unwrap();
+    let new = eventually(30, "rotated", || async {
+        let s = secret(&client, &ns, "bot-credentials").await?;
+        let v = secret_text(&s, "client_secret");
+        (v != old).then_some(v)
+    })
+    .await;
+    eventually(10, "new secret works", || async { (replica.token(&id, &new, &[]).await.0 == 200).then_some(()) }).await;
+    assert_eq!(replica.token(&id, &old, &[]).await.0, 200, "the previous secret works during the grace period");
+    replica.clock.fetch_add(3599, Ordering::SeqCst);
+    assert_eq!(replica.token(&id, &old, &[]).await.0, 200, "one second before the grace ends");
+    replica.clock.fetch_add(1, Ordering::SeqCst);
+    assert_eq!(replica.token(&id, &old, &[]).await.0, 401, "at the end of the grace period");
+    assert_eq!(replica.token(&id, &new, &[]).await.0, 200);
+}
+
+#[tokio::test]
+async fn two_replicas_elect_one_writer_and_the_other_takes_over() {
+    let Some((client, ns, hub)) = setup("two_replicas").await else { return };
+    apply_yaml(&client, &world(&ns)).await;
+    let mut a = start_replica(&client, ReplicaOptions::new(&hub, &[&ns])).await;
+    let b = start_replica(&client, ReplicaOptions::new(&hub, &[&ns])).await;
+    eventually(30, "bot Ready", || ready(&client, &ns, "bot")).await;
+    let leaders = eventually(15, "exactly one leader", || async {
+        let n = [a.is_leader(), b.is_leader()].iter().filter(|l| **l).count();
+        (n == 1).then_some(n)
+    })
+    .await;
+    assert_eq!(leaders, 1);
+    // Both serve, from the same Secret.
+    let s = secret(&client, &ns, "bot-credentials").await.unwrap();
+    let (id, value) = (secret_text(&s, "client_id"), secret_text(&s, "client_secret"));
+    for r in [&a, &b] {
+        eventually(10, "replica serves", || async { (r.token(&id, &value, &[]).await.0 == 200).then_some(()) }).await;
+    }
+    // The leader goes away: the other takes over within the lease duration.
+    let (gone, stays) = if a.is_leader() { (&mut a, &b) } else { panic!("b leads; the test stops a") };
+    let _ = gone.identity.clone();
+    gone.stop();
+    let started = Instant::now();
+    eventually(30, "the other replica leads", || async { stays.is_leader().then_some(()) }).await;
+    eprintln!("leader takeover after {} ms (lease 4 s)", started.elapsed().as_millis());
+    // And it writes: a new client gets its Secret.
+    apply_yaml(
+        &client,
+        &format!("apiVersion: keyward.dev/v1alpha1\nkind: OAuthClient\nmetadata: {{name: late, namespace: {ns}}}\nspec: {{displayName: L, grantTypes: {{clientCredentials: {{}}}}, resources: [{{name: orders, scopes: [\"orders:read\"]}}]}}\n"),
+    )
+    .await;
+    eventually(30, "late Ready under the new leader", || ready(&client, &ns, "late")).await;
+}
+
+#[tokio::test]
+async fn status_is_not_rewritten_when_nothing_changed() {
+    let Some((client, ns, hub)) = setup("status_is_not_rewritten").await else { return };
+    apply_yaml(&client, &world(&ns)).await;
+    let _replica = start_replica(&client, ReplicaOptions::new(&hub, &[&ns])).await;
+    let bot = eventually(30, "bot Ready", || ready(&client, &ns, "bot")).await;
+    let before = bot.metadata.resource_version.clone();
+    // A change elsewhere makes every replica recompile and the leader run a pass.
+    apply_yaml(
+        &client,
+        &format!("apiVersion: keyward.dev/v1alpha1\nkind: OAuthClient\nmetadata: {{name: other, namespace: {ns}}}\nspec: {{displayName: O}}\n"),
+    )
+    .await;
+    eventually(30, "other Ready", || ready(&client, &ns, "other")).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = Api::<OAuthClient>::namespaced(client.clone(), &ns).get("bot").await.unwrap().metadata.resource_version;
+    assert_eq!(before, after, "bot's status was rewritten though nothing about it changed");
+}

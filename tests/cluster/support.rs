@@ -1,0 +1,216 @@
+//! Clients for the test API servers, CRD installation, and a replica of the
+//! controller running in-process.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use keyward::controller::{self, RunOptions, Running};
+use keyward_core::UnixTime;
+use keyward_core::keys::Algorithm;
+use keyward_core::snapshot::Lifetimes;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use tokio::sync::OnceCell;
+
+pub const START: u64 = 1_800_000_000;
+
+/// The client for `var`'s kubeconfig; `None` (after saying SKIP) when unset
+/// outside CI.
+pub async fn client(var: &str, test: &str) -> Option<Client> {
+    let Ok(path) = std::env::var(var) else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{var} is not set: CI must run the real API-server tier (see .ci/run)");
+        }
+        eprintln!("SKIP {test}: {var} is not set (start ../shared/tools/kube-fullenv or kube-testenv and export it)");
+        return None;
+    };
+    let kubeconfig = Kubeconfig::read_from(&path).expect("kubeconfig readable");
+    let config =
+        Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("kubeconfig valid");
+    Some(Client::try_from(config).expect("client"))
+}
+
+static FULLENV_CRDS: OnceCell<()> = OnceCell::const_new();
+static TESTENV_CRDS: OnceCell<()> = OnceCell::const_new();
+
+/// Installs (or updates) the generated CRDs once per server and test binary,
+/// and waits until they are served. Create/update rather than server-side
+/// apply: a 1.20 server refuses to apply fields it does not know (the CEL
+/// rules) but silently drops them on create and update.
+pub async fn install_crds(client: &Client, var: &str) {
+    let once = if var == "KEYWARD_TESTENV_KUBECONFIG" { &TESTENV_CRDS } else { &FULLENV_CRDS };
+    once.get_or_init(|| async {
+        let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for mut crd in keyward_api::crds() {
+            let name = crd.metadata.name.clone().unwrap();
+            match api.get_opt(&name).await.unwrap() {
+                None => {
+                    api.create(&PostParams::default(), &crd).await.expect("CRD created");
+                }
+                Some(current) => {
+                    crd.metadata.resource_version = current.metadata.resource_version;
+                    api.replace(&name, &PostParams::default(), &crd).await.expect("CRD updated");
+                }
+            }
+            for _ in 0..100 {
+                let c = api.get(&name).await.unwrap();
+                let established = c
+                    .status
+                    .iter()
+                    .flat_map(|s| s.conditions.iter().flatten())
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                if established {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        // The discovery cache of the API server needs a moment after Established.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    })
+    .await;
+}
+
+/// A fresh namespace name for one test.
+pub fn unique(prefix: &str) -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}-{:x}{}", nanos % 0xfffff, N.fetch_add(1, Ordering::SeqCst))
+}
+
+pub async fn create_namespace(client: &Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+    api.create(&PostParams::default(), &ns).await.expect("namespace created");
+}
+
+/// Creates any object from YAML in its namespace.
+pub async fn apply_yaml(client: &Client, yaml: &str) {
+    for doc in serde_yaml::Deserializer::from_str(yaml) {
+        let v: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
+        if v.is_null() {
+            continue;
+        }
+        apply_value(client, v).await;
+    }
+}
+
+pub async fn apply_value(client: &Client, v: serde_json::Value) {
+    let obj: kube::api::DynamicObject = serde_json::from_value(v.clone()).unwrap();
+    let gvk = kube::api::GroupVersionKind::try_from(obj.types.as_ref().unwrap()).unwrap();
+    let (ar, _) = kube::discovery::pinned_kind(client, &gvk).await.expect("kind is served");
+    let ns = obj.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
+    let name = obj.metadata.name.clone().unwrap();
+    api.patch(&name, &PatchParams::apply("keyward-tests").force(), &Patch::Apply(&v))
+        .await
+        .unwrap_or_else(|e| panic!("apply {name}: {e}"));
+}
+
+/// One replica of the controller, in-process, with a clock the test moves.
+pub struct Replica {
+    pub running: Option<Running>,
+    pub base: String,
+    pub clock: Arc<AtomicU64>,
+    pub identity: String,
+}
+
+pub struct ReplicaOptions {
+    pub hub_namespace: String,
+    pub watch: Vec<String>,
+    pub identity: String,
+    pub lease_seconds: u64,
+    pub clock: Arc<AtomicU64>,
+}
+
+impl ReplicaOptions {
+    pub fn new(hub_namespace: &str, watch: &[&str]) -> ReplicaOptions {
+        ReplicaOptions {
+            hub_namespace: hub_namespace.into(),
+            watch: watch.iter().map(|s| (*s).to_owned()).collect(),
+            identity: unique("replica"),
+            lease_seconds: 4,
+            clock: Arc::new(AtomicU64::new(START)),
+        }
+    }
+}
+
+pub const ISSUER: &str = "https://keyward.example.test";
+
+pub async fn start_replica(client: &Client, o: ReplicaOptions) -> Replica {
+    let clock = Arc::clone(&o.clock);
+    let opts = RunOptions {
+        issuer: ISSUER.into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        namespace: o.hub_namespace,
+        name: "keyward".into(),
+        identity: o.identity.clone(),
+        watch_namespaces: o.watch,
+        key_algorithm: Algorithm::ES256,
+        key_rotation: Duration::from_secs(30 * 24 * 3600),
+        lifetimes: Lifetimes::default(),
+        lease_seconds: o.lease_seconds,
+    };
+    let c = Arc::clone(&clock);
+    let running =
+        controller::start(client.clone(), opts, Arc::new(move || UnixTime(c.load(Ordering::SeqCst)))).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    Replica { running: Some(running), base, clock, identity: o.identity }
+}
+
+impl Replica {
+    pub fn is_leader(&self) -> bool {
+        *self.running.as_ref().unwrap().leader.borrow()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop();
+        }
+    }
+
+    /// A client_credentials request with Basic credentials; the status code.
+    pub async fn token(&self, id: &str, secret: &str, extra: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend_from_slice(extra);
+        let r = reqwest::Client::new()
+            .post(format!("{}/token", self.base))
+            .basic_auth(id, Some(secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `probe` every 100 ms for up to `secs`; panics with `what` on timeout.
+pub async fn eventually<F, Fut, T>(secs: u64, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {secs}s waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
