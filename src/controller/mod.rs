@@ -201,3 +201,6 @@ async fn compile_loop(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod mock_tests;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use keyward_api::v1alpha1::OAuthClient;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -297,4 +298,78 @@ async fn status_is_not_rewritten_when_nothing_changed() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = Api::<OAuthClient>::namespaced(client.clone(), &ns).get("bot").await.unwrap().metadata.resource_version;
     assert_eq!(before, after, "bot's status was rewritten though nothing about it changed");
+}
+
+fn rss_mib() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = s
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// `KEYWARD_SCALE_CLIENTS` OAuthClients already in the cluster when a replica
+/// starts: time until every one is Ready (Secret written, status patched), the
+/// process's RSS, and time from `delete` to a refused token.
+#[tokio::test]
+async fn many_clients_all_become_ready() {
+    let Some(n) = std::env::var("KEYWARD_SCALE_CLIENTS").ok().and_then(|v| v.parse::<usize>().ok()) else {
+        eprintln!(
+            "SKIP many_clients_all_become_ready: set KEYWARD_SCALE_CLIENTS (CI sets 200; docs/operator.md reports 1000)"
+        );
+        return;
+    };
+    let Some((client, ns, hub)) = setup("many_clients").await else { return };
+    apply_yaml(&client, &world(&ns)).await;
+    let api: Api<OAuthClient> = Api::namespaced(client.clone(), &ns);
+    let created = Instant::now();
+    futures::stream::iter(0..n)
+        .for_each_concurrent(16, |i| {
+            let api = api.clone();
+            async move {
+                let c: OAuthClient = serde_json::from_value(serde_json::json!({
+                    "apiVersion": "keyward.dev/v1alpha1", "kind": "OAuthClient",
+                    "metadata": {"name": format!("agent-{i}")},
+                    "spec": {"displayName": format!("Agent {i}"), "grantTypes": {"clientCredentials": {}},
+                             "resources": [{"name": "orders", "scopes": ["orders:read"]}]}
+                }))
+                .unwrap();
+                api.create(&PostParams::default(), &c).await.unwrap();
+            }
+        })
+        .await;
+    eprintln!("created {n} OAuthClients in {:.1} s", created.elapsed().as_secs_f64());
+    let rss_before = rss_mib();
+    let started = Instant::now();
+    let replica = start_replica(&client, ReplicaOptions::new(&hub, &[&ns])).await;
+
+    eventually(600, "every client Ready", || async {
+        let list = api.list(&Default::default()).await.ok()?;
+        let ready = list
+            .items
+            .iter()
+            .filter(|c| {
+                c.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+            .count();
+        (ready == n + 1).then_some(())
+    })
+    .await;
+    let all_ready = started.elapsed();
+    let s = secret(&client, &ns, "agent-0-credentials").await.unwrap();
+    let (id, value) = (secret_text(&s, "client_id"), secret_text(&s, "client_secret"));
+    eventually(10, "token works", || async { (replica.token(&id, &value, &[]).await.0 == 200).then_some(()) }).await;
+    let deleted = Instant::now();
+    api.delete("agent-0", &DeleteParams::default()).await.unwrap();
+    eventually(10, "token refused", || async { (replica.token(&id, &value, &[]).await.0 == 401).then_some(()) }).await;
+    eprintln!(
+        "SCALE {n} clients: all Ready {:.1} s after the replica started; RSS {:.0} MiB (process, {:.0} MiB before the replica); delete -> refused token {} ms",
+        all_ready.as_secs_f64(),
+        rss_mib(),
+        rss_before,
+        deleted.elapsed().as_millis()
+    );
 }
