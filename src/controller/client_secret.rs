@@ -178,11 +178,17 @@ fn generated(d: &Desired<'_>, value: String) -> Secret {
         metadata: ObjectMeta {
             name: Some(d.client.secret_name.clone()),
             namespace: Some(d.owner.namespace.to_owned()),
-            labels: Some(BTreeMap::from([
-                (LABEL_CLIENT.to_owned(), d.owner.name.to_owned()),
-                (LABEL_MANAGED_BY.to_owned(), MANAGER.to_owned()),
-            ])),
-            annotations,
+            labels: Some({
+                let mut l = d.client.secret_labels.clone();
+                l.insert(LABEL_CLIENT.to_owned(), d.owner.name.to_owned());
+                l.insert(LABEL_MANAGED_BY.to_owned(), MANAGER.to_owned());
+                l
+            }),
+            annotations: {
+                let mut a = d.client.secret_annotations.clone();
+                a.extend(annotations.unwrap_or_default());
+                (!a.is_empty()).then_some(a)
+            },
             owner_references: Some(vec![OwnerReference {
                 api_version: "keyward.dev/v1alpha1".into(),
                 kind: "OAuthClient".into(),
@@ -246,15 +252,25 @@ fn patch_owned(d: &Desired<'_>, s: &Secret, new_secret: &mut dyn FnMut() -> Stri
             changes.push("previous secret expired");
         }
     }
+    // The spec's labels and annotations are kept; ones added by hand stay.
     let labels = s.metadata.labels.clone().unwrap_or_default();
     let mut label_patch = Map::new();
-    for (k, v) in [(LABEL_CLIENT, d.owner.name), (LABEL_MANAGED_BY, MANAGER)] {
+    let wanted = d.client.secret_labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    for (k, v) in wanted.chain([(LABEL_CLIENT, d.owner.name), (LABEL_MANAGED_BY, MANAGER)]) {
         if labels.get(k).map(String::as_str) != Some(v) {
             label_patch.insert(k.to_owned(), v.into());
         }
     }
-    if !label_patch.is_empty() {
-        changes.push("labels");
+    let current_annotations = s.metadata.annotations.clone().unwrap_or_default();
+    let mut metadata_changed = !label_patch.is_empty();
+    for (k, v) in &d.client.secret_annotations {
+        if current_annotations.get(k) != Some(v) && !annotations.contains_key(k) {
+            annotations.insert(k.clone(), v.clone().into());
+            metadata_changed = true;
+        }
+    }
+    if metadata_changed {
+        changes.push("metadata");
     }
     if changes.is_empty() {
         return SecretPlan::UpToDate;

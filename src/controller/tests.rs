@@ -30,6 +30,8 @@ fn client() -> model::Client {
         client_id: None,
         auth_method: model::AuthMethod::ClientSecretBasic,
         secret_name: "bot-credentials".into(),
+        secret_labels: Default::default(),
+        secret_annotations: Default::default(),
         secret_provided: false,
         secret_rotation: None,
         grants: Default::default(),
@@ -290,4 +292,22 @@ fn transition_times_move_only_when_a_condition_flips_and_equal_status_is_not_rew
     );
     assert_eq!(broken.conditions[0].last_transition_time, t(50));
     assert!(!client_unchanged(&broken, Some(&first)));
+}
+
+#[test]
+fn labels_and_annotations_from_the_spec_reach_the_secret_and_are_kept_in_line() {
+    let mut c = client();
+    c.secret_labels = BTreeMap::from([("team".to_owned(), "payments".to_owned())]);
+    c.secret_annotations = BTreeMap::from([("replicate-to".to_owned(), "ns-a".to_owned())]);
+    let s = created(&c);
+    assert_eq!(s.metadata.labels.as_ref().unwrap()["team"], "payments");
+    assert_eq!(s.metadata.labels.as_ref().unwrap()[LABEL_CLIENT], "bot");
+    assert_eq!(s.metadata.annotations.as_ref().unwrap()["replicate-to"], "ns-a");
+    assert_eq!(plan(&desired(&c, &settings(), 1), Some(&s), &mut || panic!()), SecretPlan::UpToDate);
+    c.secret_labels.insert("team".into(), "billing".into());
+    let SecretPlan::Patch { patch, changes } = plan(&desired(&c, &settings(), 1), Some(&s), &mut || panic!()) else {
+        panic!()
+    };
+    assert_eq!(changes, vec!["metadata"]);
+    assert_eq!(patch, json!({"metadata": {"labels": {"team": "billing"}}}));
 }

@@ -373,3 +373,71 @@ async fn many_clients_all_become_ready() {
         deleted.elapsed().as_millis()
     );
 }
+
+#[tokio::test]
+async fn an_api_server_outage_keeps_the_last_snapshot_serving_and_the_watches_resume() {
+    let Some((client, ns, hub)) = setup("an_api_server_outage").await else { return };
+    apply_yaml(&client, &world(&ns)).await;
+    let mut relay = Relay::start(api_server_addr(VAR).await).await;
+    let through_relay = client_via(VAR, relay.port).await;
+    let replica = start_replica(&through_relay, ReplicaOptions::new(&hub, &[&ns])).await;
+    eventually(30, "bot Ready", || ready(&client, &ns, "bot")).await;
+    let s = secret(&client, &ns, "bot-credentials").await.unwrap();
+    let (id, value) = (secret_text(&s, "client_id"), secret_text(&s, "client_secret"));
+    eventually(10, "token works", || async { (replica.token(&id, &value, &[]).await.0 == 200).then_some(()) }).await;
+
+    relay.cut();
+    // Meanwhile the cluster changes without the replica seeing it.
+    apply_yaml(
+        &client,
+        &format!("apiVersion: keyward.dev/v1alpha1\nkind: OAuthClient\nmetadata: {{name: during, namespace: {ns}}}\nspec: {{displayName: D, grantTypes: {{clientCredentials: {{}}}}, resources: [{{name: orders, scopes: [\"orders:read\"]}}]}}\n"),
+    )
+    .await;
+    for _ in 0..20 {
+        assert_eq!(replica.token(&id, &value, &[]).await.0, 200, "tokens keep flowing from the last snapshot");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let readyz = reqwest::get(format!("http://{}/readyz", replica.running.as_ref().unwrap().admin_addr)).await.unwrap();
+    assert_eq!(readyz.status(), 200, "a replica that serves correctly from its snapshot stays ready");
+
+    relay.restore().await;
+    eventually(60, "the watches resume and the leader catches up", || ready(&client, &ns, "during")).await;
+}
+
+#[tokio::test]
+async fn a_contested_client_id_and_a_deleted_secret_are_handled_without_harm() {
+    let Some((client, ns, hub)) = setup("a_contested_client_id").await else { return };
+    let other = unique("kw");
+    create_namespace(&client, &other).await;
+    apply_yaml(&client, &world(&ns)).await;
+    let shared_id = format!("shared-{ns}");
+    let with_id = |namespace: &str| {
+        format!(
+            "apiVersion: keyward.dev/v1alpha1\nkind: OAuthClient\nmetadata: {{name: dup, namespace: {namespace}}}\nspec: {{displayName: D, clientId: {shared_id}, grantTypes: {{clientCredentials: {{}}}}}}\n"
+        )
+    };
+    apply_yaml(&client, &with_id(&ns)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // creation timestamps have second precision
+    apply_yaml(&client, &with_id(&other)).await;
+    let replica = start_replica(&client, ReplicaOptions::new(&hub, &[&ns, &other])).await;
+    eventually(30, "the older one is Ready", || ready(&client, &ns, "dup")).await;
+    let (s, reason, message) =
+        eventually(30, "the newer one is refused", || condition(&client, &other, "dup", "Ready")).await;
+    assert_eq!((s.as_str(), reason.as_str()), ("False", "DuplicateClientId"));
+    assert_eq!(message, format!("spec.clientId: client id '{shared_id}' is already used by OAuthClient {ns}/dup"));
+
+    // A user deletes the generated Secret: a new one is written, the old value is gone.
+    eventually(30, "bot Ready", || ready(&client, &ns, "bot")).await;
+    let old = secret_text(&secret(&client, &ns, "bot-credentials").await.unwrap(), "client_secret");
+    Api::<Secret>::namespaced(client.clone(), &ns).delete("bot-credentials", &DeleteParams::default()).await.unwrap();
+    let new = eventually(60, "Secret written again", || async {
+        let s = secret(&client, &ns, "bot-credentials").await?;
+        Some(secret_text(&s, "client_secret"))
+    })
+    .await;
+    assert_ne!(old, new);
+    let id = format!("bot.{ns}");
+    eventually(10, "the new secret works", || async { (replica.token(&id, &new, &[]).await.0 == 200).then_some(()) })
+        .await;
+    assert_eq!(replica.token(&id, &old, &[]).await.0, 401);
+}

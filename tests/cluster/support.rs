@@ -214,3 +214,71 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A TCP relay to the API server that the test can cut and restore, to play
+/// an API-server outage for one replica without touching the shared server.
+pub struct Relay {
+    pub port: u16,
+    target: std::net::SocketAddr,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    pub async fn start(target: std::net::SocketAddr) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut r = Relay { port, target, task: None };
+        r.task = Some(Self::serve(listener, target));
+        r
+    }
+
+    fn serve(listener: tokio::net::TcpListener, target: std::net::SocketAddr) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                conns.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        })
+    }
+
+    /// Drops the listener and every open connection.
+    pub fn cut(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+
+    pub async fn restore(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        self.task = Some(Self::serve(listener, self.target));
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// A client for `var`'s server that goes through `relay`.
+pub async fn client_via(var: &str, relay_port: u16) -> Client {
+    let path = std::env::var(var).unwrap();
+    let kubeconfig = Kubeconfig::read_from(&path).unwrap();
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
+    // The serving certificate names 127.0.0.1, whatever the port.
+    config.cluster_url = format!("https://127.0.0.1:{relay_port}").parse().unwrap();
+    Client::try_from(config).unwrap()
+}
+
+pub async fn api_server_addr(var: &str) -> std::net::SocketAddr {
+    let path = std::env::var(var).unwrap();
+    let kubeconfig = Kubeconfig::read_from(&path).unwrap();
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
+    let host = config.cluster_url.host().unwrap().to_owned();
+    let port = config.cluster_url.port_u16().unwrap_or(443);
+    tokio::net::lookup_host((host.as_str(), port)).await.unwrap().next().unwrap()
+}

@@ -137,6 +137,9 @@ pub struct Client {
     pub auth_method: AuthMethod,
     /// Name of the Secret (same namespace) that holds `client_secret`.
     pub secret_name: String,
+    /// Put on a generated Secret.
+    pub secret_labels: BTreeMap<String, String>,
+    pub secret_annotations: BTreeMap<String, String>,
     /// The user provides the Secret: never generate it.
     pub secret_provided: bool,
     /// Declarative rotation of a generated secret.

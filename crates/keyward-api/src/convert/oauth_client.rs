@@ -79,6 +79,26 @@ impl TryFrom<&OAuthClient> for model::Client {
             }
         };
 
+        let (secret_labels, secret_annotations) = match &spec.secret {
+            Some(s) => {
+                c.match_labels("spec.secret.labels", &s.labels);
+                for (field, map) in [("spec.secret.labels", &s.labels), ("spec.secret.annotations", &s.annotations)] {
+                    if let Some(k) = map.keys().find(|k| k.starts_with("keyward.dev/")) {
+                        c.invalid(format!("{field}[{k}]"), "keys under keyward.dev/ are the hub's own".to_owned());
+                    }
+                }
+                if let Some((k, _)) =
+                    s.annotations.iter().find(|(k, v)| k.is_empty() || k.len() > 253 || v.len() > 4096)
+                {
+                    c.invalid(
+                        format!("spec.secret.annotations[{k}]"),
+                        "keys are 1 to 253 characters, values at most 4096".to_owned(),
+                    );
+                }
+                (s.labels.clone(), s.annotations.clone())
+            }
+            None => Default::default(),
+        };
         let secret_rotation = spec.secret.as_ref().and_then(|s| s.rotation.as_ref()).map(|r| {
             let field = "spec.secret.rotation.id";
             if c.length(field, &r.id, 1, limits::ROTATION_ID)
@@ -107,6 +127,8 @@ impl TryFrom<&OAuthClient> for model::Client {
             client_id: spec.client_id.clone(),
             auth_method,
             secret_name,
+            secret_labels,
+            secret_annotations,
             secret_provided: spec.secret.as_ref().is_some_and(|s| s.provided),
             secret_rotation,
             grants: Grants { client_credentials },

@@ -255,4 +255,22 @@ mod secret_rotation {
         assert_eq!(fields, vec!["spec.secret.rotation.id", "spec.secret.rotation.gracePeriod"]);
         assert!(e.0[1].message.contains("between 0s and 720h"), "{}", e.0[1].message);
     }
+
+    #[test]
+    fn secret_labels_under_the_hubs_prefix_or_invalid_are_refused_at_their_key() {
+        let c: OAuthClient = serde_yaml::from_str(
+            "apiVersion: keyward.dev/v1alpha1\nkind: OAuthClient\nmetadata: {name: bot, namespace: agents}\nspec:\n  displayName: Bot\n  secret:\n    labels: {'keyward.dev/x': a, 'bad key!': b}\n    annotations: {'keyward.dev/y': c}\n",
+        )
+        .unwrap();
+        let e = model::Client::try_from(&c).unwrap_err();
+        let fields: Vec<&str> = e.0.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "spec.secret.labels[bad key!]",
+                "spec.secret.labels[keyward.dev/x]",
+                "spec.secret.annotations[keyward.dev/y]"
+            ]
+        );
+    }
 }

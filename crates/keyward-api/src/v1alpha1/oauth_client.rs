@@ -2,6 +2,8 @@
 //! shape, the `kubectl explain` text and the schema/CEL rules of the kind; the
 //! conversion into `keyward_core::model::Client` is `crate::convert::oauth_client`.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -134,6 +136,18 @@ pub struct ClientSecretSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = limits::NAME), regex(pattern = patterns::DNS_SUBDOMAIN))]
     pub name: Option<String>,
+
+    /// Labels put on a Secret the hub generates (for example to let a tool
+    /// replicate it). Keys under `keyward.dev/` are the hub's own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = limits::MATCH_LABELS))]
+    pub labels: BTreeMap<String, String>,
+
+    /// Annotations put on a Secret the hub generates. Keys under
+    /// `keyward.dev/` are the hub's own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = limits::MATCH_LABELS))]
+    pub annotations: BTreeMap<String, String>,
 
     /// You provide the Secret (by hand, External Secrets, Sealed Secrets…): the
     /// hub never generates a value for it. Until it exists with a

@@ -38,6 +38,8 @@ pub fn client(ns: &str, name: &str) -> Client {
         client_id: None,
         auth_method: AuthMethod::ClientSecretBasic,
         secret_name: format!("{name}-credentials"),
+        secret_labels: Default::default(),
+        secret_annotations: Default::default(),
         secret_provided: false,
         secret_rotation: None,
         grants: Grants { client_credentials: Some(ClientCredentialsGrant::default()) },

@@ -57,7 +57,12 @@ fn full_client_converts_field_by_field() {
         s.tags = vec!["billing".into(), "agents".into()];
         s.client_id = Some("billing-agent@example".into());
         s.token_endpoint_auth_method = Some(TokenEndpointAuthMethod::ClientSecretPost);
-        s.secret = Some(ClientSecretSpec { name: Some("billing-oauth".into()), provided: false, rotation: None });
+        s.secret = Some(ClientSecretSpec {
+            name: Some("billing-oauth".into()),
+            provided: false,
+            rotation: None,
+            ..Default::default()
+        });
         s.grant_types = Some(GrantTypesSpec {
             client_credentials: Some(ClientCredentialsSpec { allowed_tenants: vec!["acme".into()] }),
         });
@@ -171,14 +176,19 @@ fn client_id_length_is_1_to_255() {
 
 #[test]
 fn explicit_secret_name_must_be_a_dns_subdomain() {
-    let secret = |n: &str| Some(ClientSecretSpec { name: Some(n.into()), provided: false, rotation: None });
+    let secret = |n: &str| {
+        Some(ClientSecretSpec { name: Some(n.into()), provided: false, rotation: None, ..Default::default() })
+    };
     assert_invalid(convert(|s| s.secret = secret("Billing_Creds")), "spec.secret.name", "not a valid name");
     assert_invalid(convert(|s| s.secret = secret(&"a".repeat(254))), "spec.secret.name", "at most 253");
 }
 
 #[test]
 fn secret_object_without_name_uses_the_default_name() {
-    let c = convert(|s| s.secret = Some(ClientSecretSpec { name: None, provided: false, rotation: None })).unwrap();
+    let c = convert(|s| {
+        s.secret = Some(ClientSecretSpec { name: None, provided: false, rotation: None, ..Default::default() })
+    })
+    .unwrap();
     assert_eq!(c.secret_name, default_secret_name("billing-agent"));
 }
 
