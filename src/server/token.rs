@@ -83,7 +83,7 @@ fn issue(st: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>
 
     let resources = form.all("resource");
     let request =
-        ClientCredentialsRequest { scope: form.one("scope")?, resources: &resources, tenant: form.one("tenant")? };
+        ClientCredentialsRequest { scope: form.one("scope")?, resources: &resources, tenant: form.one("tenant")?, now };
     let granted = client_credentials(&hub, client, &request)?;
 
     let jti = new_jti(st)?;

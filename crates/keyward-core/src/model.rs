@@ -161,7 +161,104 @@ pub struct SecretRotation {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Grants {
     pub client_credentials: Option<ClientCredentialsGrant>,
+    pub jwt_bearer: Option<JwtBearerGrant>,
+    pub token_exchange: Option<TokenExchangeGrant>,
 }
+
+/// RFC 7523 §2.1: assertions from these issuers buy tokens for this client.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JwtBearerGrant {
+    pub trusted_issuers: Vec<TrustedIssuer>,
+}
+
+/// Who signs the assertions a client may present, and what they must say.
+/// Shaped like kube-apiserver's structured JWT authenticator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedIssuer {
+    pub source: IssuerSource,
+    /// Accepted `alg`s; never `none` nor an HMAC (a public key is no secret).
+    pub algorithms: Vec<JwsAlgorithm>,
+    /// Accepted `aud` values; empty means the hub's issuer.
+    pub audiences: Vec<String>,
+    /// Accepted subjects after mapping: exact, or with `*` wildcards.
+    pub subjects: Vec<String>,
+    /// The claim that holds the subject (default `sub`).
+    pub subject_claim: String,
+    /// Called after validation to load what the token lacks.
+    pub userinfo: Option<UserInfo>,
+    /// Kubernetes only: ask the API server (TokenReview) instead of verifying
+    /// the signature alone, so deleted pods and service accounts are caught.
+    pub token_review: bool,
+    /// The longest `exp - iat` accepted.
+    pub max_lifetime: Duration,
+    /// Refuse a `jti` seen before within its lifetime (RFC 7523 §3 item 7).
+    pub reject_replay: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IssuerSource {
+    /// Any OpenID-style issuer: keys from `jwks_uri`, else from discovery.
+    Url { issuer: String, discovery_url: Option<String>, jwks_uri: Option<String>, ca_bundle: Option<String> },
+    /// The cluster's service-account issuer, found through the API server
+    /// (`keyward run`) or named here (`issuer`, for `keyward serve`).
+    Kubernetes { issuer: Option<String>, jwks_uri: Option<String>, ca_bundle: Option<String> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JwsAlgorithm {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    EdDSA,
+}
+
+impl JwsAlgorithm {
+    pub const ALL: [JwsAlgorithm; 9] = [
+        JwsAlgorithm::RS256,
+        JwsAlgorithm::RS384,
+        JwsAlgorithm::RS512,
+        JwsAlgorithm::PS256,
+        JwsAlgorithm::PS384,
+        JwsAlgorithm::PS512,
+        JwsAlgorithm::ES256,
+        JwsAlgorithm::ES384,
+        JwsAlgorithm::EdDSA,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JwsAlgorithm::RS256 => "RS256",
+            JwsAlgorithm::RS384 => "RS384",
+            JwsAlgorithm::RS512 => "RS512",
+            JwsAlgorithm::PS256 => "PS256",
+            JwsAlgorithm::PS384 => "PS384",
+            JwsAlgorithm::PS512 => "PS512",
+            JwsAlgorithm::ES256 => "ES256",
+            JwsAlgorithm::ES384 => "ES384",
+            JwsAlgorithm::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JwsAlgorithm> {
+        JwsAlgorithm::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserInfo {
+    pub endpoint: String,
+    /// The userinfo member that must equal the assertion's subject.
+    pub login_id_field: String,
+}
+
+/// RFC 8693 token exchange.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenExchangeGrant {}
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClientCredentialsGrant {
@@ -255,6 +352,23 @@ pub struct Policy {
     pub grant_types: Vec<GrantType>,
     /// Empty: any tenant, and requests without one.
     pub tenants: Vec<String>,
+    /// Empty: any subject.
+    pub subjects: SubjectSelector,
+    /// A CEL expression over the request; the policy applies only when it is
+    /// true.
+    pub condition: Option<String>,
+}
+
+/// Selects the token's subject. Every given criterion must hold; each list
+/// matches if any entry does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubjectSelector {
+    /// Subjects, exact or with `*` wildcards.
+    pub names: Vec<String>,
+    /// Service accounts as `namespace/name`, `namespace/*` or `*/name`.
+    pub service_accounts: Vec<String>,
+    /// Any of these roles.
+    pub roles: Vec<String>,
 }
 
 /// Selects Resources in the policy's namespace. Empty selects all of them.

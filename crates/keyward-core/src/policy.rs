@@ -22,6 +22,13 @@ pub struct DecisionInput<'r> {
     pub requested: Option<&'r [&'r str]>,
     pub grant: GrantType,
     pub tenant: Option<&'r str>,
+    /// The token's subject when it is not the client itself: the asserted
+    /// subject of a JWT bearer grant (`system:serviceaccount:<ns>:<name>` for a
+    /// Kubernetes service account) or of an exchanged token.
+    pub subject: Option<&'r str>,
+    /// Roles of that subject, when its issuer says.
+    pub roles: &'r [&'r str],
+    pub now: crate::time::UnixTime,
 }
 
 /// Why a scope was left out.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// Seconds since 1970-01-01T00:00:00Z. JWT `NumericDate` (RFC 7519 §2) without
 /// fractions, which is what every verifier compares against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct UnixTime(pub u64);
 

@@ -16,7 +16,7 @@ fn world(policies: Vec<keyward_core::model::Policy>) -> keyward_core::Compiled {
 }
 
 fn input<'a>(requested: Option<&'a [&'a str]>) -> DecisionInput<'a> {
-    DecisionInput { requested, grant: GrantType::ClientCredentials, tenant: None }
+    DecisionInput { requested, grant: GrantType::ClientCredentials, tenant: None, subject: None, roles: &[], now: keyward_core::UnixTime(0) }
 }
 
 fn granted(c: &keyward_core::Compiled, i: DecisionInput<'_>) -> Vec<String> {

@@ -42,6 +42,8 @@ impl TryFrom<&AccessPolicy> for model::Policy {
             clients,
             grant_types,
             tenants: spec.tenants.clone(),
+            subjects: Default::default(),
+            condition: None,
             meta,
         })
     }

@@ -131,7 +131,7 @@ impl TryFrom<&OAuthClient> for model::Client {
             secret_annotations,
             secret_provided: spec.secret.as_ref().is_some_and(|s| s.provided),
             secret_rotation,
-            grants: Grants { client_credentials },
+            grants: Grants { client_credentials, ..Grants::default() },
             resources,
             session,
             meta,

@@ -18,6 +18,7 @@ pub struct ClientCredentialsRequest<'r> {
     /// Every `resource` parameter (RFC 8707 allows several).
     pub resources: &'r [&'r str],
     pub tenant: Option<&'r str>,
+    pub now: crate::time::UnixTime,
 }
 
 /// What to put in the token.
@@ -92,7 +93,14 @@ pub fn client_credentials<'a>(
             resource.identifier
         )));
     }
-    let input = DecisionInput { requested: requested.as_deref(), grant: GrantType::ClientCredentials, tenant };
+    let input = DecisionInput {
+        requested: requested.as_deref(),
+        grant: GrantType::ClientCredentials,
+        tenant,
+        subject: None,
+        roles: &[],
+        now: req.now,
+    };
     let granted = decide(assoc, &input, &mut ());
     let asked_for_something = requested.as_ref().map_or(!assoc.scopes.is_empty(), |r| !r.is_empty());
     if granted.is_empty() && asked_for_something {

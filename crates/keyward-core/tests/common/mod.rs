@@ -42,7 +42,7 @@ pub fn client(ns: &str, name: &str) -> Client {
         secret_annotations: Default::default(),
         secret_provided: false,
         secret_rotation: None,
-        grants: Grants { client_credentials: Some(ClientCredentialsGrant::default()) },
+        grants: Grants { client_credentials: Some(ClientCredentialsGrant::default()), ..Grants::default() },
         resources: vec![],
         session: SessionLifetimes::default(),
     }
@@ -92,6 +92,8 @@ pub fn policy(ns: &str, name: &str, effect: Effect, scopes: &[&str]) -> Policy {
         clients: ClientSelector::default(),
         grant_types: vec![],
         tenants: vec![],
+        subjects: SubjectSelector::default(),
+        condition: None,
     }
 }
 
