@@ -14,8 +14,6 @@ fn convert(edit: impl FnOnce(&mut AccessPolicySpec)) -> Result<model::Policy, In
         clients: None,
         grant_types: vec![],
         tenants: vec![],
-        subjects: Default::default(),
-        condition: None,
     };
     edit(&mut spec);
     model::Policy::try_from(&AccessPolicy { metadata: object_meta("no-writes"), spec, status: None })
