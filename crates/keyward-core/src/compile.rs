@@ -270,6 +270,8 @@ pub fn compile(input: CompileInput) -> Compiled {
                 auth_method: c.auth_method,
                 secrets: p.secrets,
                 client_credentials: c.grants.client_credentials.clone(),
+                jwt_bearer: c.grants.jwt_bearer.clone(),
+                token_exchange: c.grants.token_exchange.clone(),
                 associations,
                 session: c.session.clone(),
                 tags: c.tags.clone(),

@@ -107,6 +107,8 @@ pub struct CompiledClient {
     pub auth_method: AuthMethod,
     pub secrets: ClientSecrets,
     pub client_credentials: Option<ClientCredentialsGrant>,
+    pub jwt_bearer: Option<crate::model::JwtBearerGrant>,
+    pub token_exchange: Option<crate::model::TokenExchangeGrant>,
     pub associations: Vec<Association>,
     pub session: SessionLifetimes,
     pub tags: Vec<String>,
