@@ -22,6 +22,27 @@ struct Cli {
     command: Command,
 }
 
+/// Outbound fetches (trusted issuers' discovery, JWKS, userinfo): https only
+/// and never to loopback, private, link-local or metadata addresses, unless
+/// allowed here.
+#[derive(clap::Args)]
+struct FetchArgs {
+    /// Addresses (CIDR or IP) and host names the hub may fetch from although
+    /// they are private or loopback, e.g. an issuer inside the cluster.
+    #[arg(long = "fetch-allow", env = "KEYWARD_FETCH_ALLOW", value_delimiter = ',')]
+    allow: Vec<String>,
+    /// Also allow plain http (a test issuer on a laptop).
+    #[arg(long = "fetch-allow-http", env = "KEYWARD_FETCH_ALLOW_HTTP")]
+    allow_http: bool,
+}
+
+impl FetchArgs {
+    fn policy(&self) -> Result<keyward::fetch::FetchPolicy, keyward::fetch::InvalidAllowEntry> {
+        let allow = self.allow.iter().filter(|a| !a.is_empty()).map(|a| a.parse()).collect::<Result<_, _>>()?;
+        Ok(keyward::fetch::FetchPolicy { allow_http: self.allow_http, allow, ..Default::default() })
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
@@ -67,6 +88,8 @@ enum Command {
         /// Tokio worker threads (default: one per core).
         #[arg(long)]
         workers: Option<usize>,
+        #[command(flatten)]
+        fetch: FetchArgs,
     },
     /// Run the hub in a cluster (or against KUBECONFIG): watch the CRs, serve tokens, write Secrets and status as leader.
     Run {
@@ -98,6 +121,8 @@ enum Command {
         access_token_ttl: u64,
         #[arg(long)]
         workers: Option<usize>,
+        #[command(flatten)]
+        fetch: FetchArgs,
     },
     /// Load and compile a folder of manifests once; report every object; exit 1 if any is not Ready.
     Check {
@@ -133,6 +158,7 @@ fn main() -> ExitCode {
             key_rotation_hours,
             access_token_ttl,
             workers,
+            fetch,
         } => {
             let opts = RunOptions {
                 issuer,
@@ -146,6 +172,13 @@ fn main() -> ExitCode {
                 key_rotation: Duration::from_secs(key_rotation_hours.max(1) * 3600),
                 lifetimes: Lifetimes { access_token: Duration::from_secs(access_token_ttl), ..Lifetimes::default() },
                 lease_seconds: 15,
+                fetch: match fetch.policy() {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        return ExitCode::from(2);
+                    }
+                },
             };
             runtime(workers)
                 .and_then(|rt| {
@@ -170,6 +203,7 @@ fn main() -> ExitCode {
             key_rotation_hours,
             access_token_ttl,
             workers,
+            fetch,
         } => {
             let opts = ServeOptions {
                 manifests,
@@ -181,6 +215,13 @@ fn main() -> ExitCode {
                 key_rotation: Duration::from_secs(key_rotation_hours.max(1) * 3600),
                 poll_interval: Duration::from_secs(1),
                 lifetimes: Lifetimes { access_token: Duration::from_secs(access_token_ttl), ..Lifetimes::default() },
+                fetch: match fetch.policy() {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        return ExitCode::from(2);
+                    }
+                },
             };
             run_serve(opts, workers).map(|()| ExitCode::SUCCESS)
         }

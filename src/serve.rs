@@ -39,6 +39,8 @@ pub struct ServeOptions {
     pub key_rotation: Duration,
     pub poll_interval: Duration,
     pub lifetimes: Lifetimes,
+    /// Outbound fetches of trusted issuers' keys and userinfo.
+    pub fetch: crate::fetch::FetchPolicy,
 }
 
 /// A running hub: its address and state, for tests and for `main`.
@@ -124,6 +126,8 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
     folder.scan().with_context(|| format!("cannot read manifests in {}", opts.manifests.display()))?;
     let mut reporter = Reporter::default();
     let snapshot = load(&folder, &settings, &generated, &mut reporter);
+    let fetcher = crate::fetch::Fetcher::new(opts.fetch.clone()).context("cannot build the outbound HTTP client")?;
+    let outbound = crate::server::Outbound { fetcher: Some(fetcher), cluster: None };
     let state = AppState::new(
         snapshot,
         Some(keys),
@@ -131,6 +135,7 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
         Arc::clone(&store),
         Arc::clone(&clock),
         Arc::new(Metrics::new()),
+        outbound,
     );
     state.set_synced(true);
 

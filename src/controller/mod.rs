@@ -10,6 +10,7 @@
 pub mod client_secret;
 pub mod inputs;
 pub mod keys;
+pub mod kube_issuer;
 pub mod status;
 mod watch;
 pub mod writer;
@@ -53,6 +54,8 @@ pub struct RunOptions {
     pub lifetimes: Lifetimes,
     /// How long the Lease is held without renewal.
     pub lease_seconds: u64,
+    /// Outbound fetches of trusted issuers' keys and userinfo.
+    pub fetch: crate::fetch::FetchPolicy,
 }
 
 impl RunOptions {
@@ -116,6 +119,10 @@ pub async fn start(client: Client, opts: RunOptions, clock: Clock) -> anyhow::Re
         store,
         Arc::clone(&clock),
         Arc::clone(&metrics),
+        crate::server::Outbound {
+            fetcher: Some(crate::fetch::Fetcher::new(opts.fetch.clone()).context("cannot build the outbound HTTP client")?),
+            cluster: Some(Arc::new(kube_issuer::KubeIssuer::start(client.clone()))),
+        },
     );
 
     let listener = TcpListener::bind(opts.listen).await.with_context(|| format!("cannot listen on {}", opts.listen))?;

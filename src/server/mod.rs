@@ -3,15 +3,20 @@
 //! snapshot and key set (both swapped whole, read without locks), the store, and
 //! the clock.
 
+mod assertion;
 mod client_auth;
+pub mod cluster_issuer;
 mod discovery;
 pub mod error;
 mod form;
 mod health;
 mod introspect;
 mod jwks;
+mod jwt_bearer;
+pub mod replay;
 mod revoke;
 mod token;
+mod token_exchange;
 mod token_param;
 mod verify;
 
@@ -39,6 +44,14 @@ pub const MAX_BODY: usize = 16 * 1024;
 
 pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
 
+/// Who the hub may call to verify assertions: issuers' endpoints through the
+/// guarded fetcher, and the cluster for its service-account issuer.
+#[derive(Default, Clone)]
+pub struct Outbound {
+    pub fetcher: Option<crate::fetch::Fetcher>,
+    pub cluster: Option<Arc<dyn cluster_issuer::ClusterIssuer>>,
+}
+
 pub fn system_clock() -> Clock {
     Arc::new(|| UnixTime(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())))
 }
@@ -52,6 +65,8 @@ pub struct AppState {
     pub clock: Clock,
     pub rng: SystemRandom,
     pub metrics: Arc<Metrics>,
+    pub outbound: Outbound,
+    pub replay: replay::ReplayCache,
     synced: AtomicBool,
     discovery: discovery::Documents,
 }
@@ -65,6 +80,7 @@ impl AppState {
         store: Arc<dyn Store>,
         clock: Clock,
         metrics: Arc<Metrics>,
+        outbound: Outbound,
     ) -> Arc<AppState> {
         let discovery = discovery::Documents::new(&hub.settings, alg);
         Arc::new(AppState {
@@ -74,6 +90,8 @@ impl AppState {
             clock,
             rng: SystemRandom::new(),
             metrics,
+            outbound,
+            replay: replay::ReplayCache::new(1_000_000),
             synced: AtomicBool::new(false),
             discovery,
         })

@@ -32,16 +32,27 @@ struct TokenResponse<'a> {
     /// when something was granted so clients need not compare.
     #[serde(skip_serializing_if = "str::is_empty")]
     scope: &'a str,
+    /// RFC 8693 §2.2.1, for exchanged tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_token_type: Option<&'static str>,
 }
 
-pub async fn token(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match issue(&st, &headers, body) {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+pub(crate) fn token_response(access_token: &str, expires_in: u64, scope: &str, issued_token_type: Option<&'static str>) -> Response {
+    let body = TokenResponse { access_token, token_type: "Bearer", expires_in, scope, issued_token_type };
+    // Serializing borrowed strings and numbers cannot fail.
+    json_response(StatusCode::OK, serde_json::to_vec(&body).unwrap_or_default())
+}
+
+pub async fn token(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    match issue(&st, &headers, body).await {
+        Ok(r) => {
+            st.metrics.token_issued();
+            r
+        }
+        Err(e) => {
+            st.metrics.token_refused(e.code());
+            e.into_response()
+        }
     }
 }
 
@@ -54,49 +65,39 @@ pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Ap
     })
 }
 
-fn issue(st: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn issue(st: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let body = read_body(body)?;
     form::require_form_content_type(headers)?;
     let form = form::parse(&body)?;
     let grant_type = form.one("grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     match GrantType::from_wire(grant_type) {
-        Some(GrantType::ClientCredentials) => {}
-        Some(_) => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                format!("grant_type '{grant_type}' is not supported by this hub yet"),
-            )
-            .into());
-        }
-        None => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                format!("grant_type '{}' is not supported", echo(grant_type)),
-            )
-            .into());
-        }
+        Some(GrantType::ClientCredentials) => client_credentials_grant(st, headers, &form),
+        Some(GrantType::JwtBearer) => super::jwt_bearer::issue(st, headers, &form).await,
+        Some(GrantType::TokenExchange) => super::token_exchange::issue(st, headers, &form).await,
+        Some(_) => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type '{grant_type}' is not supported by this hub yet"),
+        )
+        .into()),
+        None => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type '{}' is not supported", echo(grant_type)))
+            .into()),
     }
+}
+
+/// The hot path: no await, no store, one signature.
+fn client_credentials_grant(st: &AppState, headers: &HeaderMap, form: &form::Form<'_>) -> Result<Response, ApiError> {
     let hub = st.hub.load();
     let now = st.now();
-    let credentials = Credentials::read(headers, &form)?;
+    let credentials = Credentials::read(headers, form)?;
     let client = authenticate(&hub, &credentials.presented(), now)?;
-
     let resources = form.all("resource");
     let request =
         ClientCredentialsRequest { scope: form.one("scope")?, resources: &resources, tenant: form.one("tenant")?, now };
     let granted = client_credentials(&hub, client, &request)?;
-
     let jti = new_jti(st)?;
     let claims = client_credentials_claims(&hub.settings, client, &granted, now, &jti);
     let access_token = sign(st, &claims)?;
-    let body = serde_json::to_vec(&TokenResponse {
-        access_token: &access_token,
-        token_type: "Bearer",
-        expires_in: granted.lifetime.as_secs(),
-        scope: &granted.scope,
-    })
-    .map_err(|_| unavailable())?;
-    Ok(json_response(StatusCode::OK, body))
+    Ok(token_response(&access_token, granted.lifetime.as_secs(), &granted.scope, None))
 }
 
 /// 128 random bits, base64url: unique per token, and the handle revocation uses.

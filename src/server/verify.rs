@@ -25,6 +25,8 @@ pub struct Verified {
     pub scope: Option<String>,
     #[serde(default)]
     pub tenant: Option<String>,
+    #[serde(default)]
+    pub act: Option<serde_json::Value>,
 }
 
 /// Why a token does not verify. Kept for the log; clients only learn

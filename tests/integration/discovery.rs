@@ -14,7 +14,14 @@ async fn authorization_server_metadata_describes_the_endpoints() {
     assert_eq!(m["jwks_uri"], format!("{iss}/jwks.json"));
     assert_eq!(m["introspection_endpoint"], format!("{iss}/introspect"));
     assert_eq!(m["revocation_endpoint"], format!("{iss}/revoke"));
-    assert_eq!(m["grant_types_supported"], serde_json::json!(["client_credentials"]));
+    assert_eq!(
+        m["grant_types_supported"],
+        serde_json::json!([
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
+    );
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post"])

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use std::time::Duration;
 
-use crate::grant::client_credentials::Grant;
+use crate::grant::common::Grant;
 use crate::snapshot::{CompiledClient, CompiledResource, HubSettings};
 use crate::time::UnixTime;
 
@@ -24,6 +24,9 @@ pub struct AccessTokenClaims<'a> {
     pub scope: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<&'a str>,
+    /// RFC 8693 §4.1: who acts for the subject, nested for chains.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<&'a serde_json::Value>,
 }
 
 /// Lifetime of a token a client gets for itself: the shorter of the client's
@@ -45,9 +48,24 @@ pub fn client_credentials_claims<'a>(
     now: UnixTime,
     jti: &'a str,
 ) -> AccessTokenClaims<'a> {
+    access_token_claims(settings, client, grant, &client.client_id, None, now, jti)
+}
+
+/// The claims of any access token: `sub` is the client itself, an asserted
+/// subject, or the subject of an exchanged token.
+pub fn access_token_claims<'a>(
+    settings: &'a HubSettings,
+    client: &'a CompiledClient,
+    grant: &'a Grant<'a>,
+    sub: &'a str,
+    act: Option<&'a serde_json::Value>,
+    now: UnixTime,
+    jti: &'a str,
+) -> AccessTokenClaims<'a> {
     AccessTokenClaims {
+        act,
         iss: &settings.issuer,
-        sub: &client.client_id,
+        sub,
         aud: &grant.resource.identifier,
         exp: now.plus(grant.lifetime).0,
         iat: now.0,

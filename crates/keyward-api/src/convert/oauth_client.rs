@@ -6,12 +6,13 @@
 use std::time::Duration;
 
 use keyward_core::model::{
+    IssuerSource, JwsAlgorithm, JwtBearerGrant, TokenExchangeGrant, TrustedIssuer, UserInfo,
     self, AuthMethod, ClientCredentialsGrant, Grants, ResourceGrant, SecretRotation, SessionLifetimes,
 };
 
 use super::{Check, Invalid, is_client_id, is_https_url};
 use crate::v1alpha1::common::limits;
-use crate::v1alpha1::{ClientResource, OAuthClient, SessionSpec, TokenEndpointAuthMethod};
+use crate::v1alpha1::{TrustedIssuerSpec, ClientResource, OAuthClient, SessionSpec, TokenEndpointAuthMethod};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -116,6 +117,19 @@ impl TryFrom<&OAuthClient> for model::Client {
             ClientCredentialsGrant { allowed_tenants: cc.allowed_tenants.clone() }
         });
 
+        let jwt_bearer = spec.grant_types.as_ref().and_then(|g| g.jwt_bearer.as_ref()).map(|jb| JwtBearerGrant {
+            trusted_issuers: jb
+                .trusted_issuers
+                .iter()
+                .enumerate()
+                .map(|(i, t)| trusted_issuer(&mut c, &format!("spec.grantTypes.jwtBearer.trustedIssuers[{i}]"), t))
+                .collect(),
+        });
+        if jwt_bearer.as_ref().is_some_and(|j| j.trusted_issuers.is_empty()) {
+            c.invalid("spec.grantTypes.jwtBearer.trustedIssuers", "must name at least one issuer");
+        }
+        let token_exchange = spec.grant_types.as_ref().and_then(|g| g.token_exchange.as_ref()).map(|_| TokenExchangeGrant {});
+
         let resources = resource_grants(&mut c, &spec.resources, &meta.key.namespace);
         let session = session(&mut c, spec.session.as_ref());
 
@@ -131,7 +145,7 @@ impl TryFrom<&OAuthClient> for model::Client {
             secret_annotations,
             secret_provided: spec.secret.as_ref().is_some_and(|s| s.provided),
             secret_rotation,
-            grants: Grants { client_credentials, ..Grants::default() },
+            grants: Grants { client_credentials, jwt_bearer, token_exchange },
             resources,
             session,
             meta,
@@ -175,6 +189,107 @@ fn session(c: &mut Check, s: Option<&SessionSpec>) -> SessionLifetimes {
             amin,
             amax,
         ),
+    }
+}
+
+/// Assertion lifetimes: `maxLifetime` range and defaults.
+pub const MAX_LIFETIME_RANGE: (Duration, Duration) = (MINUTE, Duration::from_secs(48 * 3600));
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(3600);
+pub const DEFAULT_KUBERNETES_MAX_LIFETIME: Duration = Duration::from_secs(48 * 3600);
+
+fn https(c: &mut Check, field: &str, value: Option<&str>) -> Option<String> {
+    let v = value?;
+    if c.length(field, v, 1, limits::URI) && !is_https_url(v) && !super::is_loopback_http_url(v) {
+        c.invalid(field, format!("{v:?} is not an https URL"));
+    }
+    Some(v.to_owned())
+}
+
+fn trusted_issuer(c: &mut Check, field: &str, t: &TrustedIssuerSpec) -> TrustedIssuer {
+    let issuer = https(c, &format!("{field}.issuer"), t.issuer.as_deref());
+    let discovery_url = https(c, &format!("{field}.discoveryUrl"), t.discovery_url.as_deref());
+    let jwks_uri = https(c, &format!("{field}.jwksUri"), t.jwks_uri.as_deref());
+    if let Some(ca) = &t.certificate_authority
+        && !ca.contains("-----BEGIN CERTIFICATE-----")
+    {
+        c.invalid(format!("{field}.certificateAuthority"), "must be a PEM bundle of certificates");
+    }
+    let source = if t.kubernetes {
+        if discovery_url.is_some() {
+            c.invalid(
+                format!("{field}.discoveryUrl"),
+                "not used with kubernetes: true (set jwksUri, or leave both out in a cluster)",
+            );
+        }
+        IssuerSource::Kubernetes { issuer, jwks_uri, ca_bundle: t.certificate_authority.clone() }
+    } else {
+        let Some(issuer) = issuer else {
+            c.invalid(format!("{field}.issuer"), "is required unless kubernetes is true");
+            return placeholder();
+        };
+        IssuerSource::Url { issuer, discovery_url, jwks_uri, ca_bundle: t.certificate_authority.clone() }
+    };
+    if t.token_review && !t.kubernetes {
+        c.invalid(format!("{field}.tokenReview"), "only a Kubernetes issuer can be asked by TokenReview");
+    }
+    let mut algorithms = Vec::new();
+    for (i, a) in t.algorithms.iter().enumerate() {
+        match JwsAlgorithm::parse(a) {
+            Some(alg) if !algorithms.contains(&alg) => algorithms.push(alg),
+            Some(_) => c.invalid(format!("{field}.algorithms[{i}]"), format!("{a} is listed twice")),
+            None => c.invalid(
+                format!("{field}.algorithms[{i}]"),
+                format!(
+                    "{a:?} is not accepted: use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA (never none or an HMAC)"
+                ),
+            ),
+        }
+    }
+    if algorithms.is_empty() {
+        algorithms = vec![JwsAlgorithm::RS256, JwsAlgorithm::ES256];
+    }
+    for (i, s) in t.subjects.iter().enumerate() {
+        c.length(&format!("{field}.subjects[{i}]"), s, 1, 512);
+    }
+    for (i, a) in t.audiences.iter().enumerate() {
+        c.length(&format!("{field}.audiences[{i}]"), a, 1, limits::URI);
+    }
+    let subject_claim = t.claim_mappings.as_ref().and_then(|m| m.subject.clone()).unwrap_or_else(|| "sub".into());
+    c.length(&format!("{field}.claimMappings.subject"), &subject_claim, 1, 128);
+    let userinfo = https(c, &format!("{field}.userInfoEndpoint"), t.user_info_endpoint.as_deref())
+        .map(|endpoint| UserInfo { endpoint, login_id_field: t.login_id_field.clone().unwrap_or_else(|| "sub".into()) });
+    if userinfo.is_none() && t.login_id_field.is_some() {
+        c.invalid(format!("{field}.loginIdField"), "only used with userInfoEndpoint");
+    }
+    let (min, max) = MAX_LIFETIME_RANGE;
+    let default_lifetime = if t.kubernetes { DEFAULT_KUBERNETES_MAX_LIFETIME } else { DEFAULT_MAX_LIFETIME };
+    let max_lifetime =
+        c.duration(&format!("{field}.maxLifetime"), t.max_lifetime.as_deref(), min, max).unwrap_or(default_lifetime);
+    TrustedIssuer {
+        source,
+        algorithms,
+        audiences: t.audiences.clone(),
+        subjects: t.subjects.clone(),
+        subject_claim,
+        userinfo,
+        token_review: t.token_review,
+        max_lifetime,
+        reject_replay: t.reject_replay.unwrap_or(!t.kubernetes),
+    }
+}
+
+/// Stands in for an issuer whose spec is invalid (the client is rejected anyway).
+fn placeholder() -> TrustedIssuer {
+    TrustedIssuer {
+        source: IssuerSource::Url { issuer: String::new(), discovery_url: None, jwks_uri: None, ca_bundle: None },
+        algorithms: vec![],
+        audiences: vec![],
+        subjects: vec![],
+        subject_claim: "sub".into(),
+        userinfo: None,
+        token_review: false,
+        max_lifetime: DEFAULT_MAX_LIFETIME,
+        reject_replay: true,
     }
 }
 

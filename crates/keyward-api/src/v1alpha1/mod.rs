@@ -18,5 +18,6 @@ pub use common::ObjectRef;
 pub use oauth_client::{
     ClientCredentialsSpec, ClientOrigin, ClientResource, ClientSecretSpec, GrantTypesSpec, OAuthClient,
     OAuthClientSpec, OAuthClientStatus, SecretRef, SecretRotationSpec, SessionSpec, TokenEndpointAuthMethod,
+    ClaimMappingsSpec, JwtBearerSpec, TokenExchangeSpec, TrustedIssuerSpec,
 };
 pub use resource::{IntrospectionSpec, Resource, ResourceSpec, ResourceStatus, ResourceType, ScopeSpec};

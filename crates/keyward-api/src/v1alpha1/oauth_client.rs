@@ -191,6 +191,114 @@ pub struct GrantTypesSpec {
     /// CronJobs and controllers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_credentials: Option<ClientCredentialsSpec>,
+
+    /// The JWT bearer grant (RFC 7523 §2.1): a workload presents a JWT from a
+    /// trusted issuer — typically its projected Kubernetes service-account
+    /// token — and gets an access token for that subject, with no secret of
+    /// its own. The client may be named by `client_id` alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt_bearer: Option<JwtBearerSpec>,
+
+    /// Token exchange (RFC 8693): the client trades a token (from this hub or
+    /// a trusted issuer) for one toward another of its Resources, with scopes
+    /// that only narrow; the result names the client in `act`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_exchange: Option<TokenExchangeSpec>,
+}
+
+/// Settings of the JWT bearer grant.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JwtBearerSpec {
+    /// Who may sign the assertions this client presents. At least one; at most 16.
+    #[schemars(length(min = 1, max = 16))]
+    pub trusted_issuers: Vec<TrustedIssuerSpec>,
+}
+
+/// Settings of token exchange (none yet: being present turns it on).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub struct TokenExchangeSpec {}
+
+/// An issuer whose JWTs this client may present, shaped like the
+/// kube-apiserver's structured JWT authenticator.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustedIssuerSpec {
+    /// The `iss` of accepted assertions, an https URL. With `kubernetes: true`
+    /// it may be left out in a cluster: the hub asks the API server for its
+    /// service-account issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+
+    /// The cluster's service-account issuer: keys from the API server's
+    /// `/openid/v1/jwks` (or `jwksUri`), subjects written
+    /// `system:serviceaccount:<namespace>:<name>`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kubernetes: bool,
+
+    /// OpenID discovery document; default `<issuer>/.well-known/openid-configuration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery_url: Option<String>,
+
+    /// The issuer's JWK Set; default: the discovery document's `jwks_uri`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+
+    /// PEM CA bundle to trust for the issuer's https endpoints, beside the
+    /// system roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_authority: Option<String>,
+
+    /// Accepted signature algorithms; default `[RS256, ES256]`. Never `none`,
+    /// never an HMAC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub algorithms: Vec<String>,
+
+    /// Accepted `aud` values; default: this hub's issuer URL. A Kubernetes
+    /// projected token for the hub names it as its audience.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+
+    /// Accepted subjects, exact or with `*` wildcards
+    /// (`system:serviceaccount:agents:*`). Empty: any subject of this issuer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<String>,
+
+    /// Where the subject is read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_mappings: Option<ClaimMappingsSpec>,
+
+    /// Called with the assertion after validation to load what it lacks; the
+    /// member named `loginIdField` must equal the subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_info_endpoint: Option<String>,
+
+    /// The userinfo member that holds the login id; default `sub`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_id_field: Option<String>,
+
+    /// Kubernetes only: validate each token with a TokenReview instead of its
+    /// signature alone, which also catches deleted pods and service accounts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub token_review: bool,
+
+    /// The longest assertion lifetime (`exp - iat`) accepted, 1m to 48h;
+    /// default 1h, 48h for Kubernetes (projected tokens live up to a day+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lifetime: Option<String>,
+
+    /// Refuse an assertion whose `jti` was already used. Default true, false
+    /// for Kubernetes: a projected token is presented many times by design.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject_replay: Option<bool>,
+}
+
+/// Which claims mean what.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub struct ClaimMappingsSpec {
+    /// The claim holding the subject; default `sub`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// Settings of the client credentials grant.

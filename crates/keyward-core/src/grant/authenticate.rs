@@ -57,3 +57,24 @@ pub fn authenticate<'s>(
 fn unknown(client_id: &str) -> OAuthError {
     OAuthError::invalid_client(format!("unknown client '{}'", echo(client_id)))
 }
+
+/// The JWT bearer grant may name the client by `client_id` alone: the
+/// assertion authenticates the request (RFC 7523 §3.1). Credentials, when
+/// given, must still be right.
+pub fn identify_for_assertion<'s>(
+    snapshot: &'s HubSnapshot,
+    presented: &Presented<'_>,
+    now: UnixTime,
+) -> Result<&'s Arc<CompiledClient>, OAuthError> {
+    match presented {
+        Presented::Nothing => Err(OAuthError::invalid_client("client_id is required")),
+        Presented::IdOnly { client_id } => {
+            let client = snapshot.client(client_id).ok_or_else(|| unknown(client_id))?;
+            if client.jwt_bearer.is_none() {
+                return Err(OAuthError::invalid_client("client_secret is required"));
+            }
+            Ok(client)
+        }
+        _ => authenticate(snapshot, presented, now),
+    }
+}

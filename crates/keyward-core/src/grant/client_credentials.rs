@@ -1,15 +1,13 @@
 //! The client_credentials grant (RFC 6749 §4.4) with resource indicators
 //! (RFC 8707) and Keyward's tenants.
 
-use std::time::Duration;
-
+pub use super::common::Grant;
+use super::common::{Facts, decide_scopes, requested_scopes, target};
 use crate::claims::access_token_lifetime;
 use crate::error::{OAuthError, echo};
 use crate::model::GrantType;
-use crate::policy::{DecisionInput, decide};
-use crate::scope::parse_scope_param;
-use crate::snapshot::{CompiledClient, CompiledResource, HubSnapshot};
-use crate::syntax::{is_absolute_uri_without_fragment, is_tenant};
+use crate::snapshot::{CompiledClient, HubSnapshot};
+use crate::syntax::is_tenant;
 
 /// The grant's parameters, as the edge parsed them.
 #[derive(Debug, Default)]
@@ -19,16 +17,6 @@ pub struct ClientCredentialsRequest<'r> {
     pub resources: &'r [&'r str],
     pub tenant: Option<&'r str>,
     pub now: crate::time::UnixTime,
-}
-
-/// What to put in the token.
-#[derive(Debug)]
-pub struct Grant<'a> {
-    pub resource: &'a CompiledResource,
-    /// Space-delimited granted scopes.
-    pub scope: String,
-    pub tenant: Option<&'a str>,
-    pub lifetime: Duration,
 }
 
 pub fn client_credentials<'a>(
@@ -55,57 +43,11 @@ pub fn client_credentials<'a>(
         }
     };
 
-    let assoc = match req.resources {
-        [] => match client.associations.as_slice() {
-            [only] => only,
-            [] => return Err(OAuthError::invalid_target("this client may not request any resource")),
-            _ => {
-                return Err(OAuthError::invalid_target(
-                    "resource is required: this client may request several resources",
-                ));
-            }
-        },
-        [one] => {
-            if !is_absolute_uri_without_fragment(one) {
-                return Err(OAuthError::invalid_target("resource must be an absolute URI without a fragment"));
-            }
-            if snapshot.resource(one).is_none() {
-                return Err(OAuthError::invalid_target(format!("unknown resource '{}'", echo(one))));
-            }
-            client.association(one).ok_or_else(|| {
-                OAuthError::invalid_target(format!("this client may not request resource '{}'", echo(one)))
-            })?
-        }
-        _ => return Err(OAuthError::invalid_target("only one resource per token request is supported")),
-    };
+    let assoc = target(snapshot, client, req.resources)?;
     let resource = &*assoc.resource;
-
-    let requested = match req.scope {
-        None => None,
-        Some(s) => Some(
-            parse_scope_param(s).map_err(|_| OAuthError::invalid_scope("scope is malformed (RFC 6749 section 3.3)"))?,
-        ),
-    };
-    if let Some(unknown) = requested.iter().flatten().find(|s| !resource.defines_scope(s)) {
-        return Err(OAuthError::invalid_scope(format!(
-            "scope '{}' is not defined by resource '{}'",
-            echo(unknown),
-            resource.identifier
-        )));
-    }
-    let input = DecisionInput {
-        requested: requested.as_deref(),
-        grant: GrantType::ClientCredentials,
-        tenant,
-        subject: None,
-        roles: &[],
-        now: req.now,
-    };
-    let granted = decide(assoc, &input, &mut ());
-    let asked_for_something = requested.as_ref().map_or(!assoc.scopes.is_empty(), |r| !r.is_empty());
-    if granted.is_empty() && asked_for_something {
-        return Err(OAuthError::invalid_scope("none of the requested scopes may be granted to this client"));
-    }
+    let requested = requested_scopes(req.scope, resource)?;
+    let facts = Facts { grant: GrantType::ClientCredentials, tenant, subject: None, roles: &[], now: req.now };
+    let granted = decide_scopes(assoc, requested.as_deref(), &facts)?;
     Ok(Grant {
         resource,
         scope: granted.join(" "),
