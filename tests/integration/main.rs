@@ -7,6 +7,8 @@ mod bad_input;
 mod discovery;
 mod examples;
 mod introspection;
+mod issuer;
+mod jwt_bearer;
 mod reload;
 mod support;
 mod token;

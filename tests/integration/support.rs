@@ -144,7 +144,12 @@ impl Builder {
             key_rotation: Duration::from_secs(30 * 24 * 3600),
             poll_interval: Duration::from_millis(50),
             lifetimes: Lifetimes::default(),
-            fetch: keyward::fetch::FetchPolicy { allow_http: true, allow: vec!["127.0.0.1".parse().unwrap()], ..Default::default() },
+            fetch: keyward::fetch::FetchPolicy {
+                allow_http: true,
+                allow: vec!["127.0.0.1".parse().unwrap()],
+                timeout: Duration::from_secs(2),
+                ..Default::default()
+            },
         };
         let clock_fn: keyward::server::Clock = Arc::new(move || UnixTime(c.load(Ordering::SeqCst)));
         let mut hub = start(opts.clone(), Arc::clone(&clock_fn)).await;
