@@ -12,3 +12,4 @@ mod jwt_bearer;
 mod reload;
 mod support;
 mod token;
+mod token_exchange;
