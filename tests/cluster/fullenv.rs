@@ -441,3 +441,106 @@ async fn a_contested_client_id_and_a_deleted_secret_are_handled_without_harm() {
         .await;
     assert_eq!(replica.token(&id, &old, &[]).await.0, 401);
 }
+
+/// A real projected service-account token, as `kubectl create token` makes it.
+async fn sa_token(client: &Client, ns: &str, sa: &str, audience: &str) -> String {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let req = TokenRequest {
+        spec: TokenRequestSpec { audiences: vec![audience.to_owned()], expiration_seconds: Some(3600), ..Default::default() },
+        ..Default::default()
+    };
+    api.create_token_request(sa, &PostParams::default(), &req).await.unwrap().status.unwrap().token
+}
+
+#[tokio::test]
+async fn service_account_tokens_buy_scoped_tokens_by_jwks_and_by_token_review() {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let Some((client, ns, hub)) = setup("service_account_tokens").await else { return };
+    apply_yaml(&client, &world(&ns)).await;
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
+    let sa: ServiceAccount = serde_json::from_value(serde_json::json!({"metadata": {"name": "agent"}})).unwrap();
+    sas.create(&PostParams::default(), &sa).await.unwrap();
+    let clients = format!(
+        r#"
+apiVersion: keyward.dev/v1alpha1
+kind: OAuthClient
+metadata: {{name: sa-jwks, namespace: {ns}}}
+spec:
+  displayName: By JWKS
+  grantTypes: {{jwtBearer: {{trustedIssuers: [{{kubernetes: true, subjects: ["system:serviceaccount:{ns}:*"]}}]}}}}
+  resources: [{{name: orders, scopes: ["orders:read"]}}]
+---
+apiVersion: keyward.dev/v1alpha1
+kind: OAuthClient
+metadata: {{name: sa-review, namespace: {ns}}}
+spec:
+  displayName: By TokenReview
+  grantTypes: {{jwtBearer: {{trustedIssuers: [{{kubernetes: true, tokenReview: true, subjects: ["system:serviceaccount:{ns}:*"]}}]}}}}
+  resources: [{{name: orders, scopes: ["orders:read"]}}]
+"#
+    );
+    apply_yaml(&client, &clients).await;
+    let o = ReplicaOptions::new(&hub, &[&ns]);
+    // Service-account tokens carry the real time.
+    o.clock.store(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(), Ordering::SeqCst);
+    let replica = start_replica(&client, o).await;
+    eventually(30, "sa-jwks Ready", || ready(&client, &ns, "sa-jwks")).await;
+    eventually(30, "sa-review Ready", || ready(&client, &ns, "sa-review")).await;
+
+    let grant = |client_id: String, token: String| {
+        let base = replica.base.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{base}/token"))
+                .form(&[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                    ("client_id", client_id.as_str()),
+                    ("assertion", token.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (jwks_id, review_id) = (format!("sa-jwks.{ns}"), format!("sa-review.{ns}"));
+    let token = sa_token(&client, &ns, "agent", ISSUER).await;
+    // The issuer is discovered in the background: the first attempts may find
+    // the issuer unknown.
+    let body = eventually(30, "JWKS mode accepts the token", || async {
+        let (s, b) = grant(jwks_id.clone(), token.clone()).await;
+        (s == 200).then_some(b)
+    })
+    .await;
+    let claims = {
+        use base64::Engine;
+        let p = body["access_token"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
+        serde_json::from_slice::<serde_json::Value>(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+    };
+    assert_eq!(claims["sub"], format!("system:serviceaccount:{ns}:agent"));
+    assert_eq!(claims["client_id"], jwks_id);
+    assert_eq!(claims["scope"], "orders:read");
+    let (s, b) = grant(review_id.clone(), token.clone()).await;
+    assert_eq!(s, 200, "TokenReview mode: {b}");
+
+    // A token minted for another audience.
+    let other = sa_token(&client, &ns, "agent", "https://other.example.test").await;
+    let (s, b) = grant(jwks_id.clone(), other.clone()).await;
+    assert_eq!((s, b["error"].as_str(), b["error_description"].as_str()), (400, Some("invalid_grant"), Some("the assertion is not for this hub (aud)")));
+    let (s, b) = grant(review_id.clone(), other).await;
+    assert_eq!(
+        (s, b["error_description"].as_str()),
+        (400, Some("the Kubernetes API did not authenticate the token (TokenReview)"))
+    );
+
+    // The ServiceAccount is deleted: TokenReview notices, JWKS-only cannot.
+    sas.delete("agent", &DeleteParams::default()).await.unwrap();
+    eventually(30, "TokenReview refuses a deleted service account", || async {
+        (grant(review_id.clone(), token.clone()).await.0 == 400).then_some(())
+    })
+    .await;
+    let (s, _) = grant(jwks_id.clone(), token.clone()).await;
+    assert_eq!(s, 200, "JWKS-only validation cannot see the deletion (docs/jwt-bearer.md)");
+}
