@@ -238,17 +238,27 @@ for helm in ("helm3", "helm4"):
             named = {n for rule in self_roles[0]["rules"] for n in rule.get("resourceNames", [])}
             check(named == {f"{name}-signing-keys", f"{name}-jwks", f"{name}-leader"}, f"{where}: self Role names {named}")
         watch_roles = [r for r in roles if r not in self_roles]
+        # Service-account tokens (TokenReview, issuer discovery) are cluster-wide
+        # by nature; that ClusterRole may hold nothing else.
+        sa_name = f"{name}-service-accounts"
+        sa_roles = [r for r in by_kind(docs, "ClusterRole") if r["metadata"]["name"] == sa_name]
+        if check(len(sa_roles) == 1, f"{where}: no {sa_name} ClusterRole"):
+            got = sorted((tuple(r.get("resources", r.get("nonResourceURLs", []))), tuple(r["verbs"])) for r in sa_roles[0]["rules"])
+            check(got == sorted([(("tokenreviews",), ("create",)), (("/.well-known/openid-configuration", "/openid/v1/jwks"), ("get",))]),
+                  f"{where}: {sa_name} rules {got}")
+        cluster_roles = [r for r in by_kind(docs, "ClusterRole") if r["metadata"]["name"] != sa_name]
+        cluster_bindings = [b for b in by_kind(docs, "ClusterRoleBinding") if b["metadata"]["name"] != sa_name]
         if watch:
-            check(not by_kind(docs, "ClusterRole") and not by_kind(docs, "ClusterRoleBinding"),
+            check(not cluster_roles and not cluster_bindings,
                   f"{where}: cluster-wide RBAC although watchNamespaces is set")
             check(sorted(r["metadata"]["namespace"] for r in watch_roles) == sorted(watch),
                   f"{where}: Roles in {[r['metadata']['namespace'] for r in watch_roles]}, watching {watch}")
             rules = watch_roles[0]["rules"] if watch_roles else []
         else:
-            crs = by_kind(docs, "ClusterRole")
+            crs = cluster_roles
             check(len(crs) == 1 and not watch_roles, f"{where}: expected one ClusterRole and no per-namespace Role")
             rules = crs[0]["rules"] if crs else []
-        secret_verbs = {v for r in rules if "secrets" in r["resources"] for v in r["verbs"]}
+        secret_verbs = {v for r in rules if "secrets" in r.get("resources", []) for v in r["verbs"]}
         check(secret_verbs == {"get", "list", "watch", "create", "patch"}, f"{where}: Secret verbs {secret_verbs}")
         check(not any(v in ("*", "delete", "deletecollection", "escalate", "bind", "impersonate")
                       for d in docs if d["kind"] in ("Role", "ClusterRole") for r in d["rules"] for v in r["verbs"]),
