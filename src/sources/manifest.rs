@@ -119,6 +119,11 @@ fn read_doc(mut value: Value, default_namespace: &str) -> Read {
     let ours = matches!(kind.as_str(), "OAuthClient" | "Resource" | "AccessPolicy");
     let secret = kind == "Secret" && api_version == "v1";
     if !ours && !secret {
+        // A kind of our own group that we do not serve is a typo to report;
+        // anything else (a Deployment beside the manifests) is simply not ours.
+        if api_version.starts_with("keyward.dev/") {
+            return Read::Error(None, format!("kind '{kind}' is not served by {api_version}"));
+        }
         return Read::Ignored(format!("{api_version} {kind} is not a Keyward kind"));
     }
     let Some(name) = str_at(&value, &["metadata", "name"]).map(str::to_owned) else {
@@ -215,6 +220,12 @@ mod tests {
         let f = parse("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n---\n", "default").unwrap();
         assert!(f.docs.is_empty() && f.errors.is_empty());
         assert_eq!(f.ignored, vec!["document 1: v1 ConfigMap is not a Keyward kind"]);
+    }
+
+    #[test]
+    fn an_unknown_kind_of_our_group_is_an_error() {
+        let f = parse("apiVersion: keyward.dev/v1alpha1\nkind: OAuthClients\nmetadata:\n  name: x\n", "default").unwrap();
+        assert_eq!(f.errors[0].message, "kind 'OAuthClients' is not served by keyward.dev/v1alpha1");
     }
 
     #[test]

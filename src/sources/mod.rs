@@ -26,10 +26,11 @@ pub struct Loaded {
     pub input: CompileInput,
     /// Objects that did not reach compile, and why.
     pub statuses: Vec<ObjectStatus>,
-    /// One line per thing a user should fix: file errors, ignored documents,
-    /// objects kept at their last good version.
+    /// One line per thing a user should fix: file errors, objects kept at
+    /// their last good version.
     pub notes: Vec<String>,
-    /// What the load did that is worth saying: credentials written.
+    /// What the load did that is worth saying: credentials written,
+    /// documents of other kinds passed over.
     pub info: Vec<String>,
 }
 
@@ -67,6 +68,7 @@ pub type SecretMaker<'a> = &'a dyn Fn(&ObjectKey, &Connection<'_>) -> Result<(St
 pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'_>) -> Loaded {
     let mut statuses = Vec::new();
     let mut notes = Vec::new();
+    let mut info = Vec::new();
     let rel = |p: &Path| p.strip_prefix(folder.dir()).unwrap_or(p).display().to_string();
 
     for (path, report) in folder.reports() {
@@ -77,7 +79,7 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
             notes.push(format!("{}: {e}", rel(path)));
         }
         for i in &report.ignored {
-            notes.push(format!("{}: {i} (ignored)", rel(path)));
+            info.push(format!("{}: {i} (ignored)", rel(path)));
         }
         for id in &report.kept_last_good {
             notes.push(format!("{}: {id}: serving its last good version until the error is fixed", rel(path)));
@@ -136,7 +138,6 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
     }
 
     let mut secrets = HashMap::new();
-    let mut info = Vec::new();
     let mut used_byo = HashSet::new();
     let token_endpoint = settings.endpoint("/token");
     for c in &clients {
