@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod controller;
+pub mod explain;
 pub mod fetch;
 mod fsutil;
 pub mod keys;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use keyward::check::{self, CheckOptions};
 use keyward::controller::{self, RunOptions};
+use keyward::explain::{ExplainOptions, Output as ExplainOutput, Query, Source as ExplainSource};
 use keyward::serve::{self, ServeOptions};
+use keyward_core::UnixTime;
 use keyward_core::keys::Algorithm;
 use keyward_core::snapshot::Lifetimes;
 
@@ -131,6 +133,49 @@ enum Command {
         #[arg(long, default_value = "default")]
         namespace: String,
     },
+    /// Explain a token request: the decision and every rule behind it, from a folder or the cluster.
+    /// Exits 0 when something would be granted, 1 when nothing, 2 on error.
+    Explain {
+        /// The client id of the requesting OAuthClient.
+        #[arg(long)]
+        client: String,
+        /// The `resource` (a Resource's identifier). Left out: the client's only Resource.
+        #[arg(long)]
+        resource: Option<String>,
+        /// The `scope` parameter, e.g. "orders:read orders:write". Left out: the default (the whole association).
+        #[arg(long)]
+        scope: Option<String>,
+        /// clientCredentials, jwtBearer, tokenExchange, authorizationCode, refreshToken or ciba.
+        #[arg(long, default_value = "clientCredentials")]
+        grant: String,
+        /// The token's subject besides the client, e.g. system:serviceaccount:agents:bot.
+        #[arg(long)]
+        subject: Option<String>,
+        /// The subject's roles, separated by commas or spaces.
+        #[arg(long, num_args = 1..)]
+        roles: Vec<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The request's time in Unix seconds (for time-based conditions). Default: now.
+        #[arg(long)]
+        time: Option<u64>,
+        /// Folder of YAML manifests. Left out: the cluster (--kubeconfig, KUBECONFIG or in-cluster).
+        #[arg(long, conflicts_with = "kubeconfig")]
+        manifests: Option<PathBuf>,
+        /// Namespace of manifests that do not set one (with --manifests).
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -146,6 +191,34 @@ fn main() -> ExitCode {
             check::run(&CheckOptions { manifests, namespace }, &mut std::io::stdout())
                 .map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+        Command::Explain {
+            client,
+            resource,
+            scope,
+            grant,
+            subject,
+            roles,
+            tenant,
+            time,
+            manifests,
+            namespace,
+            kubeconfig,
+            output,
+        } => explain(
+            client,
+            resource,
+            scope,
+            &grant,
+            subject,
+            roles,
+            tenant,
+            time,
+            match manifests {
+                Some(manifests) => ExplainSource::Folder { manifests, namespace },
+                None => ExplainSource::Cluster { kubeconfig },
+            },
+            output,
+        ),
         Command::Run {
             issuer,
             listen,
@@ -240,6 +313,40 @@ impl From<KeyAlg> for Algorithm {
             KeyAlg::Rs256 => Algorithm::RS256,
         }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn explain(
+    client: String,
+    resource: Option<String>,
+    scope: Option<String>,
+    grant: &str,
+    subject: Option<String>,
+    roles: Vec<String>,
+    tenant: Option<String>,
+    time: Option<u64>,
+    source: ExplainSource,
+    output: OutputFormat,
+) -> anyhow::Result<ExitCode> {
+    let grant = Query::parse_grant(grant).map_err(anyhow::Error::msg)?;
+    let now = time.map_or_else(|| keyward::server::system_clock()(), UnixTime);
+    let query = Query {
+        client,
+        resource,
+        scope,
+        grant,
+        subject,
+        roles: Query::split_roles(roles.iter().map(String::as_str)),
+        tenant,
+        now,
+    };
+    let output = match output {
+        OutputFormat::Text => ExplainOutput::Text,
+        OutputFormat::Json => ExplainOutput::Json,
+    };
+    let opts = ExplainOptions { source, query, output };
+    let granted = runtime(Some(1))?.block_on(keyward::explain::run(&opts, &mut std::io::stdout()))?;
+    Ok(if granted { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {

@@ -70,7 +70,10 @@ impl KubeIssuer {
         {
             return Ok(Arc::clone(keys));
         }
-        match get_json(&self.client, "/openid/v1/jwks").await.and_then(|v| serde_json::from_value::<JwkSet>(v).map_err(|e| e.to_string())) {
+        match get_json(&self.client, "/openid/v1/jwks")
+            .await
+            .and_then(|v| serde_json::from_value::<JwkSet>(v).map_err(|e| e.to_string()))
+        {
             Ok(set) => {
                 let set = Arc::new(set);
                 cached.keys = Some(Arc::clone(&set));
@@ -104,7 +107,11 @@ impl ClusterIssuer for KubeIssuer {
         .boxed()
     }
 
-    fn review<'a>(&'a self, token: &'a str, audiences: &'a [String]) -> BoxFuture<'a, Result<Option<Reviewed>, String>> {
+    fn review<'a>(
+        &'a self,
+        token: &'a str,
+        audiences: &'a [String],
+    ) -> BoxFuture<'a, Result<Option<Reviewed>, String>> {
         async move {
             let api: Api<TokenReview> = Api::all(self.client.clone());
             let review = TokenReview {

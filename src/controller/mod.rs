@@ -120,7 +120,9 @@ pub async fn start(client: Client, opts: RunOptions, clock: Clock) -> anyhow::Re
         Arc::clone(&clock),
         Arc::clone(&metrics),
         crate::server::Outbound {
-            fetcher: Some(crate::fetch::Fetcher::new(opts.fetch.clone()).context("cannot build the outbound HTTP client")?),
+            fetcher: Some(
+                crate::fetch::Fetcher::new(opts.fetch.clone()).context("cannot build the outbound HTTP client")?,
+            ),
             cluster: Some(Arc::new(kube_issuer::KubeIssuer::start(client.clone()))),
         },
     );

@@ -147,7 +147,12 @@ impl<T: Send + Sync + 'static> Cache<T> {
     }
 
     /// The document under `key`, loading it with `load` when needed.
-    pub async fn get(self: &Arc<Self>, key: &str, want: Want, load: impl FnOnce() -> Load<T>) -> Result<Arc<T>, FetchError> {
+    pub async fn get(
+        self: &Arc<Self>,
+        key: &str,
+        want: Want,
+        load: impl FnOnce() -> Load<T>,
+    ) -> Result<Arc<T>, FetchError> {
         let flight = {
             let mut slots = self.lock();
             let now = Instant::now();
@@ -184,7 +189,13 @@ impl<T: Send + Sync + 'static> Cache<T> {
         flight.await
     }
 
-    fn start(self: &Arc<Self>, slot: &mut Slot<T>, key: &str, now: Instant, load: impl FnOnce() -> Load<T>) -> Flight<T> {
+    fn start(
+        self: &Arc<Self>,
+        slot: &mut Slot<T>,
+        key: &str,
+        now: Instant,
+        load: impl FnOnce() -> Load<T>,
+    ) -> Flight<T> {
         slot.limit.record(now);
         let cache = Arc::clone(self);
         let owned = key.to_owned();
@@ -270,7 +281,8 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    const TTL: Ttl = Ttl { min: Duration::from_secs(60), max: Duration::from_secs(86_400), default: Duration::from_secs(300) };
+    const TTL: Ttl =
+        Ttl { min: Duration::from_secs(60), max: Duration::from_secs(86_400), default: Duration::from_secs(300) };
 
     fn fresh(cc: &[&str], age: Option<&str>) -> u64 {
         freshness(cc, age, &TTL).as_secs()
@@ -304,7 +316,8 @@ mod tests {
 
     #[test]
     fn clamp_bounds_are_the_policy() {
-        let short = Ttl { min: Duration::from_millis(200), max: Duration::from_secs(1), default: Duration::from_secs(5) };
+        let short =
+            Ttl { min: Duration::from_millis(200), max: Duration::from_secs(1), default: Duration::from_secs(5) };
         assert_eq!(freshness(&[], None, &short), Duration::from_secs(1));
         assert_eq!(freshness(&["max-age=0"], None, &short), Duration::from_millis(200));
     }

@@ -324,18 +324,25 @@ struct RawSet {
     keys: Vec<serde_json::Value>,
 }
 
-/// The keys we may verify with. A key jsonwebtoken cannot read (a new curve,
-/// a malformed entry) is skipped rather than failing the set, so one odd key
-/// does not take an issuer offline. Symmetric keys are dropped — in a public
-/// document they would let anyone forge tokens — and so are keys published
-/// for encryption only (RFC 7517 §4.2).
+/// The keys we may verify with. A key jsonwebtoken cannot read (a new key
+/// type, a malformed entry) is skipped rather than failing the set, so one odd
+/// key does not take an issuer offline. Only public-key types are kept —
+/// a symmetric key in a public document would let anyone forge tokens — and
+/// keys published for encryption only are dropped (RFC 7517 §4.2).
 fn usable_keys(raw: RawSet) -> JwkSet {
     let total = raw.keys.len();
     let keys: Vec<Jwk> = raw
         .keys
         .into_iter()
         .filter_map(|value| serde_json::from_value::<Jwk>(value).ok())
-        .filter(|jwk| !matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)))
+        .filter(|jwk| {
+            matches!(
+                jwk.algorithm,
+                AlgorithmParameters::EllipticCurve(_)
+                    | AlgorithmParameters::RSA(_)
+                    | AlgorithmParameters::OctetKeyPair(_)
+            )
+        })
         .filter(|jwk| !matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)))
         .collect();
     if keys.len() < total {

@@ -32,7 +32,8 @@ fn allow_entries_parse_nets_addresses_and_hosts() {
     assert_eq!("kubernetes.default.svc".parse(), Ok(AllowEntry::Host("kubernetes.default.svc".into())));
     assert_eq!("Issuer.Example.".parse(), Ok(AllowEntry::Host("issuer.example".into())));
     assert_eq!("localhost".parse(), Ok(AllowEntry::Host("localhost".into())));
-    for bad in ["", "a b", "https://issuer.example", "-bad.example", "a..b", "1.2.3", "999.1.1.1", "10.0.0.0/33", "x/8"] {
+    for bad in ["", "a b", "https://issuer.example", "-bad.example", "a..b", "1.2.3", "999.1.1.1", "10.0.0.0/33", "x/8"]
+    {
         assert_eq!(bad.parse::<AllowEntry>(), Err(InvalidAllowEntry(bad.into())), "{bad:?}");
     }
 }
@@ -45,7 +46,10 @@ fn the_default_policy_is_the_documented_one() {
     assert_eq!(p.timeout, Duration::from_secs(5));
     assert_eq!(p.max_bytes, 262_144);
     assert_eq!(p.min_refresh_interval, Duration::from_secs(30));
-    assert_eq!((p.min_ttl, p.default_ttl, p.max_ttl), (Duration::from_secs(60), Duration::from_secs(300), Duration::from_secs(86_400)));
+    assert_eq!(
+        (p.min_ttl, p.default_ttl, p.max_ttl),
+        (Duration::from_secs(60), Duration::from_secs(300), Duration::from_secs(86_400))
+    );
     assert_eq!(p.max_stale, Duration::from_secs(86_400));
 }
 
@@ -55,7 +59,8 @@ fn nonsensical_policies_are_rejected() {
     assert!(matches!(Fetcher::new(zero), Err(FetchError::Config(_))));
     let empty = FetchPolicy { max_bytes: 0, ..FetchPolicy::default() };
     assert!(matches!(Fetcher::new(empty), Err(FetchError::Config(_))));
-    let inverted = FetchPolicy { min_ttl: Duration::from_secs(10), max_ttl: Duration::from_secs(5), ..FetchPolicy::default() };
+    let inverted =
+        FetchPolicy { min_ttl: Duration::from_secs(10), max_ttl: Duration::from_secs(5), ..FetchPolicy::default() };
     assert!(matches!(Fetcher::new(inverted), Err(FetchError::Config(_))));
     // Absurd but valid durations must not overflow anywhere.
     let huge = FetchPolicy { max_ttl: Duration::MAX, default_ttl: Duration::MAX, ..FetchPolicy::default() };
@@ -65,7 +70,10 @@ fn nonsensical_policies_are_rejected() {
 #[test]
 fn ca_bundle_clients_are_validated_and_kept_per_bundle() {
     let root = Fetcher::new(FetchPolicy::default()).unwrap();
-    assert_eq!(root.with_ca("not a certificate").err(), Some(FetchError::Config("the CA bundle holds no certificate".into())));
+    assert_eq!(
+        root.with_ca("not a certificate").err(),
+        Some(FetchError::Config("the CA bundle holds no certificate".into()))
+    );
     let broken = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
     assert!(matches!(root.with_ca(broken), Err(FetchError::Config(_))));
 
@@ -84,7 +92,10 @@ fn ca_bundle_clients_are_validated_and_kept_per_bundle() {
 #[test]
 fn urls_in_messages_carry_no_secrets() {
     let u = |s: &str| Url::parse(s).unwrap();
-    assert_eq!(redact(&u("https://user:pw@issuer.example:8443/jwks?key=secret#frag")), "https://issuer.example:8443/jwks");
+    assert_eq!(
+        redact(&u("https://user:pw@issuer.example:8443/jwks?key=secret#frag")),
+        "https://issuer.example:8443/jwks"
+    );
     assert_eq!(redact(&u("https://issuer.example/a/b")), "https://issuer.example/a/b");
     assert_eq!(redact(&u("file:///etc/shadow")), "file:");
     assert_eq!(redact_str("::not a url"), "<invalid URL>");
@@ -95,7 +106,10 @@ fn urls_in_messages_carry_no_secrets() {
 async fn refusals_name_the_url_without_credentials_or_query() {
     let f = Fetcher::new(FetchPolicy::default()).unwrap();
     let err = f.jwks("http://issuer.example/jwks?token=secret").await.unwrap_err();
-    assert_eq!(err, FetchError::Refused { url: "http://issuer.example/jwks".into(), reason: Refusal::Scheme("http".into()) });
+    assert_eq!(
+        err,
+        FetchError::Refused { url: "http://issuer.example/jwks".into(), reason: Refusal::Scheme("http".into()) }
+    );
     assert!(!err.to_string().contains("secret"));
     let err = f.json::<serde_json::Value>("https://me:pw@issuer.example/", Some("tok")).await.unwrap_err();
     assert_eq!(err, FetchError::Refused { url: "https://issuer.example/".into(), reason: Refusal::Credentials });

@@ -88,7 +88,12 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 }
 
 /// Verifies `token` as an assertion of one of `client`'s trusted issuers.
-pub async fn verify(st: &AppState, client: &CompiledClient, token: &str, now: UnixTime) -> Result<Verified, OAuthError> {
+pub async fn verify(
+    st: &AppState,
+    client: &CompiledClient,
+    token: &str,
+    now: UnixTime,
+) -> Result<Verified, OAuthError> {
     if token.len() > MAX_ASSERTION {
         return Err(invalid_grant("the assertion is too large"));
     }
@@ -147,7 +152,9 @@ pub async fn verify(st: &AppState, client: &CompiledClient, token: &str, now: Un
         v.required_spec_claims.clear();
         jsonwebtoken::decode::<Value>(token, &decoding, &v).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::InvalidSignature => invalid_grant("the assertion's signature is invalid"),
-            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => invalid_grant("the assertion's alg does not match the key"),
+            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => {
+                invalid_grant("the assertion's alg does not match the key")
+            }
             _ => invalid_grant("the assertion is malformed"),
         })?;
     }
@@ -210,7 +217,9 @@ async fn key(st: &AppState, t: &TrustedIssuer, iss: &str, kid: Option<&str>) -> 
             return cluster.key(kid).await.map_err(fetch_failed)?.ok_or_else(unknown);
         }
         IssuerSource::Kubernetes { jwks_uri: Some(u), ca_bundle, .. } => (Some(u.clone()), None, ca_bundle.clone()),
-        IssuerSource::Url { jwks_uri, discovery_url, ca_bundle, .. } => (jwks_uri.clone(), discovery_url.clone(), ca_bundle.clone()),
+        IssuerSource::Url { jwks_uri, discovery_url, ca_bundle, .. } => {
+            (jwks_uri.clone(), discovery_url.clone(), ca_bundle.clone())
+        }
     };
     let base = st.outbound.fetcher.as_ref().ok_or_else(|| unavailable("outbound fetches are disabled"))?;
     let fetcher = match &ca {

@@ -20,5 +20,6 @@ pub trait ClusterIssuer: Send + Sync {
     /// The verification key `kid`; `None` when the issuer has no such key.
     fn key<'a>(&'a self, kid: &'a str) -> BoxFuture<'a, Result<Option<Jwk>, String>>;
     /// TokenReview of `token` for `audiences`; `None` when not authenticated.
-    fn review<'a>(&'a self, token: &'a str, audiences: &'a [String]) -> BoxFuture<'a, Result<Option<Reviewed>, String>>;
+    fn review<'a>(&'a self, token: &'a str, audiences: &'a [String])
+    -> BoxFuture<'a, Result<Option<Reviewed>, String>>;
 }

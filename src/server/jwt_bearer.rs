@@ -29,7 +29,8 @@ pub async fn issue(st: &AppState, headers: &HeaderMap, form: &Form<'_>) -> Resul
     let resource = &*assoc.resource;
     let requested = requested_scopes(form.one("scope")?, resource)?;
     let roles: Vec<&str> = verified.roles.iter().map(String::as_str).collect();
-    let facts = Facts { grant: GrantType::JwtBearer, tenant: None, subject: Some(&verified.subject), roles: &roles, now };
+    let facts =
+        Facts { grant: GrantType::JwtBearer, tenant: None, subject: Some(&verified.subject), roles: &roles, now };
     let granted = decide_scopes(assoc, requested.as_deref(), &facts)?;
     let grant = Grant {
         resource,

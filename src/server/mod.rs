@@ -8,6 +8,7 @@ mod client_auth;
 pub mod cluster_issuer;
 mod discovery;
 pub mod error;
+mod explain;
 mod form;
 mod health;
 mod introspect;
@@ -140,7 +141,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/revoke", post(revoke::revoke))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route("/jwks.json", get(jwks::jwks))
-        .route("/.well-known/openid-configuration", get(discovery::openid_configuration));
+        .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
+        .merge(explain::routes());
     let oauth = if prefix.is_empty() { oauth } else { Router::new().nest(&prefix, oauth) };
     // RFC 8414 §3.1: the well-known segment goes between host and issuer path.
     let as_metadata = format!("/.well-known/oauth-authorization-server{prefix}");

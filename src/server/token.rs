@@ -37,13 +37,22 @@ struct TokenResponse<'a> {
     issued_token_type: Option<&'static str>,
 }
 
-pub(crate) fn token_response(access_token: &str, expires_in: u64, scope: &str, issued_token_type: Option<&'static str>) -> Response {
+pub(crate) fn token_response(
+    access_token: &str,
+    expires_in: u64,
+    scope: &str,
+    issued_token_type: Option<&'static str>,
+) -> Response {
     let body = TokenResponse { access_token, token_type: "Bearer", expires_in, scope, issued_token_type };
     // Serializing borrowed strings and numbers cannot fail.
     json_response(StatusCode::OK, serde_json::to_vec(&body).unwrap_or_default())
 }
 
-pub async fn token(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn token(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     match issue(&st, &headers, body).await {
         Ok(r) => {
             st.metrics.token_issued();
@@ -79,8 +88,11 @@ async fn issue(st: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesReje
             format!("grant_type '{grant_type}' is not supported by this hub yet"),
         )
         .into()),
-        None => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type '{}' is not supported", echo(grant_type)))
-            .into()),
+        None => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type '{}' is not supported", echo(grant_type)),
+        )
+        .into()),
     }
 }
 

@@ -88,7 +88,12 @@ fn unverified_iss(token: &str) -> Option<String> {
     v.get("iss").and_then(Value::as_str).map(str::to_owned)
 }
 
-async fn presented(st: &AppState, caller: &CompiledClient, token: &str, now: UnixTime) -> Result<PresentedToken, OAuthError> {
+async fn presented(
+    st: &AppState,
+    caller: &CompiledClient,
+    token: &str,
+    now: UnixTime,
+) -> Result<PresentedToken, OAuthError> {
     let hub = st.hub.load_full();
     let iss = unverified_iss(token).ok_or_else(|| invalid_request("not a JWT"))?;
     if iss != hub.settings.issuer {

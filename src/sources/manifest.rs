@@ -224,7 +224,8 @@ mod tests {
 
     #[test]
     fn an_unknown_kind_of_our_group_is_an_error() {
-        let f = parse("apiVersion: keyward.dev/v1alpha1\nkind: OAuthClients\nmetadata:\n  name: x\n", "default").unwrap();
+        let f =
+            parse("apiVersion: keyward.dev/v1alpha1\nkind: OAuthClients\nmetadata:\n  name: x\n", "default").unwrap();
         assert_eq!(f.errors[0].message, "kind 'OAuthClients' is not served by keyward.dev/v1alpha1");
     }
 

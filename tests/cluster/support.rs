@@ -155,7 +155,11 @@ pub async fn start_replica(client: &Client, o: ReplicaOptions) -> Replica {
         key_algorithm: Algorithm::ES256,
         key_rotation: Duration::from_secs(30 * 24 * 3600),
         lifetimes: Lifetimes::default(),
-            fetch: keyward::fetch::FetchPolicy { allow_http: true, allow: vec!["127.0.0.1".parse().unwrap()], ..Default::default() },
+        fetch: keyward::fetch::FetchPolicy {
+            allow_http: true,
+            allow: vec!["127.0.0.1".parse().unwrap()],
+            ..Default::default()
+        },
         lease_seconds: o.lease_seconds,
     };
     let c = Arc::clone(&clock);

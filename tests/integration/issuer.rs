@@ -44,7 +44,8 @@ impl TestIssuer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let hits = Arc::new(Mutex::new(HashMap::new()));
-        let shared = Arc::new(Shared { base: base.clone(), jwks: json!({"keys": [rsa_jwk, ec_jwk]}), hits: Arc::clone(&hits) });
+        let shared =
+            Arc::new(Shared { base: base.clone(), jwks: json!({"keys": [rsa_jwk, ec_jwk]}), hits: Arc::clone(&hits) });
         let app = Router::new()
             .route("/{tenant}/.well-known/openid-configuration", get(discovery))
             .route("/{tenant}/jwks", get(jwks))
@@ -116,7 +117,9 @@ async fn jwks(State(s): State<Arc<Shared>>, Path(tenant): Path<String>) -> Respo
             let pad = "x".repeat(4 * 1024 * 1024);
             ([(header::CONTENT_TYPE, "application/json")], format!(r#"{{"keys":[],"pad":"{pad}"}}"#)).into_response()
         }
-        "redirect" => (StatusCode::FOUND, [(header::LOCATION, "http://169.254.169.254/latest/meta-data/")]).into_response(),
+        "redirect" => {
+            (StatusCode::FOUND, [(header::LOCATION, "http://169.254.169.254/latest/meta-data/")]).into_response()
+        }
         _ => axum::Json(s.jwks.clone()).into_response(),
     }
 }
@@ -124,8 +127,14 @@ async fn jwks(State(s): State<Arc<Shared>>, Path(tenant): Path<String>) -> Respo
 /// Confirms the bearer token's `sub` — or names another user for `liar`.
 async fn userinfo(State(s): State<Arc<Shared>>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
     count(&s, format!("/{tenant}/userinfo"));
-    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let Some(sub) = token.and_then(|t| t.split('.').nth(1)).and_then(|p| B64.decode(p).ok()).and_then(|b| serde_json::from_slice::<Value>(&b).ok()).and_then(|v| v["sub"].as_str().map(str::to_owned)) else {
+    let token =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let Some(sub) = token
+        .and_then(|t| t.split('.').nth(1))
+        .and_then(|p| B64.decode(p).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["sub"].as_str().map(str::to_owned))
+    else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
     let sub = if tenant == "liar" { "someone-else".to_owned() } else { sub };

@@ -15,7 +15,9 @@ const ORDERS: &str = "https://api.example.test/orders";
 /// `wl` trusts the test issuer's `good` and misbehaving variants; `once`
 /// rejects replays (the default); `ui` and `liar` go through userinfo.
 pub fn workloads(iss: &TestIssuer) -> String {
-    let issuer = |v: &str, extra: &str| format!("{{issuer: '{}', subjects: ['spiffe://test/*'], rejectReplay: false{extra}}}", iss.issuer(v));
+    let issuer = |v: &str, extra: &str| {
+        format!("{{issuer: '{}', subjects: ['spiffe://test/*'], rejectReplay: false{extra}}}", iss.issuer(v))
+    };
     format!(
         r#"
 apiVersion: keyward.dev/v1alpha1
@@ -115,7 +117,11 @@ async fn a_signed_assertion_buys_a_token_for_its_subject() {
     let es = iss.sign(&json!({"alg": "ES256", "kid": "ec-1"}), &claims(&iss, "good", h.now()));
     let secret = h.secret("agents", "wl");
     let r = h
-        .post("/token", Some(("wl", &secret)), &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", &es)])
+        .post(
+            "/token",
+            Some(("wl", &secret)),
+            &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", &es)],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     // The keys were fetched once and cached.
@@ -155,31 +161,161 @@ async fn malformed_and_hostile_assertions_get_the_exact_error() {
     let parts: Vec<&str> = tampered.split('.').collect();
     let other_payload = {
         use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(good(&|c| { c.insert("sub".into(), "spiffe://test/admin".into()); }).to_string())
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            good(&|c| {
+                c.insert("sub".into(), "spiffe://test/admin".into());
+            })
+            .to_string(),
+        )
     };
     tampered = format!("{}.{}.{}", parts[0], other_payload, parts[2]);
     let cases: Vec<(&str, String, &str)> = vec![
         ("alg none", signed(json!({"alg": "none"}), good(&|_| {})), "alg 'none' is not accepted for this issuer"),
-        ("HS256 with the public key", signed(json!({"alg": "HS256", "kid": "rsa-1"}), good(&|_| {})), "alg 'HS256' is not accepted for this issuer"),
-        ("unknown kid", signed(json!({"alg": "RS256", "kid": "nope"}), good(&|_| {})), "unknown key 'nope' for this issuer"),
-        ("kid as a path", signed(json!({"alg": "RS256", "kid": "../../../etc/passwd"}), good(&|_| {})), "unknown key '../../../etc/passwd' for this issuer"),
-        ("kid as a URL", signed(json!({"alg": "RS256", "kid": "http://127.0.0.1:1/evil"}), good(&|_| {})), "unknown key 'http://127.0.0.1:1/evil' for this issuer"),
+        (
+            "HS256 with the public key",
+            signed(json!({"alg": "HS256", "kid": "rsa-1"}), good(&|_| {})),
+            "alg 'HS256' is not accepted for this issuer",
+        ),
+        (
+            "unknown kid",
+            signed(json!({"alg": "RS256", "kid": "nope"}), good(&|_| {})),
+            "unknown key 'nope' for this issuer",
+        ),
+        (
+            "kid as a path",
+            signed(json!({"alg": "RS256", "kid": "../../../etc/passwd"}), good(&|_| {})),
+            "unknown key '../../../etc/passwd' for this issuer",
+        ),
+        (
+            "kid as a URL",
+            signed(json!({"alg": "RS256", "kid": "http://127.0.0.1:1/evil"}), good(&|_| {})),
+            "unknown key 'http://127.0.0.1:1/evil' for this issuer",
+        ),
         ("kid with spaces", signed(json!({"alg": "RS256", "kid": "a b"}), good(&|_| {})), "kid is malformed"),
         ("kid not a string", signed(json!({"alg": "RS256", "kid": 7}), good(&|_| {})), "kid is malformed"),
         ("bad signature", tampered, "the assertion's signature is invalid"),
-        ("expired", signed(rs256(), good(&|c| { c.insert("iat".into(), (now - 400).into()); c.insert("exp".into(), (now - 60).into()); })), "the assertion has expired"),
-        ("not yet valid", signed(rs256(), good(&|c| { c.insert("nbf".into(), (now + 120).into()); })), "the assertion is not valid yet (nbf)"),
-        ("issued in the future", signed(rs256(), good(&|c| { c.insert("iat".into(), (now + 120).into()); c.insert("exp".into(), (now + 400).into()); })), "the assertion is issued in the future (iat)"),
-        ("far-future exp", signed(rs256(), good(&|c| { c.insert("exp".into(), (now + 86400 * 365).into()); })), "the assertion lives longer than this issuer's maxLifetime"),
-        ("no exp", signed(rs256(), good(&|c| { c.remove("exp"); })), "the assertion has no exp"),
-        ("exp not a number", signed(rs256(), good(&|c| { c.insert("exp".into(), "soon".into()); })), "exp is not a NumericDate"),
-        ("wrong aud", signed(rs256(), good(&|c| { c.insert("aud".into(), "https://elsewhere.test".into()); })), "the assertion is not for this hub (aud)"),
-        ("no sub", signed(rs256(), good(&|c| { c.remove("sub"); })), "the assertion has no 'sub'"),
-        ("subject not allowed", signed(rs256(), good(&|c| { c.insert("sub".into(), "spiffe://other/agent".into()); })), "subject 'spiffe://other/agent' is not allowed for this client"),
-        ("untrusted issuer", signed(rs256(), good(&|c| { c.insert("iss".into(), "https://evil.test".into()); })), "issuer 'https://evil.test' is not trusted by this client"),
-        ("no iss", signed(rs256(), good(&|c| { c.remove("iss"); })), "the assertion has no iss"),
-        ("nested JWT", signed(json!({"alg": "RS256", "kid": "rsa-1", "cty": "JWT"}), good(&|_| {})), "nested JWTs are not accepted"),
-        ("crit header", signed(json!({"alg": "RS256", "kid": "rsa-1", "crit": ["exp"]}), good(&|_| {})), "the assertion has critical header parameters this hub does not understand"),
+        (
+            "expired",
+            signed(
+                rs256(),
+                good(&|c| {
+                    c.insert("iat".into(), (now - 400).into());
+                    c.insert("exp".into(), (now - 60).into());
+                }),
+            ),
+            "the assertion has expired",
+        ),
+        (
+            "not yet valid",
+            signed(
+                rs256(),
+                good(&|c| {
+                    c.insert("nbf".into(), (now + 120).into());
+                }),
+            ),
+            "the assertion is not valid yet (nbf)",
+        ),
+        (
+            "issued in the future",
+            signed(
+                rs256(),
+                good(&|c| {
+                    c.insert("iat".into(), (now + 120).into());
+                    c.insert("exp".into(), (now + 400).into());
+                }),
+            ),
+            "the assertion is issued in the future (iat)",
+        ),
+        (
+            "far-future exp",
+            signed(
+                rs256(),
+                good(&|c| {
+                    c.insert("exp".into(), (now + 86400 * 365).into());
+                }),
+            ),
+            "the assertion lives longer than this issuer's maxLifetime",
+        ),
+        (
+            "no exp",
+            signed(
+                rs256(),
+                good(&|c| {
+                    c.remove("exp");
+                }),
+            ),
+            "the assertion has no exp",
+        ),
+        (
+            "exp not a number",
+            signed(
+                rs256(),
+                good(&|c| {
+                    c.insert("exp".into(), "soon".into());
+                }),
+            ),
+            "exp is not a NumericDate",
+        ),
+        (
+            "wrong aud",
+            signed(
+                rs256(),
+                good(&|c| {
+                    c.insert("aud".into(), "https://elsewhere.test".into());
+                }),
+            ),
+            "the assertion is not for this hub (aud)",
+        ),
+        (
+            "no sub",
+            signed(
+                rs256(),
+                good(&|c| {
+                    c.remove("sub");
+                }),
+            ),
+            "the assertion has no 'sub'",
+        ),
+        (
+            "subject not allowed",
+            signed(
+                rs256(),
+                good(&|c| {
+                    c.insert("sub".into(), "spiffe://other/agent".into());
+                }),
+            ),
+            "subject 'spiffe://other/agent' is not allowed for this client",
+        ),
+        (
+            "untrusted issuer",
+            signed(
+                rs256(),
+                good(&|c| {
+                    c.insert("iss".into(), "https://evil.test".into());
+                }),
+            ),
+            "issuer 'https://evil.test' is not trusted by this client",
+        ),
+        (
+            "no iss",
+            signed(
+                rs256(),
+                good(&|c| {
+                    c.remove("iss");
+                }),
+            ),
+            "the assertion has no iss",
+        ),
+        (
+            "nested JWT",
+            signed(json!({"alg": "RS256", "kid": "rsa-1", "cty": "JWT"}), good(&|_| {})),
+            "nested JWTs are not accepted",
+        ),
+        (
+            "crit header",
+            signed(json!({"alg": "RS256", "kid": "rsa-1", "crit": ["exp"]}), good(&|_| {})),
+            "the assertion has critical header parameters this hub does not understand",
+        ),
         ("encrypted", "a.b.c.d.e".into(), "encrypted assertions are not accepted"),
         ("not a JWT", "not-a-jwt".into(), "the assertion is not a JWT"),
         ("header not JSON", "e30x.e30.e30".into(), "the assertion is not a JWT"),
@@ -193,21 +329,35 @@ async fn malformed_and_hostile_assertions_get_the_exact_error() {
     for path in iss.all_paths() {
         assert!(path.starts_with("/good/"), "unexpected fetch of {path}");
     }
-    assert!(iss.hits("/good/jwks") <= 2, "unknown kids refresh the JWKS at most once per interval: {}", iss.hits("/good/jwks"));
+    assert!(
+        iss.hits("/good/jwks") <= 2,
+        "unknown kids refresh the JWKS at most once per interval: {}",
+        iss.hits("/good/jwks")
+    );
 }
 
 #[tokio::test]
 async fn request_level_errors_are_exact() {
     let (h, iss) = hub_with_issuer().await;
     let a = iss.sign(&rs256(), &claims(&iss, "good", h.now()));
-    let r = h.post("/token", None, &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", "wl")]).await;
+    let r = h
+        .post("/token", None, &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("client_id", "wl")])
+        .await;
     r.assert_error(400, "invalid_request", "assertion is required");
-    let r = h.post("/token", None, &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", &a)]).await;
+    let r = h
+        .post("/token", None, &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", &a)])
+        .await;
     r.assert_error(401, "invalid_client", "client_id is required");
     // A client without the grant must authenticate, and then is refused the grant.
     grant(&h, "bot", &a).await.assert_error(401, "invalid_client", "client_secret is required");
     let s = h.secret("agents", "bot");
-    let r = h.post("/token", Some(("bot", &s)), &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", &a)]).await;
+    let r = h
+        .post(
+            "/token",
+            Some(("bot", &s)),
+            &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", &a)],
+        )
+        .await;
     r.assert_error(400, "unauthorized_client", "the JWT bearer grant is not enabled for this client");
 }
 

@@ -6,6 +6,7 @@
 mod bad_input;
 mod discovery;
 mod examples;
+mod explain;
 mod introspection;
 mod issuer;
 mod jwt_bearer;

@@ -87,7 +87,12 @@ async fn exchange(h: &TestHub, client: &str, extra: &[(&str, &str)]) -> Reply {
 #[tokio::test]
 async fn an_mcp_server_exchanges_the_token_it_received_for_one_toward_the_api() {
     let (h, _iss, token) = setup().await;
-    let r = exchange(&h, "mcp-server", &[("subject_token", &token), ("subject_token_type", AT), ("resource", ORDERS), ("scope", "orders:read")]).await;
+    let r = exchange(
+        &h,
+        "mcp-server",
+        &[("subject_token", &token), ("subject_token_type", AT), ("resource", ORDERS), ("scope", "orders:read")],
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["issued_token_type"], AT);
     assert_eq!(r.body["scope"], "orders:read");
@@ -97,21 +102,30 @@ async fn an_mcp_server_exchanges_the_token_it_received_for_one_toward_the_api() 
     assert_eq!(c["act"], json!({"sub": "mcp-server"}));
 
     // A chain: the exchanged token exchanged again nests the earlier actor.
-    let r = exchange(&h, "mcp-server", &[("subject_token", &exchanged), ("subject_token_type", AT), ("audience", ORDERS)]).await;
+    let r =
+        exchange(&h, "mcp-server", &[("subject_token", &exchanged), ("subject_token_type", AT), ("audience", ORDERS)])
+            .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let c = h.verify(r.body["access_token"].as_str().unwrap(), ORDERS).await;
     assert_eq!(c["act"], json!({"sub": "mcp-server", "act": {"sub": "mcp-server"}}));
     assert_eq!(c["scope"], "orders:read", "toward the same Resource, no more than the subject token held");
 
     // Widening toward the same Resource is refused.
-    let r = exchange(&h, "mcp-server", &[("subject_token", &exchanged), ("subject_token_type", AT), ("resource", ORDERS), ("scope", "orders:write")]).await;
+    let r = exchange(
+        &h,
+        "mcp-server",
+        &[("subject_token", &exchanged), ("subject_token_type", AT), ("resource", ORDERS), ("scope", "orders:write")],
+    )
+    .await;
     r.assert_error(400, "invalid_scope", "scope 'orders:write' is wider than the subject token or this client allows");
 }
 
 #[tokio::test]
 async fn unacceptable_subject_tokens_are_invalid_request() {
     let (h, _iss, token) = setup().await;
-    let base = |t: &str| vec![("subject_token", t.to_owned()), ("subject_token_type", AT.to_owned()), ("resource", ORDERS.to_owned())];
+    let base = |t: &str| {
+        vec![("subject_token", t.to_owned()), ("subject_token_type", AT.to_owned()), ("resource", ORDERS.to_owned())]
+    };
     let go = |client: &'static str, form: Vec<(&'static str, String)>| {
         let h = &h;
         async move {
@@ -119,32 +133,60 @@ async fn unacceptable_subject_tokens_are_invalid_request() {
             exchange(h, client, &pairs).await
         }
     };
-    go("stranger", base(&token)).await.assert_error(400, "invalid_request", "subject_token: the token is not addressed to this client");
+    go("stranger", base(&token)).await.assert_error(
+        400,
+        "invalid_request",
+        "subject_token: the token is not addressed to this client",
+    );
     go("mcp-server", base("garbage")).await.assert_error(400, "invalid_request", "subject_token: not a JWT");
-    go("mcp-server", vec![("subject_token_type", AT.into())]).await.assert_error(400, "invalid_request", "subject_token is required");
-    go("mcp-server", vec![("subject_token", token.clone())]).await.assert_error(400, "invalid_request", "subject_token_type is required");
+    go("mcp-server", vec![("subject_token_type", AT.into())]).await.assert_error(
+        400,
+        "invalid_request",
+        "subject_token is required",
+    );
+    go("mcp-server", vec![("subject_token", token.clone())]).await.assert_error(
+        400,
+        "invalid_request",
+        "subject_token_type is required",
+    );
     go("mcp-server", vec![("subject_token", token.clone()), ("subject_token_type", "urn:x".into())])
         .await
         .assert_error(400, "invalid_request", "subject_token_type 'urn:x' is not supported");
     let mut with_actor_type = base(&token);
     with_actor_type.push(("actor_token_type", AT.into()));
-    go("mcp-server", with_actor_type).await.assert_error(400, "invalid_request", "actor_token_type without actor_token");
+    go("mcp-server", with_actor_type).await.assert_error(
+        400,
+        "invalid_request",
+        "actor_token_type without actor_token",
+    );
     let mut wrong_type = base(&token);
     wrong_type.push(("requested_token_type", "urn:ietf:params:oauth:token-type:refresh_token".into()));
-    go("mcp-server", wrong_type)
-        .await
-        .assert_error(400, "invalid_request", "requested_token_type must be urn:ietf:params:oauth:token-type:access_token");
+    go("mcp-server", wrong_type).await.assert_error(
+        400,
+        "invalid_request",
+        "requested_token_type must be urn:ietf:params:oauth:token-type:access_token",
+    );
     let mut elsewhere = base(&token);
     elsewhere[2].1 = MCP.into();
-    go("mcp-server", elsewhere).await.assert_error(400, "invalid_target", &format!("this client may not request resource '{MCP}'"));
+    go("mcp-server", elsewhere).await.assert_error(
+        400,
+        "invalid_target",
+        &format!("this client may not request resource '{MCP}'"),
+    );
     let s = h.secret("agents", "bot");
-    let r = h.post("/token", Some(("bot", &s)), &[("grant_type", TE), ("subject_token", &token), ("subject_token_type", AT)]).await;
+    let r = h
+        .post("/token", Some(("bot", &s)), &[("grant_type", TE), ("subject_token", &token), ("subject_token_type", AT)])
+        .await;
     r.assert_error(400, "unauthorized_client", "token exchange is not enabled for this client");
 
     // Revoked, then expired.
     let r = h.post("/revoke", Some(("bot", &s)), &[("token", &token)]).await;
     assert_eq!(r.status, 200);
-    go("mcp-server", base(&token)).await.assert_error(400, "invalid_request", "subject_token: the token has been revoked");
+    go("mcp-server", base(&token)).await.assert_error(
+        400,
+        "invalid_request",
+        "subject_token: the token has been revoked",
+    );
     let fresh = h.bot_token(&[("resource", MCP)]).await.body["access_token"].as_str().unwrap().to_owned();
     h.advance(3600);
     go("mcp-server", base(&fresh)).await.assert_error(400, "invalid_request", "subject_token: the token has expired");
@@ -161,15 +203,27 @@ async fn an_external_subject_token_obeys_may_act_and_its_audience() {
         c
     };
     let ok = ext(c(json!({"may_act": {"sub": "mcp-server"}})));
-    let r = exchange(&h, "mcp-server", &[("subject_token", &ok), ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"), ("resource", ORDERS)]).await;
+    let r = exchange(
+        &h,
+        "mcp-server",
+        &[("subject_token", &ok), ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"), ("resource", ORDERS)],
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(h.verify(r.body["access_token"].as_str().unwrap(), ORDERS).await["sub"], "user-42");
 
     let other_actor = ext(c(json!({"may_act": {"sub": "someone-else"}})));
-    let r = exchange(&h, "mcp-server", &[("subject_token", &other_actor), ("subject_token_type", AT), ("resource", ORDERS)]).await;
+    let r = exchange(
+        &h,
+        "mcp-server",
+        &[("subject_token", &other_actor), ("subject_token_type", AT), ("resource", ORDERS)],
+    )
+    .await;
     r.assert_error(400, "invalid_request", "the subject token does not allow 'mcp-server' to act for it (may_act)");
 
     let not_for_us = ext(c(json!({"aud": "https://elsewhere.test"})));
-    let r = exchange(&h, "mcp-server", &[("subject_token", &not_for_us), ("subject_token_type", AT), ("resource", ORDERS)]).await;
+    let r =
+        exchange(&h, "mcp-server", &[("subject_token", &not_for_us), ("subject_token_type", AT), ("resource", ORDERS)])
+            .await;
     r.assert_error(400, "invalid_request", "subject_token: the assertion is not for this hub (aud)");
 }

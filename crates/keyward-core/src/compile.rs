@@ -11,11 +11,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::condition::{ClientFacts, Condition};
 use crate::model::{
-    Client, ClientSelector, Kind, Meta, ObjectKey, Policy, Resource, ResourceSelector, default_client_id,
+    Client, ClientSelector, Effect, Kind, Meta, ObjectKey, Policy, Resource, ResourceSelector, default_client_id,
 };
 use crate::secret::ClientSecrets;
-use crate::snapshot::{Association, CompiledClient, CompiledPolicy, CompiledResource, HubSettings, HubSnapshot};
+use crate::snapshot::{
+    Association, CompiledClient, CompiledPolicy, CompiledResource, HubSettings, HubSnapshot, PolicyCondition,
+};
 use crate::status::{ObjectStatus, Problem, Reason};
 
 /// Everything compile reads. Secrets are keyed by the Secret's namespace/name.
@@ -216,6 +219,36 @@ pub fn compile(input: CompileInput) -> Compiled {
         if !compiled_resources.iter().any(|r| selects_resource(p, r)) {
             st.warnings.push(format!("selects no Resource in namespace {} yet", p.meta.key.namespace));
         }
+        // A condition that does not compile makes the policy not Ready, but the
+        // policy stays in force in its fail-closed form (a deny denies, an allow
+        // allows nothing): dropping it would hand out what a deny withholds.
+        let condition = p
+            .condition
+            .as_deref()
+            .map(|source| PolicyCondition { program: Condition::compile(source).map(Arc::new), facts: None });
+        if let Some(Err(e)) = condition.as_ref().map(|c| &c.program) {
+            let consequence = match p.effect {
+                Effect::Deny => {
+                    "until it is fixed, the policy denies its scopes to every request its other selectors match"
+                }
+                Effect::Allow => {
+                    "until it is fixed, the policy applies to every request its other selectors match and allows nothing"
+                }
+            };
+            st.problems.push(Problem::new(Reason::InvalidSpec, "spec.condition", format!("{e}; {consequence}")));
+            for r in compiled_resources.iter().filter(|r| selects_resource(p, r)) {
+                if let Some(rs) = statuses.iter_mut().find(|s| s.kind == Kind::Resource && s.key == r.key) {
+                    let what = match p.effect {
+                        Effect::Deny => format!("denies {} here to", p.scopes.join(" ")),
+                        Effect::Allow => "allows nothing here (and restricts)".to_owned(),
+                    };
+                    rs.warnings.push(format!(
+                        "AccessPolicy {} has a condition that does not compile: until it is fixed it {what} every request its other selectors match",
+                        p.meta.key
+                    ));
+                }
+            }
+        }
         compiled_policies.push((
             Arc::new(CompiledPolicy {
                 key: p.meta.key.clone(),
@@ -223,6 +256,8 @@ pub fn compile(input: CompileInput) -> Compiled {
                 scopes: p.scopes.iter().map(|s| s.as_str().into()).collect(),
                 grant_types: p.grant_types.clone(),
                 tenants: p.tenants.iter().map(|s| s.as_str().into()).collect(),
+                subjects: p.subjects.clone(),
+                condition,
             }),
             p,
         ));
@@ -256,7 +291,7 @@ pub fn compile(input: CompileInput) -> Compiled {
                     .iter()
                     .map(|&i| &compiled_policies[i])
                     .filter(|(_, pol)| selects_client(&pol.clients, c))
-                    .map(|(cp, _)| Arc::clone(cp))
+                    .map(|(cp, _)| cp.for_association(client_facts(&p.client_id, c), &resource))
                     .collect();
                 Association { resource, scopes, policies }
             })
@@ -305,6 +340,11 @@ fn selects_resource(policy: &Policy, resource: &CompiledResource) -> bool {
         return false;
     }
     labels_match(match_labels, &resource.labels)
+}
+
+/// What a policy condition sees of a client as `request.client`.
+fn client_facts<'a>(id: &'a str, c: &'a Client) -> ClientFacts<'a> {
+    ClientFacts { id, name: &c.meta.key.name, namespace: &c.meta.key.namespace, tags: &c.tags, labels: &c.meta.labels }
 }
 
 fn selects_client(sel: &ClientSelector, c: &Client) -> bool {

@@ -8,6 +8,7 @@
 
 pub mod claims;
 pub mod compile;
+pub mod condition;
 pub mod error;
 pub mod grant;
 pub mod jwks;

@@ -67,7 +67,8 @@ impl CompiledResource {
 }
 
 /// An AccessPolicy reduced to what is checked per request; resource, namespace
-/// and client selectors were resolved at compile time.
+/// and client selectors were resolved at compile time. Grant type, tenant,
+/// subject and condition are checked per request (`policy.rs`).
 #[derive(Debug)]
 pub struct CompiledPolicy {
     pub key: ObjectKey,
@@ -75,6 +76,21 @@ pub struct CompiledPolicy {
     pub scopes: Vec<Box<str>>,
     pub grant_types: Vec<GrantType>,
     pub tenants: Vec<Box<str>>,
+    /// Empty: any subject, and requests without one.
+    pub subjects: crate::model::SubjectSelector,
+    pub condition: Option<PolicyCondition>,
+}
+
+/// `spec.condition`, compiled once for the snapshot.
+#[derive(Debug, Clone)]
+pub struct PolicyCondition {
+    /// The program, or why it did not compile: then the policy is not Ready and
+    /// acts in its fail-closed form (see `policy.rs`).
+    pub program: Result<Arc<crate::condition::Condition>, crate::condition::ConditionError>,
+    /// `request.client` and `request.resource` of the association this copy of
+    /// the policy belongs to; `None` on the snapshot's own list of policies and
+    /// when the program did not compile.
+    pub facts: Option<Arc<crate::condition::StaticFacts>>,
 }
 
 impl CompiledPolicy {
@@ -87,6 +103,37 @@ impl CompiledPolicy {
 
     pub fn names(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| &**s == scope)
+    }
+
+    /// This policy as one client ↔ resource association sees it: a policy with
+    /// a condition gets its own copy carrying the association's
+    /// `request.client` and `request.resource`; any other is shared.
+    pub fn for_association(
+        self: &Arc<Self>,
+        client: crate::condition::ClientFacts<'_>,
+        resource: &CompiledResource,
+    ) -> Arc<CompiledPolicy> {
+        let Some(condition) = &self.condition else { return Arc::clone(self) };
+        let facts = condition.program.as_ref().ok().map(|program| {
+            Arc::new(program.facts(
+                client,
+                crate::condition::ResourceFacts {
+                    identifier: &resource.identifier,
+                    name: &resource.key.name,
+                    namespace: &resource.key.namespace,
+                    labels: &resource.labels,
+                },
+            ))
+        });
+        Arc::new(CompiledPolicy {
+            key: self.key.clone(),
+            effect: self.effect,
+            scopes: self.scopes.clone(),
+            grant_types: self.grant_types.clone(),
+            tenants: self.tenants.clone(),
+            subjects: self.subjects.clone(),
+            condition: Some(PolicyCondition { program: condition.program.clone(), facts }),
+        })
     }
 }
 

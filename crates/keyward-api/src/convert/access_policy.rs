@@ -1,11 +1,18 @@
 //! `AccessPolicy` → `keyward_core::model::Policy`: the effect and scopes, the
-//! Resource and client selectors (client names resolved to `namespace/name`),
-//! grant types and tenants. Which objects a selector matches is decided by
-//! compile and the policy engine, not here.
+//! Resource, client and subject selectors (client names resolved to
+//! `namespace/name`), grant types, tenants and the condition's text. Which
+//! objects a selector matches is decided by compile and the policy engine, not
+//! here.
+//!
+//! The condition is only checked for length here, not parsed: a policy this
+//! conversion refuses never reaches the snapshot, so a deny policy with a typo
+//! in its CEL would stop denying. Compile parses it instead and keeps a broken
+//! policy in force in its fail-closed form (`keyward_core::policy`).
 
-use keyward_core::model::{self, ClientSelector, Effect, GrantType, ObjectKey, ResourceSelector};
+use keyward_core::model::{self, ClientSelector, Effect, GrantType, ObjectKey, ResourceSelector, SubjectSelector};
 
-use super::{Check, Invalid, split_qualified_name};
+use super::{Check, Invalid, is_dns_label, is_dns_subdomain, is_role, split_qualified_name};
+use crate::v1alpha1::access_policy::{CONDITION_MAX, SUBJECT_MAX, SubjectSelectorSpec};
 use crate::v1alpha1::common::limits;
 use crate::v1alpha1::{AccessPolicy, ClientSelectorSpec, GrantTypeName, ResourceSelectorSpec};
 
@@ -34,6 +41,13 @@ impl TryFrom<&AccessPolicy> for model::Policy {
         let names: Vec<&str> = grant_types.iter().map(|g| grant_type_name(*g)).collect();
         c.unique("spec.grantTypes", &names);
         c.tenants("spec.tenants", &spec.tenants);
+        let subjects = spec.subjects.as_ref().map(|s| subject_selector(&mut c, s)).unwrap_or_default();
+        if let Some(condition) = &spec.condition
+            && c.length("spec.condition", condition, 1, CONDITION_MAX)
+            && condition.trim().is_empty()
+        {
+            c.invalid("spec.condition", "must not be blank; leave condition out to apply unconditionally");
+        }
 
         c.finish(model::Policy {
             effect,
@@ -42,8 +56,8 @@ impl TryFrom<&AccessPolicy> for model::Policy {
             clients,
             grant_types,
             tenants: spec.tenants.clone(),
-            subjects: Default::default(),
-            condition: None,
+            subjects,
+            condition: spec.condition.clone(),
             meta,
         })
     }
@@ -94,6 +108,57 @@ fn client_selector(c: &mut Check, s: &ClientSelectorSpec, own_namespace: &str) -
         tags: s.tags.clone(),
         match_labels: s.match_labels.clone(),
     }
+}
+
+fn subject_selector(c: &mut Check, s: &SubjectSelectorSpec) -> SubjectSelector {
+    if s.names.is_empty() && s.service_accounts.is_empty() && s.roles.is_empty() {
+        c.invalid(
+            "spec.subjects",
+            "must set names, serviceAccounts or roles; leave subjects out to select every subject",
+        );
+    }
+    const NAMES: &str = "spec.subjects.names";
+    c.max_items(NAMES, s.names.len(), limits::SELECTOR_ENTRIES);
+    for (j, name) in s.names.iter().enumerate() {
+        let field = format!("{NAMES}[{j}]");
+        if c.length(&field, name, 1, SUBJECT_MAX) && name.chars().any(char::is_control) {
+            c.invalid(field, format!("{name:?} contains control characters"));
+        }
+    }
+    c.unique(NAMES, &s.names);
+
+    const ACCOUNTS: &str = "spec.subjects.serviceAccounts";
+    c.max_items(ACCOUNTS, s.service_accounts.len(), limits::SELECTOR_ENTRIES);
+    for (j, entry) in s.service_accounts.iter().enumerate() {
+        let field = format!("{ACCOUNTS}[{j}]");
+        if !c.length(&field, entry, 3, limits::QUALIFIED_NAME) {
+            continue;
+        }
+        let valid = entry.split_once('/').is_some_and(|(ns, name)| {
+            (ns == "*" || (ns.len() <= limits::NAMESPACE && is_dns_label(ns)))
+                && (name == "*" || (name.len() <= limits::NAME && is_dns_subdomain(name)))
+        });
+        if !valid {
+            c.invalid(
+                field,
+                format!(
+                    "{entry:?} is not a service account: write namespace/name, namespace/*, */name or */* (lowercase DNS names)"
+                ),
+            );
+        }
+    }
+    c.unique(ACCOUNTS, &s.service_accounts);
+
+    const ROLES: &str = "spec.subjects.roles";
+    c.max_items(ROLES, s.roles.len(), limits::ROLES);
+    for (j, role) in s.roles.iter().enumerate() {
+        let field = format!("{ROLES}[{j}]");
+        if c.length(&field, role, 1, limits::ROLE) && !is_role(role) {
+            c.invalid(field, format!("{role:?} is not a valid role: use printable ASCII without spaces"));
+        }
+    }
+    c.unique(ROLES, &s.roles);
+    SubjectSelector { names: s.names.clone(), service_accounts: s.service_accounts.clone(), roles: s.roles.clone() }
 }
 
 fn grant_type(g: GrantTypeName) -> GrantType {

@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use keyward_core::model::{
-    IssuerSource, JwsAlgorithm, JwtBearerGrant, TokenExchangeGrant, TrustedIssuer, UserInfo,
-    self, AuthMethod, ClientCredentialsGrant, Grants, ResourceGrant, SecretRotation, SessionLifetimes,
+    self, AuthMethod, ClientCredentialsGrant, Grants, IssuerSource, JwsAlgorithm, JwtBearerGrant, ResourceGrant,
+    SecretRotation, SessionLifetimes, TokenExchangeGrant, TrustedIssuer, UserInfo,
 };
 
 use super::{Check, Invalid, is_client_id, is_https_url};
 use crate::v1alpha1::common::limits;
-use crate::v1alpha1::{TrustedIssuerSpec, ClientResource, OAuthClient, SessionSpec, TokenEndpointAuthMethod};
+use crate::v1alpha1::{ClientResource, OAuthClient, SessionSpec, TokenEndpointAuthMethod, TrustedIssuerSpec};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -128,7 +128,8 @@ impl TryFrom<&OAuthClient> for model::Client {
         if jwt_bearer.as_ref().is_some_and(|j| j.trusted_issuers.is_empty()) {
             c.invalid("spec.grantTypes.jwtBearer.trustedIssuers", "must name at least one issuer");
         }
-        let token_exchange = spec.grant_types.as_ref().and_then(|g| g.token_exchange.as_ref()).map(|_| TokenExchangeGrant {});
+        let token_exchange =
+            spec.grant_types.as_ref().and_then(|g| g.token_exchange.as_ref()).map(|_| TokenExchangeGrant {});
 
         let resources = resource_grants(&mut c, &spec.resources, &meta.key.namespace);
         let session = session(&mut c, spec.session.as_ref());
@@ -256,8 +257,9 @@ fn trusted_issuer(c: &mut Check, field: &str, t: &TrustedIssuerSpec) -> TrustedI
     }
     let subject_claim = t.claim_mappings.as_ref().and_then(|m| m.subject.clone()).unwrap_or_else(|| "sub".into());
     c.length(&format!("{field}.claimMappings.subject"), &subject_claim, 1, 128);
-    let userinfo = https(c, &format!("{field}.userInfoEndpoint"), t.user_info_endpoint.as_deref())
-        .map(|endpoint| UserInfo { endpoint, login_id_field: t.login_id_field.clone().unwrap_or_else(|| "sub".into()) });
+    let userinfo = https(c, &format!("{field}.userInfoEndpoint"), t.user_info_endpoint.as_deref()).map(|endpoint| {
+        UserInfo { endpoint, login_id_field: t.login_id_field.clone().unwrap_or_else(|| "sub".into()) }
+    });
     if userinfo.is_none() && t.login_id_field.is_some() {
         c.invalid(format!("{field}.loginIdField"), "only used with userInfoEndpoint");
     }

@@ -14,9 +14,9 @@ use super::common::{limits, patterns};
 /// token requests it selects.
 ///
 /// How it applies: a policy applies to a token request when every selector it
-/// sets matches (its Resource, its client, its grant type, its tenant); a
-/// selector left out matches everything, and within one list any entry
-/// matches. `deny` policies remove their scopes. `allow` policies work like
+/// sets matches (its Resource, its client, its grant type, its tenant, its
+/// subject) and its condition, if any, is true; a selector left out matches
+/// everything, and within one list any entry matches. `deny` policies remove their scopes. `allow` policies work like
 /// NetworkPolicies: as soon as any allow policy applies to a request, only
 /// scopes that some applying allow policy names can be granted. Deny wins over
 /// allow. A policy governs only Resources of its own namespace, so one team
@@ -78,6 +78,69 @@ pub struct AccessPolicySpec {
     #[schemars(length(max = limits::TENANTS), inner(length(min = 1, max = limits::TENANT), regex(pattern = patterns::TENANT)))]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub tenants: Vec<String>,
+
+    /// Who the token is for, when it is not the client itself: the subject of
+    /// a JWT bearer assertion (`system:serviceaccount:<namespace>:<name>` for a
+    /// Kubernetes service account) or of an exchanged token. Every criterion
+    /// given must match. Left out: any subject, and requests without one; set,
+    /// the policy never applies to a request whose only identity is the client
+    /// (client credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subjects: Option<SubjectSelectorSpec>,
+
+    /// A CEL expression over the request that must be true for the policy to
+    /// apply, e.g. `request.time.getHours() >= 8 && request.time.getHours() <
+    /// 18` or `!('finance' in request.roles)`. It sees one variable, `request`,
+    /// with `client` (`id`, `name`, `namespace`, `tags`, `labels`), `resource`
+    /// (`identifier`, `name`, `namespace`, `labels`), `subject` (`""` without
+    /// one), `roles`, `tenant` (`""` without one), `grant` (`clientCredentials`,
+    /// `jwtBearer`, `tokenExchange`, ...) and `time` (a timestamp, UTC). Checked
+    /// when the hub loads the policy: an error makes the policy not Ready, with
+    /// its line and column. Failures never widen access: a deny policy whose
+    /// condition fails (or does not compile) denies as if it were true; an
+    /// allow policy then restricts and allows nothing. At most 4096 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = CONDITION_MAX), regex(pattern = r"\S"))]
+    pub condition: Option<String>,
+}
+
+/// The longest `spec.condition`.
+pub const CONDITION_MAX: usize = 4096;
+/// The longest subject name pattern, as for trusted issuers' subjects.
+pub const SUBJECT_MAX: usize = 512;
+/// `namespace/name` of a service account, either part `*`.
+pub const SERVICE_ACCOUNT_PATTERN: &str =
+    r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)/(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$";
+
+/// Selects the token's subject. Every criterion given must match; within one
+/// list any entry matches. Set at least one criterion.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.names) ? size(self.names) : 0) + (has(self.serviceAccounts) ? size(self.serviceAccounts) : 0) + (has(self.roles) ? size(self.roles) : 0) > 0")
+    .message("subjects must set names, serviceAccounts or roles; leave subjects out to select every subject"))]
+pub struct SubjectSelectorSpec {
+    /// Subjects, exactly or with `*` standing for any run of characters:
+    /// `alice@example.com`, `*@example.com`, `system:serviceaccount:agents:*`.
+    /// At most 64, each 1 to 512 characters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::SELECTOR_ENTRIES), inner(length(min = 1, max = SUBJECT_MAX)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub names: Vec<String>,
+
+    /// Kubernetes service accounts as `namespace/name`, `namespace/*` (any in
+    /// the namespace), `*/name` (that name in any namespace) or `*/*`. Matches
+    /// a subject `system:serviceaccount:<namespace>:<name>`. At most 64.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::SELECTOR_ENTRIES), inner(length(min = 3, max = limits::QUALIFIED_NAME), regex(pattern = SERVICE_ACCOUNT_PATTERN)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub service_accounts: Vec<String>,
+
+    /// The subject must hold at least one of these roles (as its issuer or the
+    /// exchanged token says). Printable ASCII without spaces; at most 64.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::ROLES), inner(length(min = 1, max = limits::ROLE), regex(pattern = patterns::ROLE)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub roles: Vec<String>,
 }
 
 /// What a policy does with its scopes.

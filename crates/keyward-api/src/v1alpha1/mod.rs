@@ -16,8 +16,8 @@ pub use access_policy::{
 };
 pub use common::ObjectRef;
 pub use oauth_client::{
-    ClientCredentialsSpec, ClientOrigin, ClientResource, ClientSecretSpec, GrantTypesSpec, OAuthClient,
-    OAuthClientSpec, OAuthClientStatus, SecretRef, SecretRotationSpec, SessionSpec, TokenEndpointAuthMethod,
-    ClaimMappingsSpec, JwtBearerSpec, TokenExchangeSpec, TrustedIssuerSpec,
+    ClaimMappingsSpec, ClientCredentialsSpec, ClientOrigin, ClientResource, ClientSecretSpec, GrantTypesSpec,
+    JwtBearerSpec, OAuthClient, OAuthClientSpec, OAuthClientStatus, SecretRef, SecretRotationSpec, SessionSpec,
+    TokenEndpointAuthMethod, TokenExchangeSpec, TrustedIssuerSpec,
 };
 pub use resource::{IntrospectionSpec, Resource, ResourceSpec, ResourceStatus, ResourceType, ScopeSpec};

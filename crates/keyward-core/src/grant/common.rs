@@ -42,16 +42,19 @@ pub fn target<'a>(
             if snapshot.resource(one).is_none() {
                 return Err(OAuthError::invalid_target(format!("unknown resource '{}'", echo(one))));
             }
-            client
-                .association(one)
-                .ok_or_else(|| OAuthError::invalid_target(format!("this client may not request resource '{}'", echo(one))))
+            client.association(one).ok_or_else(|| {
+                OAuthError::invalid_target(format!("this client may not request resource '{}'", echo(one)))
+            })
         }
         _ => Err(OAuthError::invalid_target("only one resource per token request is supported")),
     }
 }
 
 /// Parses `scope` and refuses scopes the Resource does not define.
-pub fn requested_scopes<'r>(scope: Option<&'r str>, resource: &CompiledResource) -> Result<Option<Vec<&'r str>>, OAuthError> {
+pub fn requested_scopes<'r>(
+    scope: Option<&'r str>,
+    resource: &CompiledResource,
+) -> Result<Option<Vec<&'r str>>, OAuthError> {
     let Some(s) = scope else { return Ok(None) };
     let requested =
         parse_scope_param(s).map_err(|_| OAuthError::invalid_scope("scope is malformed (RFC 6749 section 3.3)"))?;
@@ -76,7 +79,11 @@ pub struct Facts<'r> {
 
 /// Granted scopes, space-delimited. Nothing granted out of a non-empty request
 /// (or default) is `invalid_scope`.
-pub fn decide_scopes(assoc: &Association, requested: Option<&[&str]>, facts: &Facts<'_>) -> Result<Vec<String>, OAuthError> {
+pub fn decide_scopes(
+    assoc: &Association,
+    requested: Option<&[&str]>,
+    facts: &Facts<'_>,
+) -> Result<Vec<String>, OAuthError> {
     let input = DecisionInput {
         requested,
         grant: facts.grant,

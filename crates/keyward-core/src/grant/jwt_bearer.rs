@@ -37,7 +37,11 @@ pub fn issuer_url<'a>(t: &'a TrustedIssuer, cluster_issuer: Option<&'a str>) -> 
 }
 
 /// The client's trusted issuer for `iss`, or `invalid_grant`.
-pub fn trusted_issuer<'c>(client: &'c CompiledClient, iss: &str, cluster_issuer: Option<&str>) -> Result<&'c TrustedIssuer, OAuthError> {
+pub fn trusted_issuer<'c>(
+    client: &'c CompiledClient,
+    iss: &str,
+    cluster_issuer: Option<&str>,
+) -> Result<&'c TrustedIssuer, OAuthError> {
     let Some(jb) = &client.jwt_bearer else {
         return Err(OAuthError::unauthorized_client("the JWT bearer grant is not enabled for this client"));
     };
@@ -79,7 +83,13 @@ pub fn glob(pattern: &str, s: &str) -> bool {
 
 /// RFC 7523 §3: audience, expiry, not-before, issued-at and lifetime,
 /// subject and its patterns. Returns the subject.
-pub fn check(t: &TrustedIssuer, hub_issuer: &str, token_endpoint: &str, a: &Assertion<'_>, now: UnixTime) -> Result<String, OAuthError> {
+pub fn check(
+    t: &TrustedIssuer,
+    hub_issuer: &str,
+    token_endpoint: &str,
+    a: &Assertion<'_>,
+    now: UnixTime,
+) -> Result<String, OAuthError> {
     let now = now.0;
     // §3 item 3: the hub must be an intended audience: the issuer or the token
     // endpoint by default.
@@ -110,7 +120,10 @@ pub fn check(t: &TrustedIssuer, hub_issuer: &str, token_endpoint: &str, a: &Asse
         return Err(invalid_grant("the assertion lives longer than this issuer's maxLifetime"));
     }
     // §3 item 2: a subject is required.
-    let subject = a.subject.filter(|s| !s.is_empty()).ok_or_else(|| invalid_grant(format!("the assertion has no '{}'", t.subject_claim)))?;
+    let subject = a
+        .subject
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| invalid_grant(format!("the assertion has no '{}'", t.subject_claim)))?;
     if !t.subjects.is_empty() && !t.subjects.iter().any(|p| glob(p, subject)) {
         return Err(invalid_grant(format!("subject '{}' is not allowed for this client", echo(subject))));
     }

@@ -2,7 +2,7 @@
 //! One file per grant; client authentication is shared.
 
 pub mod authenticate;
-pub mod common;
 pub mod client_credentials;
+pub mod common;
 pub mod jwt_bearer;
 pub mod token_exchange;

@@ -73,12 +73,16 @@ pub fn exchange<'a>(
     if let Some(may_act) = &subject.may_act {
         let allowed = may_act.get("sub").and_then(Value::as_str) == Some(acting);
         if !allowed {
-            return Err(invalid_request(format!("the subject token does not allow '{}' to act for it (may_act)", echo(acting))));
+            return Err(invalid_request(format!(
+                "the subject token does not allow '{}' to act for it (may_act)",
+                echo(acting)
+            )));
         }
     }
 
     let requested = requested_scopes(req.scope, resource)?;
-    let facts = Facts { grant: GrantType::TokenExchange, tenant: None, subject: Some(&subject.sub), roles: &[], now: req.now };
+    let facts =
+        Facts { grant: GrantType::TokenExchange, tenant: None, subject: Some(&subject.sub), roles: &[], now: req.now };
     let mut granted = decide_scopes(assoc, requested.as_deref(), &facts)?;
     // Toward the same Resource, the new token can hold no more than the old.
     let same_audience = subject.aud.as_deref() == Some(&*resource.identifier);

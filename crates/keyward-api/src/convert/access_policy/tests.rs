@@ -4,6 +4,7 @@ use keyward_core::model::{self, Effect, GrantType, ObjectKey};
 
 use crate::convert::Invalid;
 use crate::convert::tests::{NS, assert_invalid, object_meta, problems};
+use crate::v1alpha1::access_policy::{SERVICE_ACCOUNT_PATTERN, SubjectSelectorSpec};
 use crate::v1alpha1::{AccessPolicy, AccessPolicySpec, ClientSelectorSpec, GrantTypeName, ResourceSelectorSpec};
 
 fn convert(edit: impl FnOnce(&mut AccessPolicySpec)) -> Result<model::Policy, Invalid> {
@@ -14,6 +15,8 @@ fn convert(edit: impl FnOnce(&mut AccessPolicySpec)) -> Result<model::Policy, In
         clients: None,
         grant_types: vec![],
         tenants: vec![],
+        subjects: None,
+        condition: None,
     };
     edit(&mut spec);
     model::Policy::try_from(&AccessPolicy { metadata: object_meta("no-writes"), spec, status: None })
@@ -185,4 +188,197 @@ fn unknown_grant_type_is_a_deserialization_error_not_a_silent_skip() {
     let yaml = "effect: deny\nscopes: [a]\ngrantTypes: [password]\n";
     let err = serde_yaml::from_str::<AccessPolicySpec>(yaml).unwrap_err();
     assert!(err.to_string().contains("password"), "{err}");
+}
+
+fn subjects(edit: impl FnOnce(&mut SubjectSelectorSpec)) -> Result<model::Policy, Invalid> {
+    convert(|s| {
+        let mut sel = SubjectSelectorSpec::default();
+        edit(&mut sel);
+        s.subjects = Some(sel);
+    })
+}
+
+#[test]
+fn policy_without_subjects_or_condition_selects_every_subject_unconditionally() {
+    let p = convert(|_| {}).unwrap();
+    assert_eq!(p.subjects, model::SubjectSelector::default());
+    assert_eq!(p.condition, None);
+}
+
+#[test]
+fn subjects_and_condition_convert_field_by_field() {
+    let p = convert(|s| {
+        s.subjects = Some(SubjectSelectorSpec {
+            names: strings(&["alice@example.com", "system:serviceaccount:ops:*"]),
+            service_accounts: strings(&["agents/report-generator", "sandbox/*", "*/deployer", "*/*"]),
+            roles: strings(&["finance", "orders:admin"]),
+        });
+        s.condition = Some("request.tenant == 'acme'".into());
+    })
+    .unwrap();
+    assert_eq!(p.subjects.names, ["alice@example.com", "system:serviceaccount:ops:*"]);
+    assert_eq!(p.subjects.service_accounts, ["agents/report-generator", "sandbox/*", "*/deployer", "*/*"]);
+    assert_eq!(p.subjects.roles, ["finance", "orders:admin"]);
+    assert_eq!(p.condition.as_deref(), Some("request.tenant == 'acme'"));
+}
+
+#[test]
+fn subjects_without_any_criterion_are_invalid() {
+    assert_invalid(subjects(|_| {}), "spec.subjects", "must set names, serviceAccounts or roles");
+}
+
+#[test]
+fn subject_names_are_checked_at_their_path() {
+    assert_invalid(subjects(|s| s.names = strings(&["alice", ""])), "spec.subjects.names[1]", "must not be empty");
+    assert_invalid(subjects(|s| s.names = strings(&["a\nb"])), "spec.subjects.names[0]", "control characters");
+    assert_invalid(subjects(|s| s.names = strings(&["x", "x"])), "spec.subjects.names[1]", "'x' is listed twice");
+    assert_invalid(
+        subjects(|s| s.names = vec!["x".repeat(513)]),
+        "spec.subjects.names[0]",
+        "must be at most 512 characters long, not 513",
+    );
+}
+
+#[test]
+fn service_accounts_are_namespace_slash_name_with_wildcards() {
+    for bad in ["agents", "agents/", "/x", "Agents/x", "a/b/c", "a*/x", "ns/x*", "**/x", "*"] {
+        let field = "spec.subjects.serviceAccounts[0]";
+        let p = problems(subjects(|s| s.service_accounts = strings(&[bad])));
+        assert_eq!(p.len(), 1, "{bad}: {p:?}");
+        assert_eq!(p[0].field, field, "{bad}");
+        assert!(
+            p[0].message.contains("is not a service account") || p[0].message.contains("characters long"),
+            "{bad}: {}",
+            p[0].message
+        );
+    }
+    assert_invalid(
+        subjects(|s| s.service_accounts = strings(&["a/b", "a/b"])),
+        "spec.subjects.serviceAccounts[1]",
+        "listed twice",
+    );
+}
+
+#[test]
+fn subject_roles_are_checked_at_their_path() {
+    assert_invalid(subjects(|s| s.roles = strings(&["ok", "not ok"])), "spec.subjects.roles[1]", "not a valid role");
+    assert_invalid(subjects(|s| s.roles = strings(&["r", "r"])), "spec.subjects.roles[1]", "listed twice");
+}
+
+#[test]
+fn a_condition_is_converted_as_written_and_only_its_length_is_checked() {
+    // Not parsed here: compile judges it, so a broken deny policy stays in
+    // force (fail closed) instead of vanishing with a conversion error.
+    let p = convert(|s| s.condition = Some("request.tenant ==".into())).unwrap();
+    assert_eq!(p.condition.as_deref(), Some("request.tenant =="));
+    assert_invalid(convert(|s| s.condition = Some(String::new())), "spec.condition", "must not be empty");
+    assert_invalid(convert(|s| s.condition = Some(" \n\t".into())), "spec.condition", "must not be blank");
+    assert_invalid(
+        convert(|s| s.condition = Some("x".repeat(4097))),
+        "spec.condition",
+        "must be at most 4096 characters long, not 4097",
+    );
+}
+
+#[test]
+fn every_subject_and_condition_problem_is_reported_in_one_pass() {
+    let p = problems(convert(|s| {
+        s.subjects = Some(SubjectSelectorSpec {
+            names: strings(&[""]),
+            service_accounts: strings(&["nope"]),
+            roles: strings(&["a b"]),
+        });
+        s.condition = Some("  ".into());
+    }));
+    let fields: Vec<_> = p.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["spec.subjects.names[0]", "spec.subjects.serviceAccounts[0]", "spec.subjects.roles[0]", "spec.condition"]
+    );
+    assert!(p.iter().all(|p| p.reason == keyward_core::status::Reason::InvalidSpec));
+}
+
+#[test]
+fn the_service_account_pattern_agrees_with_the_conversion() {
+    let re = regex::Regex::new(SERVICE_ACCOUNT_PATTERN).unwrap();
+    for sample in [
+        "agents/bot",
+        "agents/*",
+        "*/bot",
+        "*/*",
+        "a-b/c.d-e",
+        "agents",
+        "agents/",
+        "/x",
+        "Agents/x",
+        "a/b/c",
+        "a*/x",
+        "ns/x*",
+        "**/x",
+        "*",
+        "-a/b",
+        "a/b.",
+        "a/.b",
+    ] {
+        let converts = subjects(|s| s.service_accounts = strings(&[sample])).is_ok();
+        assert_eq!(re.is_match(sample), converts, "{sample}");
+    }
+}
+
+mod schema {
+    //! The CEL rules this kind adds, evaluated client-side as the API server
+    //! would.
+    use kube::CustomResourceExt;
+    use kube::core::cel::Validator;
+    use serde_json::{Value, json};
+
+    use crate::v1alpha1::AccessPolicy;
+
+    fn errors(spec: Value) -> Vec<String> {
+        let crd = AccessPolicy::crd();
+        let schema =
+            serde_json::to_value(crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap())
+                .unwrap();
+        let obj = json!({"apiVersion": "keyward.dev/v1alpha1", "kind": "AccessPolicy",
+            "metadata": {"name": "x", "namespace": "team-a"}, "spec": spec});
+        match Validator::new().validate(&schema, &obj, None) {
+            Ok(()) => vec![],
+            Err(e) => e.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn subjects_without_a_criterion_are_refused_by_the_api_server_too() {
+        let base = json!({"effect": "deny", "scopes": ["a"]});
+        let with = |subjects: Value| {
+            let mut s = base.clone();
+            s["subjects"] = subjects;
+            errors(s)
+        };
+        let empty = with(json!({}));
+        assert!(empty.iter().any(|e| e.contains("subjects must set names")), "{empty:?}");
+        let empty_lists = with(json!({"names": [], "roles": []}));
+        assert!(empty_lists.iter().any(|e| e.contains("subjects must set names")), "{empty_lists:?}");
+        assert_eq!(with(json!({"roles": ["finance"]})), Vec::<String>::new());
+        assert_eq!(with(json!({"serviceAccounts": ["agents/*"]})), Vec::<String>::new());
+        assert_eq!(
+            errors(json!({"effect": "deny", "scopes": ["a"], "condition": "request.tenant == 'a'"})),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn schema_publishes_the_subject_and_condition_limits() {
+        let crd = AccessPolicy::crd();
+        let schema =
+            serde_json::to_value(crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap())
+                .unwrap();
+        let spec = &schema["properties"]["spec"]["properties"];
+        assert_eq!(spec["condition"]["maxLength"], 4096);
+        assert_eq!(spec["condition"]["pattern"], r"\S");
+        let subjects = &spec["subjects"]["properties"];
+        assert_eq!(subjects["serviceAccounts"]["items"]["pattern"], super::SERVICE_ACCOUNT_PATTERN);
+        assert_eq!(subjects["names"]["items"]["maxLength"], 512);
+        assert_eq!(subjects["roles"]["x-kubernetes-list-type"], "set");
+    }
 }

@@ -63,7 +63,9 @@ fn full_client_converts_field_by_field() {
             rotation: None,
             ..Default::default()
         });
-        s.grant_types = Some(GrantTypesSpec { jwt_bearer: None, token_exchange: None,
+        s.grant_types = Some(GrantTypesSpec {
+            jwt_bearer: None,
+            token_exchange: None,
             client_credentials: Some(ClientCredentialsSpec { allowed_tenants: vec!["acme".into()] }),
         });
         s.resources = vec![
@@ -202,7 +204,9 @@ fn client_whose_default_secret_name_would_be_too_long_must_set_one() {
 #[test]
 fn client_with_malformed_tenant_is_invalid_at_its_path() {
     let cc = |t: &str| {
-        Some(GrantTypesSpec { jwt_bearer: None, token_exchange: None,
+        Some(GrantTypesSpec {
+            jwt_bearer: None,
+            token_exchange: None,
             client_credentials: Some(ClientCredentialsSpec { allowed_tenants: vec!["acme".into(), t.into()] }),
         })
     };
