@@ -117,12 +117,14 @@ pub struct Replica {
     pub running: Option<Running>,
     pub base: String,
     pub clock: Arc<AtomicU64>,
+    #[allow(dead_code)] // kept for failure messages when debugging elections
     pub identity: String,
 }
 
 pub struct ReplicaOptions {
     pub hub_namespace: String,
     pub watch: Vec<String>,
+    #[allow(dead_code)] // kept for failure messages when debugging elections
     pub identity: String,
     pub lease_seconds: u64,
     pub clock: Arc<AtomicU64>,
