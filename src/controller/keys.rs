@@ -36,6 +36,19 @@ pub enum KeysError {
     KeySet(#[from] crate::keys::KeySetError),
 }
 
+/// Metadata of an object the hub owns in its own namespace.
+fn own_meta(namespace: &str, name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: Some(namespace.to_owned()),
+        labels: Some(BTreeMap::from([(
+            super::client_secret::LABEL_MANAGED_BY.to_owned(),
+            super::client_secret::MANAGER.to_owned(),
+        )])),
+        ..ObjectMeta::default()
+    }
+}
+
 pub fn parse(secret: &Secret) -> Result<KeyFile, KeysError> {
     let raw = secret
         .data
@@ -95,15 +108,7 @@ pub async fn reconcile(
     let json = serde_json::to_vec_pretty(&KeyFile { keys: stored.clone() })
         .map_err(|e| KeysError::Unreadable(e.to_string()))?;
     let mut secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: Some(namespace.to_owned()),
-            labels: Some(BTreeMap::from([(
-                super::client_secret::LABEL_MANAGED_BY.to_owned(),
-                super::client_secret::MANAGER.to_owned(),
-            )])),
-            ..ObjectMeta::default()
-        },
+        metadata: own_meta(namespace, name),
         type_: Some("Opaque".into()),
         data: Some(BTreeMap::from([(KEY_FILE.to_owned(), ByteString(json))])),
         ..Secret::default()
@@ -129,15 +134,7 @@ pub async fn publish_jwks(client: &Client, namespace: &str, name: &str, jwks: &s
         return Ok(false);
     }
     let mut cm = ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: Some(namespace.to_owned()),
-            labels: Some(BTreeMap::from([(
-                super::client_secret::LABEL_MANAGED_BY.to_owned(),
-                super::client_secret::MANAGER.to_owned(),
-            )])),
-            ..ObjectMeta::default()
-        },
+        metadata: own_meta(namespace, name),
         data: Some(BTreeMap::from([(JWKS_KEY.to_owned(), jwks.to_owned())])),
         ..ConfigMap::default()
     };
