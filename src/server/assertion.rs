@@ -19,7 +19,6 @@ use keyward_core::{OAuthError, UnixTime};
 use serde_json::Value;
 
 use super::AppState;
-use super::replay::FirstUse;
 
 /// Larger than any assertion an issuer mints; refused unread.
 pub const MAX_ASSERTION: usize = 8 * 1024;
@@ -173,11 +172,7 @@ pub async fn verify(
     let subject = check(t, &hub_issuer, &token_endpoint, &assertion, now)?;
     if t.reject_replay {
         let (jti, exp) = (assertion.jti.unwrap_or_default(), assertion.exp.unwrap_or_default());
-        match st.replay.first_use(iss, jti, exp, now) {
-            FirstUse::Yes => {}
-            FirstUse::Replayed => return Err(invalid_grant("the assertion was already used (jti)")),
-            FirstUse::Full => return Err(unavailable("too many assertions in flight, try again")),
-        }
+        super::replay::once(st, iss, jti, exp, now).await?;
     }
     let mut roles = strings(payload.get("roles"));
     roles.extend(strings(payload.get("groups")));

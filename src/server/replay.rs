@@ -10,7 +10,23 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use keyward_core::UnixTime;
+use keyward_core::error::ErrorCode;
+use keyward_core::{OAuthError, UnixTime};
+
+use super::AppState;
+
+/// The one call site of one-time use: refuses an assertion whose `jti` this
+/// `scope` (an issuer, or a client for client assertions) has seen before
+/// `exp`. `invalid_grant` for a replay; 503 when the hub cannot remember.
+pub async fn once(st: &AppState, scope: &str, jti: &str, exp: u64, now: UnixTime) -> Result<(), OAuthError> {
+    match st.replay.first_use(scope, jti, exp, now) {
+        FirstUse::Yes => Ok(()),
+        FirstUse::Replayed => Err(OAuthError::new(ErrorCode::InvalidGrant, "the assertion was already used (jti)")),
+        FirstUse::Full => {
+            Err(OAuthError::new(ErrorCode::TemporarilyUnavailable, "too many assertions in flight, try again"))
+        }
+    }
+}
 
 pub struct ReplayCache {
     seen: Mutex<HashMap<String, u64>>,
