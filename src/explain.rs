@@ -472,7 +472,8 @@ pub async fn load_cluster(
     };
     let mut built = inputs(&objects, settings());
     if !secrets_readable {
-        for c in &built.input.clients {
+        for c in built.input.clients.iter().filter(|c| c.auth_method != keyward_core::model::AuthMethod::PrivateKeyJwt)
+        {
             let key = ObjectKey::new(c.meta.key.namespace.clone(), c.secret_name.clone());
             built
                 .input

@@ -77,15 +77,16 @@ pub fn same_conditions(a: &[Condition], b: &[Condition]) -> bool {
         })
 }
 
+/// `secret_name` is `None` for a client with no Secret (`private_key_jwt`).
 pub fn client_status(
     st: &ObjectStatus,
-    secret_name: &str,
+    secret_name: Option<&str>,
     previous: Option<&OAuthClientStatus>,
     now: &Time,
 ) -> OAuthClientStatus {
     OAuthClientStatus {
         client_id: st.client_id.clone(),
-        secret_ref: Some(SecretRef { name: secret_name.to_owned() }),
+        secret_ref: secret_name.map(|name| SecretRef { name: name.to_owned() }),
         origin: Some(previous.and_then(|p| p.origin).unwrap_or(ClientOrigin::Manual)),
         observed_generation: st.generation,
         conditions: conditions(st, previous.map_or(&[][..], |p| &p.conditions), now),

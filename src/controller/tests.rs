@@ -29,6 +29,7 @@ fn client() -> model::Client {
         tags: vec![],
         client_id: None,
         auth_method: model::AuthMethod::ClientSecretBasic,
+        keys: None,
         secret_name: "bot-credentials".into(),
         secret_labels: Default::default(),
         secret_annotations: Default::default(),
@@ -254,7 +255,7 @@ fn t(s: i64) -> Time {
 
 #[test]
 fn a_ready_object_has_only_a_ready_condition_with_its_generation() {
-    let s = client_status(&st(vec![]), "bot-credentials", None, &t(10));
+    let s = client_status(&st(vec![]), Some("bot-credentials"), None, &t(10));
     assert_eq!(s.client_id.as_deref(), Some("bot.agents"));
     assert_eq!(s.observed_generation, Some(3));
     assert_eq!(s.conditions.len(), 1);
@@ -269,24 +270,24 @@ fn a_ready_object_has_only_a_ready_condition_with_its_generation() {
 fn a_permanent_problem_is_stalled_and_a_transient_one_reconciling() {
     let bad =
         st(vec![Problem::new(Reason::ScopeNotInCatalog, "spec.resources[0].scopes[0]", "scope 'x' is not defined")]);
-    let s = client_status(&bad, "bot-credentials", None, &t(10));
+    let s = client_status(&bad, Some("bot-credentials"), None, &t(10));
     let types: Vec<(&str, &str)> = s.conditions.iter().map(|c| (c.type_.as_str(), c.status.as_str())).collect();
     assert_eq!(types, vec![("Ready", "False"), ("Stalled", "True")]);
     assert_eq!(s.conditions[0].message, "spec.resources[0].scopes[0]: scope 'x' is not defined");
     let waiting = st(vec![Problem::new(Reason::SecretPending, "spec.secret.name", "waiting")]);
-    let s = client_status(&waiting, "bot-credentials", None, &t(10));
+    let s = client_status(&waiting, Some("bot-credentials"), None, &t(10));
     assert_eq!(s.conditions[1].type_, "Reconciling");
 }
 
 #[test]
 fn transition_times_move_only_when_a_condition_flips_and_equal_status_is_not_rewritten() {
-    let first = client_status(&st(vec![]), "bot-credentials", None, &t(10));
-    let again = client_status(&st(vec![]), "bot-credentials", Some(&first), &t(99));
+    let first = client_status(&st(vec![]), Some("bot-credentials"), None, &t(10));
+    let again = client_status(&st(vec![]), Some("bot-credentials"), Some(&first), &t(99));
     assert_eq!(again.conditions[0].last_transition_time, t(10));
     assert!(client_unchanged(&again, Some(&first)));
     let broken = client_status(
         &st(vec![Problem::new(Reason::InvalidSpec, "spec", "bad")]),
-        "bot-credentials",
+        Some("bot-credentials"),
         Some(&first),
         &t(50),
     );

@@ -12,10 +12,10 @@ use base64::Engine;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use keyward_api::v1alpha1::{AccessPolicy, OAuthClient, Resource};
+use keyward_api::v1alpha1::{AccessPolicy, OAuthClient, Resource, TokenEndpointAuthMethod};
 use keyward_core::UnixTime;
 use keyward_core::keys::RotationPolicy;
-use keyward_core::model::{Kind, ObjectKey, default_client_id};
+use keyward_core::model::{self, Kind, ObjectKey, default_client_id};
 use keyward_core::status::{ObjectStatus, Problem, Reason};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -241,6 +241,12 @@ async fn client_secret_pass(
     let mut st = st.clone();
     let key = &st.key;
     let Some(model) = c.clients.get(key) else { return (st, false) };
+    // A private_key_jwt client has nothing secret for the hub to write. A
+    // Secret generated before it switched is left to its owner reference:
+    // its client_secret no longer authenticates anything.
+    if model.auth_method == model::AuthMethod::PrivateKeyJwt {
+        return (st, false);
+    }
     let Some(uid) = obj.meta().uid.as_deref() else { return (st, false) };
     let ns = key.namespace.as_str();
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
@@ -387,7 +393,7 @@ where
 
 async fn client_status_pass(ctx: &Ctx, obj: &OAuthClient, st: &ObjectStatus, now: UnixTime) {
     let secret_name = c_secret_name(obj);
-    let desired = build::client_status(st, &secret_name, obj.status.as_ref(), &time(now));
+    let desired = build::client_status(st, secret_name.as_deref(), obj.status.as_ref(), &time(now));
     if build::client_unchanged(&desired, obj.status.as_ref()) {
         return;
     }
@@ -396,12 +402,18 @@ async fn client_status_pass(ctx: &Ctx, obj: &OAuthClient, st: &ObjectStatus, now
     apply_status(ctx, obj, serde_json::to_value(&desired).unwrap_or_default(), "OAuthClient").await;
 }
 
-fn c_secret_name(obj: &OAuthClient) -> String {
-    obj.spec
-        .secret
-        .as_ref()
-        .and_then(|s| s.name.clone())
-        .unwrap_or_else(|| keyward_api::convert::oauth_client::default_secret_name(&obj.name_any()))
+/// The client's Secret; none for `private_key_jwt`, which holds no secret.
+fn c_secret_name(obj: &OAuthClient) -> Option<String> {
+    if obj.spec.token_endpoint_auth_method == Some(TokenEndpointAuthMethod::PrivateKeyJwt) {
+        return None;
+    }
+    Some(
+        obj.spec
+            .secret
+            .as_ref()
+            .and_then(|s| s.name.clone())
+            .unwrap_or_else(|| keyward_api::convert::oauth_client::default_secret_name(&obj.name_any())),
+    )
 }
 
 async fn resource_status_pass(ctx: &Ctx, obj: &Resource, st: &ObjectStatus, now: UnixTime) {

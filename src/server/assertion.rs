@@ -23,6 +23,10 @@ use super::AppState;
 /// Larger than any assertion an issuer mints; refused unread.
 pub const MAX_ASSERTION: usize = 8 * 1024;
 
+/// Bounds on the roles and groups a subject brings (see `verify`).
+pub const MAX_ROLES: usize = 64;
+pub const MAX_ROLE_LEN: usize = 128;
+
 /// A verified assertion.
 #[derive(Debug)]
 pub struct Verified {
@@ -47,11 +51,11 @@ fn segment(part: &str) -> Result<Value, OAuthError> {
 
 /// `kid`s are looked up, never used as a path or URL; still, a kid no issuer
 /// would mint is refused before any lookup.
-fn valid_kid(kid: &str) -> bool {
+pub(super) fn valid_kid(kid: &str) -> bool {
     !kid.is_empty() && kid.len() <= 256 && kid.bytes().all(|b| b.is_ascii_graphic())
 }
 
-fn jwt_alg(a: JwsAlgorithm) -> jsonwebtoken::Algorithm {
+pub(super) fn jwt_alg(a: JwsAlgorithm) -> jsonwebtoken::Algorithm {
     use jsonwebtoken::Algorithm as A;
     match a {
         JwsAlgorithm::RS256 => A::RS256,
@@ -66,7 +70,7 @@ fn jwt_alg(a: JwsAlgorithm) -> jsonwebtoken::Algorithm {
     }
 }
 
-fn numeric(v: &Value, name: &str) -> Result<Option<u64>, OAuthError> {
+pub(super) fn numeric(v: &Value, name: &str) -> Result<Option<u64>, OAuthError> {
     match v.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
@@ -86,16 +90,9 @@ fn strings(v: Option<&Value>) -> Vec<String> {
     }
 }
 
-/// Verifies `token` as an assertion of one of `client`'s trusted issuers.
-pub async fn verify(
-    st: &AppState,
-    client: &CompiledClient,
-    token: &str,
-    now: UnixTime,
-) -> Result<Verified, OAuthError> {
-    if token.len() > MAX_ASSERTION {
-        return Err(invalid_grant("the assertion is too large"));
-    }
+/// Header and payload of a compact JWS, unverified. A JWE, `crit` headers
+/// and nested JWTs are refused: this hub understands none of them.
+pub(super) fn parts(token: &str) -> Result<(Value, Value), OAuthError> {
     let parts: Vec<&str> = token.split('.').collect();
     if parts.len() == 5 {
         return Err(invalid_grant("encrypted assertions are not accepted"));
@@ -109,6 +106,20 @@ pub async fn verify(
     if header.get("cty").and_then(Value::as_str).is_some_and(|c| c.eq_ignore_ascii_case("JWT")) {
         return Err(invalid_grant("nested JWTs are not accepted"));
     }
+    Ok((header, payload))
+}
+
+/// Verifies `token` as an assertion of one of `client`'s trusted issuers.
+pub async fn verify(
+    st: &AppState,
+    client: &CompiledClient,
+    token: &str,
+    now: UnixTime,
+) -> Result<Verified, OAuthError> {
+    if token.len() > MAX_ASSERTION {
+        return Err(invalid_grant("the assertion is too large"));
+    }
+    let (header, payload) = parts(token)?;
     let iss = payload.get("iss").and_then(Value::as_str).ok_or_else(|| invalid_grant("the assertion has no iss"))?;
     let cluster_issuer = st.outbound.cluster.as_ref().and_then(|c| c.issuer());
     let t = trusted_issuer(client, iss, cluster_issuer.as_deref())?;
@@ -191,6 +202,14 @@ pub async fn verify(
     }
     roles.sort();
     roles.dedup();
+    // They travel in the issued token (`roles`), which must stay small enough
+    // for every resource server; a subject beyond these bounds is refused
+    // rather than given a token that silently lacks some of its roles.
+    if roles.len() > MAX_ROLES || roles.iter().any(|r| r.len() > MAX_ROLE_LEN) {
+        return Err(invalid_grant(format!(
+            "the subject holds more than {MAX_ROLES} roles and groups, or one longer than {MAX_ROLE_LEN} bytes"
+        )));
+    }
     Ok(Verified { subject, roles, claims: payload })
 }
 

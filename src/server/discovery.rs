@@ -26,9 +26,13 @@ struct Metadata<'a> {
     introspection_endpoint: String,
     revocation_endpoint: String,
     grant_types_supported: [&'a str; 3],
-    token_endpoint_auth_methods_supported: [&'a str; 2],
-    introspection_endpoint_auth_methods_supported: [&'a str; 2],
-    revocation_endpoint_auth_methods_supported: [&'a str; 2],
+    token_endpoint_auth_methods_supported: [&'a str; 3],
+    /// RFC 8414 §2: required with `private_key_jwt`. Never `none`, never an HMAC.
+    token_endpoint_auth_signing_alg_values_supported: [&'a str; 9],
+    introspection_endpoint_auth_methods_supported: [&'a str; 3],
+    introspection_endpoint_auth_signing_alg_values_supported: [&'a str; 9],
+    revocation_endpoint_auth_methods_supported: [&'a str; 3],
+    revocation_endpoint_auth_signing_alg_values_supported: [&'a str; 9],
     /// No authorization endpoint yet, so no response types (RFC 8414 §2 still
     /// requires the member).
     response_types_supported: [&'a str; 0],
@@ -40,7 +44,8 @@ struct Metadata<'a> {
     id_token_signing_alg_values_supported: Option<[&'a str; 1]>,
 }
 
-const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
+const AUTH_SIGNING_ALGS: [&str; 9] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
 
 impl Documents {
     pub fn new(settings: &HubSettings, alg: Algorithm) -> Documents {
@@ -56,8 +61,11 @@ impl Documents {
                 "urn:ietf:params:oauth:grant-type:token-exchange",
             ],
             token_endpoint_auth_methods_supported: AUTH_METHODS,
+            token_endpoint_auth_signing_alg_values_supported: AUTH_SIGNING_ALGS,
             introspection_endpoint_auth_methods_supported: AUTH_METHODS,
+            introspection_endpoint_auth_signing_alg_values_supported: AUTH_SIGNING_ALGS,
             revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+            revocation_endpoint_auth_signing_alg_values_supported: AUTH_SIGNING_ALGS,
             response_types_supported: [],
             token_signing_alg_values_supported: [alg.as_str()],
             subject_types_supported: None,

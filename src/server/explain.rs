@@ -99,6 +99,9 @@ fn answer(st: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection
         let credentials = Credentials::read(headers, &form)?;
         (credentials, Some(form_fields(&form)?))
     };
+    if credentials.is_assertion() {
+        return Err(OAuthError::invalid_client("the admin API accepts only client_secret_basic").into());
+    }
     let presented = credentials.presented();
     match presented {
         Presented::Basic { .. } => {}

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppState;
+use super::client_auth::Endpoint;
 use super::error::{ApiError, json_response};
 use super::token_param::{self, TokenParamRequest};
 use super::verify::verify;
@@ -53,7 +54,8 @@ async fn run(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let TokenParamRequest { hub, caller, token, now } = token_param::read(st, headers, body)?;
+    let TokenParamRequest { hub, caller, token, now } =
+        token_param::read(st, headers, body, Endpoint::Introspect).await?;
     let Ok(claims) = verify(st, &token, now, false) else {
         return Ok(json_response(StatusCode::OK, INACTIVE.to_vec()));
     };

@@ -5,12 +5,11 @@
 use axum::http::HeaderMap;
 use axum::response::Response;
 use keyward_core::OAuthError;
-use keyward_core::claims::{access_token_claims, access_token_lifetime};
-use keyward_core::grant::authenticate::identify_for_assertion;
+use keyward_core::claims::{Subject, access_token_claims, access_token_lifetime};
 use keyward_core::grant::common::{Facts, Grant, decide_scopes, requested_scopes, target};
 use keyward_core::model::GrantType;
 
-use super::client_auth::Credentials;
+use super::client_auth::{Credentials, identify};
 use super::error::ApiError;
 use super::form::Form;
 use super::token::{new_jti, sign, token_response};
@@ -21,7 +20,8 @@ pub async fn issue(st: &AppState, headers: &HeaderMap, form: &Form<'_>) -> Resul
     let hub = st.hub.load_full();
     let now = st.now();
     let credentials = Credentials::read(headers, form)?;
-    let client = identify_for_assertion(&hub, &credentials.presented(), now)?;
+    let client = identify(st, &hub, &credentials, now).await?;
+    let client = &client;
     let verified = assertion::verify(st, client, assertion, now).await?;
 
     let resources = form.all("resource");
@@ -39,7 +39,8 @@ pub async fn issue(st: &AppState, headers: &HeaderMap, form: &Form<'_>) -> Resul
         lifetime: access_token_lifetime(&hub.settings, client, resource),
     };
     let jti = new_jti(st)?;
-    let claims = access_token_claims(&hub.settings, client, &grant, &verified.subject, None, now, &jti);
+    let subject = Subject { sub: &verified.subject, roles: &verified.roles, act: None };
+    let claims = access_token_claims(&hub.settings, client, &grant, subject, now, &jti);
     let token = sign(st, &claims)?;
     Ok(token_response(&token, grant.lifetime.as_secs(), &grant.scope, None))
 }

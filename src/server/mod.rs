@@ -4,6 +4,7 @@
 //! the clock.
 
 mod assertion;
+mod client_assertion;
 mod client_auth;
 pub mod cluster_issuer;
 mod discovery;

@@ -15,6 +15,7 @@ use keyward_core::store::StoreError;
 use keyward_core::{OAuthError, UnixTime};
 
 use super::AppState;
+use super::client_auth::Endpoint;
 use super::error::{ApiError, no_store};
 use super::token_param::{self, TokenParamRequest};
 use super::verify::verify;
@@ -31,7 +32,7 @@ pub async fn revoke(
 }
 
 async fn run(st: &Arc<AppState>, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<(), ApiError> {
-    let TokenParamRequest { caller, token, now, .. } = token_param::read(st, headers, body)?;
+    let TokenParamRequest { caller, token, now, .. } = token_param::read(st, headers, body, Endpoint::Revoke).await?;
 
     // §2.2: an invalid, unknown or expired token is not an error.
     let Ok(claims) = verify(st, &token, now, true) else { return Ok(()) };

@@ -14,12 +14,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use keyward_core::OAuthError;
 use keyward_core::claims::client_credentials_claims;
 use keyward_core::error::{ErrorCode, echo};
-use keyward_core::grant::authenticate::authenticate;
 use keyward_core::grant::client_credentials::{ClientCredentialsRequest, client_credentials};
 use keyward_core::model::GrantType;
 use serde::Serialize;
 
-use super::client_auth::Credentials;
+use super::client_auth::{Credentials, Endpoint, authenticate};
 use super::error::{ApiError, json_response};
 use super::{AppState, MAX_BODY, form};
 
@@ -80,7 +79,7 @@ async fn issue(st: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesReje
     let form = form::parse(&body)?;
     let grant_type = form.one("grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     match GrantType::from_wire(grant_type) {
-        Some(GrantType::ClientCredentials) => client_credentials_grant(st, headers, &form),
+        Some(GrantType::ClientCredentials) => client_credentials_grant(st, headers, &form).await,
         Some(GrantType::JwtBearer) => super::jwt_bearer::issue(st, headers, &form).await,
         Some(GrantType::TokenExchange) => super::token_exchange::issue(st, headers, &form).await,
         Some(_) => Err(OAuthError::new(
@@ -96,12 +95,19 @@ async fn issue(st: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesReje
     }
 }
 
-/// The hot path: no await, no store, one signature.
-fn client_credentials_grant(st: &AppState, headers: &HeaderMap, form: &form::Form<'_>) -> Result<Response, ApiError> {
-    let hub = st.hub.load();
+/// The hot path: no store, one signature. With a secret nothing here waits;
+/// only a `private_key_jwt` client whose keys are at a `jwksUri` may wait for
+/// them (cached).
+async fn client_credentials_grant(
+    st: &AppState,
+    headers: &HeaderMap,
+    form: &form::Form<'_>,
+) -> Result<Response, ApiError> {
+    let hub = st.hub.load_full();
     let now = st.now();
     let credentials = Credentials::read(headers, form)?;
-    let client = authenticate(&hub, &credentials.presented(), now)?;
+    let client = authenticate(st, &hub, &credentials, Endpoint::Token, now).await?;
+    let client = &client;
     let resources = form.all("resource");
     let request =
         ClientCredentialsRequest { scope: form.one("scope")?, resources: &resources, tenant: form.one("tenant")?, now };

@@ -10,9 +10,8 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine;
-use keyward_core::claims::access_token_claims;
+use keyward_core::claims::{Subject, access_token_claims};
 use keyward_core::error::{ErrorCode, echo};
-use keyward_core::grant::authenticate::authenticate;
 use keyward_core::grant::token_exchange::{
     ExchangeRequest, PresentedToken, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT, exchange,
 };
@@ -20,7 +19,7 @@ use keyward_core::snapshot::CompiledClient;
 use keyward_core::{OAuthError, UnixTime};
 use serde_json::Value;
 
-use super::client_auth::Credentials;
+use super::client_auth::{Credentials, Endpoint, authenticate};
 use super::error::ApiError;
 use super::form::Form;
 use super::token::{new_jti, sign, token_response};
@@ -51,7 +50,7 @@ fn token_type(form: &Form<'_>, name: &'static str) -> Result<(), OAuthError> {
 pub async fn issue(st: &AppState, headers: &HeaderMap, form: &Form<'_>) -> Result<Response, ApiError> {
     let hub = st.hub.load_full();
     let now = st.now();
-    let caller = Arc::clone(authenticate(&hub, &Credentials::read(headers, form)?.presented(), now)?);
+    let caller = authenticate(st, &hub, &Credentials::read(headers, form)?, Endpoint::Token, now).await?;
     let subject_token = form.one("subject_token")?.ok_or_else(|| invalid_request("subject_token is required"))?;
     token_type(form, "subject_token_type")?;
     let actor_token = form.one("actor_token")?;
@@ -76,7 +75,8 @@ pub async fn issue(st: &AppState, headers: &HeaderMap, form: &Form<'_>) -> Resul
     };
     let ex = exchange(&hub, &caller, &subject, actor.as_ref(), &req)?;
     let jti = new_jti(st)?;
-    let claims = access_token_claims(&hub.settings, &caller, &ex.grant, &subject.sub, Some(&ex.act), now, &jti);
+    let who = Subject { sub: &subject.sub, roles: &subject.roles, act: Some(&ex.act) };
+    let claims = access_token_claims(&hub.settings, &caller, &ex.grant, who, now, &jti);
     let token = sign(st, &claims)?;
     Ok(token_response(&token, ex.grant.lifetime.as_secs(), &ex.grant.scope, Some(TOKEN_TYPE_ACCESS_TOKEN)))
 }
@@ -100,6 +100,8 @@ async fn presented(
         let v = assertion::verify(st, caller, token, now).await?;
         return Ok(PresentedToken {
             sub: v.subject,
+            roles: v.roles,
+            tenant: None,
             aud: None,
             scopes: None,
             act: v.claims.get("act").cloned(),
@@ -129,6 +131,8 @@ async fn presented(
     }
     Ok(PresentedToken {
         sub: claims.sub,
+        roles: claims.roles,
+        tenant: claims.tenant,
         aud: Some(claims.aud),
         scopes: claims.scope.map(|s| s.split(' ').map(str::to_owned).collect()),
         act: claims.act,

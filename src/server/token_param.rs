@@ -7,11 +7,10 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
-use keyward_core::grant::authenticate::authenticate;
 use keyward_core::snapshot::{CompiledClient, HubSnapshot};
 use keyward_core::{OAuthError, UnixTime};
 
-use super::client_auth::Credentials;
+use super::client_auth::{Credentials, Endpoint, authenticate};
 use super::error::ApiError;
 use super::token::read_body;
 use super::{AppState, form};
@@ -23,10 +22,11 @@ pub struct TokenParamRequest {
     pub now: UnixTime,
 }
 
-pub fn read(
+pub async fn read(
     st: &AppState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
+    endpoint: Endpoint,
 ) -> Result<TokenParamRequest, ApiError> {
     let body = read_body(body)?;
     form::require_form_content_type(headers)?;
@@ -37,6 +37,7 @@ pub fn read(
     form.one("token_type_hint")?;
     let hub = st.hub.load_full();
     let now = st.now();
-    let caller = Arc::clone(authenticate(&hub, &Credentials::read(headers, &form)?.presented(), now)?);
+    let credentials = Credentials::read(headers, &form)?;
+    let caller = authenticate(st, &hub, &credentials, endpoint, now).await?;
     Ok(TokenParamRequest { hub, caller, token, now })
 }

@@ -10,7 +10,7 @@ use super::AppState;
 use crate::keys::jwt_algorithm;
 
 /// Longer than any token we mint: anything bigger is not ours, and is not parsed.
-const MAX_TOKEN_LEN: usize = 8 * 1024;
+const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 #[derive(Debug, Deserialize)]
 pub struct Verified {
@@ -27,6 +27,8 @@ pub struct Verified {
     pub tenant: Option<String>,
     #[serde(default)]
     pub act: Option<serde_json::Value>,
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 /// Why a token does not verify. Kept for the log; clients only learn

@@ -22,10 +22,13 @@ async fn authorization_server_metadata_describes_the_endpoints() {
             "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
-    assert_eq!(
-        m["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
-    );
+    let methods = serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"]);
+    let algs = serde_json::json!(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]);
+    for endpoint in ["token", "introspection", "revocation"] {
+        assert_eq!(m[format!("{endpoint}_endpoint_auth_methods_supported")], methods);
+        // RFC 8414 §2: required once private_key_jwt is listed; never none or HS*.
+        assert_eq!(m[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")], algs);
+    }
     assert!(m.get("subject_types_supported").is_none());
     let o = h.get("/.well-known/openid-configuration").await;
     assert_eq!(o.body["issuer"], iss);

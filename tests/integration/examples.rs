@@ -103,3 +103,39 @@ async fn the_orders_api_server_introspects_agent_tokens() {
     assert_eq!(i.body["active"], true, "{}", i.text);
     assert_eq!(i.body["tenant"], "acme");
 }
+
+#[tokio::test]
+async fn the_docs_indexer_authenticates_with_its_private_key_and_holds_no_secret() {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+    let h = examples_hub().await;
+    let der = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/example-mcp-client.pk8")).unwrap();
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der).unwrap();
+    let header = serde_json::json!({"alg": "ES256", "kid": "indexer-2026-11", "typ": "client-authentication+jwt"});
+    let now = h.now();
+    let claims = serde_json::json!({"iss": "docs-indexer", "sub": "docs-indexer", "aud": h.issuer(),
+        "iat": now, "exp": now + 60, "jti": "indexer-run-1"});
+    let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
+    let sig = key.sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes()).unwrap();
+    let assertion = format!("{input}.{}", B64.encode(sig.as_ref()));
+    let mcp = "https://mcp.example.internal/docs/mcp";
+    let r = h
+        .post(
+            "/token",
+            None,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ("client_assertion", &assertion),
+                ("resource", mcp),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["scope"], "docs:search docs:read");
+    let c = h.verify(r.body["access_token"].as_str().unwrap(), mcp).await;
+    assert_eq!(c["client_id"], "docs-indexer");
+    assert!(!h.state.join("credentials/agents/docs-indexer-credentials.yaml").exists());
+}

@@ -23,6 +23,8 @@ use serde_json::{Value, json};
 
 pub struct TestIssuer {
     pub base: String,
+    /// The public keys, as served at `<variant>/jwks`.
+    pub jwks: Value,
     rsa: RsaKeyPair,
     ec: EcdsaKeyPair,
     pub hits: Arc<Mutex<HashMap<String, usize>>>,
@@ -44,8 +46,8 @@ impl TestIssuer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let hits = Arc::new(Mutex::new(HashMap::new()));
-        let shared =
-            Arc::new(Shared { base: base.clone(), jwks: json!({"keys": [rsa_jwk, ec_jwk]}), hits: Arc::clone(&hits) });
+        let public = json!({"keys": [rsa_jwk, ec_jwk]});
+        let shared = Arc::new(Shared { base: base.clone(), jwks: public.clone(), hits: Arc::clone(&hits) });
         let app = Router::new()
             .route("/{tenant}/.well-known/openid-configuration", get(discovery))
             .route("/{tenant}/jwks", get(jwks))
@@ -54,6 +56,7 @@ impl TestIssuer {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         TestIssuer {
             base,
+            jwks: public,
             rsa: RsaKeyPair::from_pkcs8(&rsa_der).unwrap(),
             ec: EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &ec_der).unwrap(),
             hits,

@@ -165,7 +165,7 @@ fn schema_carries_the_limits_and_patterns_the_conversion_checks() {
     assert_eq!(node(&c, &["spec", "resources", "[]", "scopes", "[]"])["pattern"], r"^[!#-\[\]-~]+$");
     assert_eq!(
         node(&c, &["spec", "tokenEndpointAuthMethod"])["enum"],
-        json!(["client_secret_basic", "client_secret_post"])
+        json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
     );
     let r = schema::<Resource>();
     assert_eq!(node(&r, &["spec", "identifier"])["maxLength"], 2048);
@@ -296,4 +296,41 @@ fn introspecting_clients_listed_twice_are_rejected() {
     let errs = cel_errors::<Resource>(&obj, None);
     assert!(errs.iter().any(|e| e.contains("listed only once")), "{errs:?}");
     assert!(!converts::<Resource, model::Resource>(&obj));
+}
+
+#[test]
+fn private_key_jwt_key_rules_in_cel_agree_with_the_conversion() {
+    let key = json!({"kty": "EC", "crv": "P-256", "kid": "k1",
+        "x": "JdaYV0MLMxB6wNYD-BhTA8JV0M7hrZ3xu0pt58noF4M", "y": "sGV22Xeo2AYCihOaoaYuzrFJMLGX5YYcAcomfELBTSY"});
+    let pkjwt = |extra: Value| {
+        let mut s = json!({"tokenEndpointAuthMethod": "private_key_jwt"});
+        s.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        client(s)
+    };
+    let accepted = [
+        pkjwt(json!({"jwks": {"keys": [key]}})),
+        pkjwt(json!({"jwksUri": "https://agent.example.com/jwks.json"})),
+        client(json!({})),
+    ];
+    for obj in &accepted {
+        assert!(cel_errors::<OAuthClient>(obj, None).is_empty(), "{obj}");
+        assert!(converts::<OAuthClient, model::Client>(obj), "{obj}");
+    }
+    let refused = [
+        (pkjwt(json!({})), "private_key_jwt needs"),
+        (pkjwt(json!({"jwks": {"keys": [key]}, "jwksUri": "https://a.example/jwks"})), "not both"),
+        (client(json!({"jwksUri": "https://a.example/jwks"})), "only private_key_jwt uses them"),
+        (pkjwt(json!({"jwks": {"keys": [key]}, "secret": {"name": "s"}})), "has no secret"),
+    ];
+    for (obj, message) in &refused {
+        let errs = cel_errors::<OAuthClient>(obj, None);
+        assert!(errs.iter().any(|e| e.contains(message)), "{obj}: {errs:?}");
+        assert!(!converts::<OAuthClient, model::Client>(obj), "{obj}");
+    }
+    // A private member is refused by the schema itself (maxLength 0), and by
+    // the conversion with a message that says what to do.
+    assert_eq!(node(&schema::<OAuthClient>(), &["spec", "jwks", "keys", "[]", "d"])["maxLength"], 0);
+    let mut private = key.clone();
+    private["d"] = json!("c2VjcmV0");
+    assert!(!converts::<OAuthClient, model::Client>(&pkjwt(json!({"jwks": {"keys": [private]}}))));
 }

@@ -24,8 +24,21 @@ pub struct AccessTokenClaims<'a> {
     pub scope: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<&'a str>,
+    /// RFC 9068 §2.2.3.1: the subject's roles (and groups) as the hub saw
+    /// them, so a token exchange later decides on the same facts.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub roles: &'a [String],
     /// RFC 8693 §4.1: who acts for the subject, nested for chains.
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<&'a serde_json::Value>,
+}
+
+/// Whom a token is about: the subject, the roles the decision saw, and who
+/// acts for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub sub: &'a str,
+    pub roles: &'a [String],
     pub act: Option<&'a serde_json::Value>,
 }
 
@@ -48,7 +61,7 @@ pub fn client_credentials_claims<'a>(
     now: UnixTime,
     jti: &'a str,
 ) -> AccessTokenClaims<'a> {
-    access_token_claims(settings, client, grant, &client.client_id, None, now, jti)
+    access_token_claims(settings, client, grant, Subject { sub: &client.client_id, roles: &[], act: None }, now, jti)
 }
 
 /// The claims of any access token: `sub` is the client itself, an asserted
@@ -57,15 +70,15 @@ pub fn access_token_claims<'a>(
     settings: &'a HubSettings,
     client: &'a CompiledClient,
     grant: &'a Grant<'a>,
-    sub: &'a str,
-    act: Option<&'a serde_json::Value>,
+    subject: Subject<'a>,
     now: UnixTime,
     jti: &'a str,
 ) -> AccessTokenClaims<'a> {
     AccessTokenClaims {
-        act,
+        act: subject.act,
+        roles: subject.roles,
         iss: &settings.issuer,
-        sub,
+        sub: subject.sub,
         aud: &grant.resource.identifier,
         exp: now.plus(grant.lifetime).0,
         iat: now.0,

@@ -13,11 +13,13 @@ use std::sync::Arc;
 
 use crate::condition::{ClientFacts, Condition};
 use crate::model::{
-    Client, ClientSelector, Effect, Kind, Meta, ObjectKey, Policy, Resource, ResourceSelector, default_client_id,
+    AuthMethod, Client, ClientSelector, Effect, Kind, Meta, ObjectKey, Policy, Resource, ResourceSelector,
+    default_client_id,
 };
 use crate::secret::ClientSecrets;
 use crate::snapshot::{
-    Association, CompiledClient, CompiledPolicy, CompiledResource, HubSettings, HubSnapshot, PolicyCondition,
+    Association, CompiledClient, CompiledPolicy, CompiledResource, Credential, HubSettings, HubSnapshot,
+    PolicyCondition,
 };
 use crate::status::{ObjectStatus, Problem, Reason};
 
@@ -108,7 +110,7 @@ pub fn compile(input: CompileInput) -> Compiled {
     struct Pending<'a> {
         client: &'a Client,
         client_id: String,
-        secrets: ClientSecrets,
+        credential: Credential,
         resources: Vec<usize>,
     }
     let mut pending: Vec<Pending<'_>> = Vec::with_capacity(clients.len());
@@ -157,18 +159,26 @@ pub fn compile(input: CompileInput) -> Compiled {
             }
             linked.push(idx);
         }
-        let secret_key = ObjectKey::new(c.meta.key.namespace.clone(), c.secret_name.clone());
-        let client_secrets = secrets.get(&secret_key).cloned();
-        if client_secrets.is_none() {
-            st.problems.push(Problem::new(
-                Reason::SecretPending,
-                "spec.secret.name",
-                format!("Secret {secret_key} with key client_secret is not available yet"),
-            ));
-        }
-        if let (true, Some(secrets)) = (st.ready(), client_secrets) {
+        // A private_key_jwt client authenticates with its own keys: it has no
+        // Secret to wait for.
+        let credential = match &c.keys {
+            Some(keys) if c.auth_method == AuthMethod::PrivateKeyJwt => Some(Credential::Keys(keys.clone())),
+            _ => {
+                let secret_key = ObjectKey::new(c.meta.key.namespace.clone(), c.secret_name.clone());
+                let found = secrets.get(&secret_key).cloned().map(Credential::Secrets);
+                if found.is_none() {
+                    st.problems.push(Problem::new(
+                        Reason::SecretPending,
+                        "spec.secret.name",
+                        format!("Secret {secret_key} with key client_secret is not available yet"),
+                    ));
+                }
+                found
+            }
+        };
+        if let (true, Some(credential)) = (st.ready(), credential) {
             id_owner.insert(client_id.clone(), c.meta.key.clone());
-            pending.push(Pending { client: c, client_id, secrets, resources: linked });
+            pending.push(Pending { client: c, client_id, credential, resources: linked });
         }
         client_statuses.push(st);
     }
@@ -303,7 +313,7 @@ pub fn compile(input: CompileInput) -> Compiled {
                 client_id: p.client_id.as_str().into(),
                 display_name: c.display_name.clone(),
                 auth_method: c.auth_method,
-                secrets: p.secrets,
+                credential: p.credential,
                 client_credentials: c.grants.client_credentials.clone(),
                 jwt_bearer: c.grants.jwt_bearer.clone(),
                 token_exchange: c.grants.token_exchange.clone(),

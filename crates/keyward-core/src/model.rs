@@ -74,6 +74,9 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// RFC 6749 §2.3.1, `client_id` and `client_secret` in the request body.
     ClientSecretPost,
+    /// RFC 7523 §2.2 / OpenID Connect Core §9: a JWT signed with the client's
+    /// private key; the hub holds only the public keys.
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -81,6 +84,7 @@ impl AuthMethod {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -135,6 +139,8 @@ pub struct Client {
     /// Set by the user; otherwise compile derives one (see [`default_client_id`]).
     pub client_id: Option<String>,
     pub auth_method: AuthMethod,
+    /// `private_key_jwt` only: the client's public keys.
+    pub keys: Option<ClientKeys>,
     /// Name of the Secret (same namespace) that holds `client_secret`.
     pub secret_name: String,
     /// Put on a generated Secret.
@@ -147,6 +153,60 @@ pub struct Client {
     pub grants: Grants,
     pub resources: Vec<ResourceGrant>,
     pub session: SessionLifetimes,
+}
+
+/// Where a `private_key_jwt` client's public keys are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientKeys {
+    /// `spec.jwks`: in the manifest.
+    Inline(Vec<PublicJwk>),
+    /// `spec.jwksUri`: fetched (guarded, cached) by the edge.
+    Uri(String),
+}
+
+/// A validated public JWK (RFC 7517): members are base64url, checked for
+/// shape; whether they form a usable key is decided when it is used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicJwk {
+    pub kid: Option<String>,
+    /// The one algorithm the key is pinned to, if its JWK says so.
+    pub alg: Option<JwsAlgorithm>,
+    pub key: PublicKey,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PublicKey {
+    Rsa { n: String, e: String },
+    Ec { curve: EcCurve, x: String, y: String },
+    Ed25519 { x: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EcCurve {
+    P256,
+    P384,
+}
+
+impl PublicKey {
+    /// The algorithms this key type can verify. The family follows from the
+    /// key, never from the JWT header alone, so no header can make an RSA key
+    /// verify an HMAC or an EC key verify RSA.
+    pub fn algorithms(&self) -> &'static [JwsAlgorithm] {
+        use JwsAlgorithm as A;
+        match self {
+            PublicKey::Rsa { .. } => &[A::RS256, A::RS384, A::RS512, A::PS256, A::PS384, A::PS512],
+            PublicKey::Ec { curve: EcCurve::P256, .. } => &[A::ES256],
+            PublicKey::Ec { curve: EcCurve::P384, .. } => &[A::ES384],
+            PublicKey::Ed25519 { .. } => &[A::EdDSA],
+        }
+    }
+}
+
+impl PublicJwk {
+    /// Whether a JWT signed with `alg` may be verified by this key.
+    pub fn accepts(&self, alg: JwsAlgorithm) -> bool {
+        self.alg.is_none_or(|pinned| pinned == alg) && self.key.algorithms().contains(&alg)
+    }
 }
 
 /// `spec.secret.rotation`: a new `id` asks for a new secret; the previous one

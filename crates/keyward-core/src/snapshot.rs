@@ -152,7 +152,7 @@ pub struct CompiledClient {
     pub client_id: Box<str>,
     pub display_name: String,
     pub auth_method: AuthMethod,
-    pub secrets: ClientSecrets,
+    pub credential: Credential,
     pub client_credentials: Option<ClientCredentialsGrant>,
     pub jwt_bearer: Option<crate::model::JwtBearerGrant>,
     pub token_exchange: Option<crate::model::TokenExchangeGrant>,
@@ -160,6 +160,14 @@ pub struct CompiledClient {
     pub session: SessionLifetimes,
     pub tags: Vec<String>,
     pub labels: BTreeMap<String, String>,
+}
+
+/// What a client authenticates with: digests of its secrets, or its public
+/// keys (`private_key_jwt`).
+#[derive(Debug)]
+pub enum Credential {
+    Secrets(ClientSecrets),
+    Keys(crate::model::ClientKeys),
 }
 
 impl CompiledClient {

@@ -58,7 +58,13 @@ impl TryFrom<&OAuthClient> for model::Client {
         let auth_method = match spec.token_endpoint_auth_method.unwrap_or_default() {
             TokenEndpointAuthMethod::ClientSecretBasic => AuthMethod::ClientSecretBasic,
             TokenEndpointAuthMethod::ClientSecretPost => AuthMethod::ClientSecretPost,
+            TokenEndpointAuthMethod::PrivateKeyJwt => AuthMethod::PrivateKeyJwt,
         };
+        let private_key_jwt = auth_method == AuthMethod::PrivateKeyJwt;
+        let keys = super::jwks::client_keys(&mut c, private_key_jwt, spec.jwks.as_ref(), spec.jwks_uri.as_deref());
+        if private_key_jwt && spec.secret.is_some() {
+            c.invalid("spec.secret", "a private_key_jwt client has no secret: remove spec.secret");
+        }
 
         let secret_name = match spec.secret.as_ref().and_then(|s| s.name.as_deref()) {
             Some(name) => {
@@ -141,6 +147,7 @@ impl TryFrom<&OAuthClient> for model::Client {
             tags: spec.tags.clone(),
             client_id: spec.client_id.clone(),
             auth_method,
+            keys,
             secret_name,
             secret_labels,
             secret_annotations,
@@ -198,7 +205,7 @@ pub const MAX_LIFETIME_RANGE: (Duration, Duration) = (MINUTE, Duration::from_sec
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(3600);
 pub const DEFAULT_KUBERNETES_MAX_LIFETIME: Duration = Duration::from_secs(48 * 3600);
 
-fn https(c: &mut Check, field: &str, value: Option<&str>) -> Option<String> {
+pub(crate) fn https(c: &mut Check, field: &str, value: Option<&str>) -> Option<String> {
     let v = value?;
     if c.length(field, v, 1, limits::URI) && !is_https_url(v) && !super::is_loopback_http_url(v) {
         c.invalid(field, format!("{v:?} is not an https URL"));

@@ -30,6 +30,8 @@ pub mod limits {
     pub const ROLES: usize = 64;
     pub const CONNECTION_SCOPES: usize = 16;
     pub const CLIENT_RESOURCES: usize = 64;
+    /// Keys in an OAuthClient's `jwks`.
+    pub const CLIENT_KEYS: usize = 8;
     pub const INTROSPECTORS: usize = 16;
     pub const SELECTOR_ENTRIES: usize = 64;
     /// Room for grants added later without a schema change.

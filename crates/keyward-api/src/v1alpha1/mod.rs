@@ -17,7 +17,7 @@ pub use access_policy::{
 pub use common::ObjectRef;
 pub use oauth_client::{
     ClaimMappingsSpec, ClientCredentialsSpec, ClientOrigin, ClientResource, ClientSecretSpec, GrantTypesSpec,
-    JwtBearerSpec, OAuthClient, OAuthClientSpec, OAuthClientStatus, SecretRef, SecretRotationSpec, SessionSpec,
-    TokenEndpointAuthMethod, TokenExchangeSpec, TrustedIssuerSpec,
+    JwkSetSpec, JwkSpec, JwtBearerSpec, OAuthClient, OAuthClientSpec, OAuthClientStatus, SecretRef, SecretRotationSpec,
+    SessionSpec, TokenEndpointAuthMethod, TokenExchangeSpec, TrustedIssuerSpec,
 };
 pub use resource::{IntrospectionSpec, Resource, ResourceSpec, ResourceStatus, ResourceType, ScopeSpec};

@@ -41,6 +41,15 @@ use super::common::{limits, patterns};
     .message("clientId cannot be changed or removed once set: issued tokens, the credentials Secret and every application configured with it refer to it; create a new OAuthClient for a new client id")
     .field_path(".clientId")
     .reason(Reason::FieldValueForbidden))]
+#[x_kube(validation = Rule::new("!has(self.jwks) || !has(self.jwksUri)")
+    .message("set jwks or jwksUri, not both")
+    .field_path(".jwksUri"))]
+#[x_kube(validation = Rule::new("(has(self.tokenEndpointAuthMethod) && self.tokenEndpointAuthMethod == 'private_key_jwt') == (has(self.jwks) || has(self.jwksUri))")
+    .message("private_key_jwt needs the client's public keys in jwks or jwksUri, and only private_key_jwt uses them")
+    .field_path(".tokenEndpointAuthMethod"))]
+#[x_kube(validation = Rule::new("!(has(self.tokenEndpointAuthMethod) && self.tokenEndpointAuthMethod == 'private_key_jwt' && has(self.secret))")
+    .message("a private_key_jwt client has no secret: remove spec.secret")
+    .field_path(".secret"))]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthClientSpec {
     /// Human-readable name shown on consent screens and in audit output,
@@ -76,15 +85,33 @@ pub struct OAuthClientSpec {
     #[schemars(length(min = 1, max = limits::CLIENT_ID), regex(pattern = patterns::CLIENT_ID))]
     pub client_id: Option<String>,
 
-    /// How the client authenticates at the token endpoint:
-    /// `client_secret_basic` (HTTP Basic, the default) or `client_secret_post`
-    /// (`client_id` and `client_secret` in the form body).
+    /// How the client authenticates at the token, introspection and revocation
+    /// endpoints: `client_secret_basic` (HTTP Basic, the default),
+    /// `client_secret_post` (`client_id` and `client_secret` in the form body),
+    /// or `private_key_jwt` (a JWT signed with the client's own private key,
+    /// RFC 7523 §2.2; its public keys go in `jwks` or `jwksUri` and the hub
+    /// holds no secret for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
 
+    /// The client's public signing keys, for `private_key_jwt`: a JWK Set
+    /// (RFC 7517) written into the manifest. Public members only; at most 8
+    /// keys; each needs a `kid` when there are several. Exclusive with `jwksUri`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<JwkSetSpec>,
+
+    /// Where the hub fetches the client's public signing keys, for
+    /// `private_key_jwt`: an https URL serving a JWK Set. Fetched through the
+    /// hub's guarded outbound client (no private or loopback addresses unless
+    /// allowed), cached, refreshed when an unknown `kid` appears. Exclusive with
+    /// `jwks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = limits::URI))]
+    pub jwks_uri: Option<String>,
+
     /// The Secret the hub writes the client's credentials to (keys
     /// `client_id`, `client_secret`, `token_endpoint`, `issuer`). Mount it into
-    /// the workload that uses this client.
+    /// the workload that uses this client. Not used with `private_key_jwt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<ClientSecretSpec>,
 
@@ -112,8 +139,8 @@ pub struct OAuthClientSpec {
 // How a client authenticates at the token endpoint (RFC 6749 §2.3, OpenID
 // Connect Core §9). `//`, not `///`: on an optional enum the type's doc would
 // replace the field's `kubectl explain` text. `non_exhaustive` because
-// `private_key_jwt` and `none` are coming: code matching on this must already
-// handle variants it does not know.
+// `none` is coming: code matching on this must already handle variants it
+// does not know.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[non_exhaustive]
 pub enum TokenEndpointAuthMethod {
@@ -125,6 +152,63 @@ pub enum TokenEndpointAuthMethod {
     /// `client_id` and `client_secret` in the form body (RFC 6749 §2.3.1).
     #[serde(rename = "client_secret_post")]
     ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2, OpenID
+    /// Connect Core §9), verified with `jwks` or `jwksUri`.
+    #[serde(rename = "private_key_jwt")]
+    PrivateKeyJwt,
+}
+
+/// A JWK Set of public keys (RFC 7517 §5).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub struct JwkSetSpec {
+    /// The keys, 1 to 8.
+    #[schemars(length(min = 1, max = limits::CLIENT_KEYS))]
+    pub keys: Vec<JwkSpec>,
+}
+
+/// One public key (RFC 7517 §4, RFC 7518 §6): RSA (`n`, `e`), EC P-256 or
+/// P-384 (`crv`, `x`, `y`), or Ed25519 (`kty: OKP`, `crv`, `x`). Private
+/// members (`d`, `p`, `q`, ...) are refused: the hub never needs them.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub struct JwkSpec {
+    /// Key type: `RSA`, `EC` or `OKP`.
+    pub kty: String,
+    /// Key id, matched against the `kid` of the client's JWTs. 1 to 256
+    /// printable ASCII characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub kid: Option<String>,
+    /// Intended use; only `sig` is accepted.
+    #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
+    pub use_: Option<String>,
+    /// The one algorithm this key signs with (RS256, RS384, RS512, PS256,
+    /// PS384, PS512, ES256, ES384, EdDSA). Unset: any the key type allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    /// RSA modulus, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub n: Option<String>,
+    /// RSA public exponent, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub e: Option<String>,
+    /// Curve: `P-256` or `P-384` for EC, `Ed25519` for OKP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    /// EC or OKP public x coordinate, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub x: Option<String>,
+    /// EC public y coordinate, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub y: Option<String>,
+    /// A private RSA, EC or OKP member. Listed so it is refused with a clear
+    /// message instead of being dropped unseen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 0))]
+    pub d: Option<String>,
 }
 
 /// Where the client's credentials are written.

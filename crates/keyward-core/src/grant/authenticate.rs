@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::error::{OAuthError, echo};
 use crate::model::AuthMethod;
 use crate::secret::SecretDigest;
-use crate::snapshot::{CompiledClient, HubSnapshot};
+use crate::snapshot::{CompiledClient, Credential, HubSnapshot};
 use crate::time::UnixTime;
 
 /// The credentials a request carried.
@@ -33,6 +33,9 @@ pub fn authenticate<'s>(
         Presented::Nothing => return Err(OAuthError::invalid_client("client authentication is required")),
         Presented::IdOnly { client_id } => {
             return Err(match snapshot.client(client_id) {
+                Some(c) if c.auth_method == AuthMethod::PrivateKeyJwt => OAuthError::invalid_client(
+                    "client_assertion is required: this client authenticates with private_key_jwt",
+                ),
                 Some(_) => OAuthError::invalid_client("client_secret is required"),
                 None => unknown(client_id),
             });
@@ -48,7 +51,11 @@ pub fn authenticate<'s>(
             method.as_str()
         )));
     }
-    if !client.secrets.verify(secret, now) {
+    let verified = match &client.credential {
+        Credential::Secrets(secrets) => secrets.verify(secret, now),
+        Credential::Keys(_) => false,
+    };
+    if !verified {
         return Err(OAuthError::invalid_client("client authentication failed"));
     }
     Ok(client)

@@ -2,6 +2,7 @@
 //! One file per grant; client authentication is shared.
 
 pub mod authenticate;
+pub mod client_assertion;
 pub mod client_credentials;
 pub mod common;
 pub mod jwt_bearer;

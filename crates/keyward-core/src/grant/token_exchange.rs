@@ -18,6 +18,12 @@ pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 #[derive(Debug, Default)]
 pub struct PresentedToken {
     pub sub: String,
+    /// The subject's roles: from this hub's `roles` claim, or as verified from
+    /// a trusted issuer. Policies on the target decide with them.
+    pub roles: Vec<String>,
+    /// The tenant a token of this hub was issued for: kept, so tenant policies
+    /// on the target still apply and the new token names it too.
+    pub tenant: Option<String>,
     /// Its audience when this hub issued it (a Resource identifier).
     pub aud: Option<String>,
     /// Its scopes when this hub issued it.
@@ -48,7 +54,7 @@ fn invalid_request(d: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
 pub fn exchange<'a>(
     snapshot: &'a HubSnapshot,
     client: &'a CompiledClient,
-    subject: &PresentedToken,
+    subject: &'a PresentedToken,
     actor: Option<&PresentedToken>,
     req: &ExchangeRequest<'_>,
 ) -> Result<Exchanged<'a>, OAuthError> {
@@ -81,8 +87,10 @@ pub fn exchange<'a>(
     }
 
     let requested = requested_scopes(req.scope, resource)?;
+    let roles: Vec<&str> = subject.roles.iter().map(String::as_str).collect();
+    let tenant = subject.tenant.as_deref();
     let facts =
-        Facts { grant: GrantType::TokenExchange, tenant: None, subject: Some(&subject.sub), roles: &[], now: req.now };
+        Facts { grant: GrantType::TokenExchange, tenant, subject: Some(&subject.sub), roles: &roles, now: req.now };
     let mut granted = decide_scopes(assoc, requested.as_deref(), &facts)?;
     // Toward the same Resource, the new token can hold no more than the old.
     let same_audience = subject.aud.as_deref() == Some(&*resource.identifier);
@@ -109,7 +117,7 @@ pub fn exchange<'a>(
         grant: Grant {
             resource,
             scope: granted.join(" "),
-            tenant: None,
+            tenant,
             lifetime: access_token_lifetime(&snapshot.settings, client, resource),
         },
         act,

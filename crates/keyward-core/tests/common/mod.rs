@@ -37,6 +37,7 @@ pub fn client(ns: &str, name: &str) -> Client {
         tags: vec![],
         client_id: None,
         auth_method: AuthMethod::ClientSecretBasic,
+        keys: None,
         secret_name: format!("{name}-credentials"),
         secret_labels: Default::default(),
         secret_annotations: Default::default(),

@@ -352,3 +352,101 @@ fn metadata_and_spec_problems_are_reported_together() {
     let got: Vec<_> = p.iter().map(|p| (p.reason, p.field.as_str())).collect();
     assert_eq!(got, [(Reason::InvalidManifest, "metadata.namespace"), (Reason::InvalidSpec, "spec.displayName")]);
 }
+
+mod private_key_jwt {
+    use keyward_core::model::{ClientKeys, EcCurve, JwsAlgorithm, PublicKey};
+
+    use super::*;
+    use crate::v1alpha1::{JwkSetSpec, JwkSpec};
+
+    const X: &str = "JdaYV0MLMxB6wNYD-BhTA8JV0M7hrZ3xu0pt58noF4M";
+    const Y: &str = "sGV22Xeo2AYCihOaoaYuzrFJMLGX5YYcAcomfELBTSY";
+
+    fn ec() -> JwkSpec {
+        JwkSpec {
+            kty: "EC".into(),
+            crv: Some("P-256".into()),
+            kid: Some("k1".into()),
+            x: Some(X.into()),
+            y: Some(Y.into()),
+            ..JwkSpec::default()
+        }
+    }
+
+    /// An RSA key with a modulus of `bytes` bytes (only its size matters here).
+    fn rsa(bytes: usize) -> JwkSpec {
+        use base64::Engine;
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(vec![0xc5; bytes]);
+        JwkSpec { kty: "RSA".into(), kid: Some("r1".into()), n: Some(n), e: Some("AQAB".into()), ..JwkSpec::default() }
+    }
+
+    fn with_keys(keys: Vec<JwkSpec>) -> Result<model::Client, Invalid> {
+        convert(|s| {
+            s.token_endpoint_auth_method = Some(TokenEndpointAuthMethod::PrivateKeyJwt);
+            s.jwks = Some(JwkSetSpec { keys });
+        })
+    }
+
+    fn with_key(edit: impl FnOnce(&mut JwkSpec)) -> Result<model::Client, Invalid> {
+        let mut k = ec();
+        edit(&mut k);
+        with_keys(vec![k])
+    }
+
+    #[test]
+    fn a_valid_key_set_converts_into_public_keys() {
+        let c = with_keys(vec![ec(), rsa(256)]).unwrap();
+        assert_eq!(c.auth_method, AuthMethod::PrivateKeyJwt);
+        let Some(ClientKeys::Inline(keys)) = c.keys else { panic!("inline keys") };
+        assert_eq!(keys[0].key, PublicKey::Ec { curve: EcCurve::P256, x: X.into(), y: Y.into() });
+        assert!(keys[1].accepts(JwsAlgorithm::PS256) && !keys[1].accepts(JwsAlgorithm::ES256));
+        let c = convert(|s| {
+            s.token_endpoint_auth_method = Some(TokenEndpointAuthMethod::PrivateKeyJwt);
+            s.jwks_uri = Some("https://agent.example.com/jwks.json".into());
+        })
+        .unwrap();
+        assert_eq!(c.keys, Some(ClientKeys::Uri("https://agent.example.com/jwks.json".into())));
+    }
+
+    #[test]
+    fn weak_or_malformed_keys_are_refused_at_their_member() {
+        assert_invalid(with_keys(vec![rsa(128)]), "spec.jwks.keys[0].n", "1024 bits is not accepted");
+        assert_invalid(with_key(|k| k.x = Some("c2hvcnQ".into())), "spec.jwks.keys[0].x", "must decode to 32 bytes");
+        assert_invalid(with_key(|k| k.y = Some("not base64!".into())), "spec.jwks.keys[0].y", "base64url");
+        assert_invalid(with_key(|k| k.crv = Some("P-521".into())), "spec.jwks.keys[0].crv", "use P-256 or P-384");
+        assert_invalid(with_key(|k| k.kty = "oct".into()), "spec.jwks.keys[0].kty", "never oct");
+        assert_invalid(with_key(|k| k.use_ = Some("enc".into())), "spec.jwks.keys[0].use", "use: sig");
+        assert_invalid(with_key(|k| k.alg = Some("RS256".into())), "spec.jwks.keys[0].alg", "does not fit this key");
+        assert_invalid(with_key(|k| k.alg = Some("HS256".into())), "spec.jwks.keys[0].alg", "is not accepted");
+        assert_invalid(with_key(|k| k.n = Some("AQAB".into())), "spec.jwks.keys[0].n", "not a member of a EC key");
+        assert_invalid(with_key(|k| k.d = Some("c2VjcmV0".into())), "spec.jwks.keys[0].d", "private key member");
+    }
+
+    #[test]
+    fn several_keys_need_distinct_kids() {
+        let mut second = ec();
+        assert_invalid(with_keys(vec![ec(), second.clone()]), "spec.jwks.keys[1].kid", "used twice");
+        second.kid = None;
+        assert_invalid(with_keys(vec![ec(), second]), "spec.jwks.keys[1].kid", "required when there are several");
+        assert_invalid(with_keys(vec![]), "spec.jwks.keys", "at least one key");
+    }
+
+    #[test]
+    fn keys_go_with_private_key_jwt_and_nothing_else() {
+        let r = convert(|s| s.token_endpoint_auth_method = Some(TokenEndpointAuthMethod::PrivateKeyJwt));
+        assert_invalid(r, "spec.tokenEndpointAuthMethod", "needs the client's public keys");
+        let r = convert(|s| s.jwks_uri = Some("https://agent.example.com/jwks.json".into()));
+        assert_invalid(r, "spec.jwksUri", "only used with tokenEndpointAuthMethod: private_key_jwt");
+        let r = convert(|s| {
+            s.token_endpoint_auth_method = Some(TokenEndpointAuthMethod::PrivateKeyJwt);
+            s.jwks_uri = Some("http://agent.example.com/jwks.json".into());
+        });
+        assert_invalid(r, "spec.jwksUri", "is not an https URL");
+        let r = convert(|s| {
+            s.token_endpoint_auth_method = Some(TokenEndpointAuthMethod::PrivateKeyJwt);
+            s.jwks = Some(JwkSetSpec { keys: vec![ec()] });
+            s.secret = Some(ClientSecretSpec::default());
+        });
+        assert_invalid(r, "spec.secret", "has no secret");
+    }
+}
