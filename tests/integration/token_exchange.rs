@@ -227,3 +227,108 @@ async fn an_external_subject_token_obeys_may_act_and_its_audience() {
             .await;
     r.assert_error(400, "invalid_request", "subject_token: the assertion is not for this hub (aud)");
 }
+
+/// Policies on the target see the subject token's tenant and roles, so
+/// exchanging a token sheds neither.
+fn tenants_and_roles(iss: &TestIssuer) -> String {
+    format!(
+        r#"
+apiVersion: keyward.dev/v1alpha1
+kind: OAuthClient
+metadata: {{name: tenant-bot, namespace: agents}}
+spec:
+  displayName: Tenant bot
+  clientId: tenant-bot
+  grantTypes: {{clientCredentials: {{allowedTenants: [acme, globex]}}}}
+  resources: [{{name: docs, namespace: shop, scopes: ["docs:search"]}}]
+---
+apiVersion: keyward.dev/v1alpha1
+kind: OAuthClient
+metadata: {{name: worker, namespace: agents}}
+spec:
+  displayName: Worker with roles from userinfo
+  clientId: worker
+  grantTypes:
+    jwtBearer: {{trustedIssuers: [{{issuer: '{ui}', userInfoEndpoint: '{ui}/userinfo', rejectReplay: false}}]}}
+  resources: [{{name: docs, namespace: shop, scopes: ["docs:search"]}}]
+---
+apiVersion: keyward.dev/v1alpha1
+kind: AccessPolicy
+metadata: {{name: no-writes-for-globex, namespace: shop}}
+spec:
+  effect: deny
+  resources: {{names: [orders]}}
+  tenants: [globex]
+  scopes: ["orders:write"]
+---
+apiVersion: keyward.dev/v1alpha1
+kind: AccessPolicy
+metadata: {{name: readers-only-read, namespace: shop}}
+spec:
+  effect: deny
+  resources: {{names: [orders]}}
+  subjects: {{roles: [reader]}}
+  scopes: ["orders:write"]
+"#,
+        ui = iss.issuer("ui")
+    )
+}
+
+#[tokio::test]
+async fn the_subject_tokens_tenant_and_roles_reach_the_targets_policies_and_the_new_token() {
+    let iss = TestIssuer::start().await;
+    let h =
+        hub().file("world.yaml", &world(&iss)).file("more.yaml", &tenants_and_roles(&iss)).issuer(HUB).start().await;
+    let to_orders = |subject: String| {
+        let h = &h;
+        async move {
+            exchange(h, "mcp-server", &[("subject_token", &subject), ("subject_token_type", AT), ("resource", ORDERS)])
+                .await
+        }
+    };
+    let secret = h.secret("agents", "tenant-bot");
+    let for_tenant = |tenant: &'static str| {
+        let (h, secret) = (&h, secret.clone());
+        async move {
+            let r = h
+                .post(
+                    "/token",
+                    Some(("tenant-bot", &secret)),
+                    &[("grant_type", "client_credentials"), ("resource", MCP), ("tenant", tenant)],
+                )
+                .await;
+            r.body["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+
+    let acme = to_orders(for_tenant("acme").await).await;
+    assert_eq!(acme.body["scope"], "orders:read orders:write", "{}", acme.text);
+    assert_eq!(h.verify(acme.body["access_token"].as_str().unwrap(), ORDERS).await["tenant"], "acme");
+    let globex = to_orders(for_tenant("globex").await).await;
+    assert_eq!(globex.body["scope"], "orders:read", "the tenant deny still applies: {}", globex.text);
+    assert_eq!(h.verify(globex.body["access_token"].as_str().unwrap(), ORDERS).await["tenant"], "globex");
+
+    // A workload whose userinfo says it is a reader: its token carries the
+    // role, and the role's deny applies after the exchange.
+    let mut claims = crate::jwt_bearer::claims(&iss, "ui", h.now());
+    claims["sub"] = json!("spiffe://test/reader");
+    let assertion = iss.sign(&crate::jwt_bearer::rs256(), &claims);
+    let r = h
+        .post(
+            "/token",
+            None,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("client_id", "worker"),
+                ("assertion", &assertion),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let token = r.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(h.verify(&token, MCP).await["roles"], json!(["reader"]));
+    let r = to_orders(token).await;
+    assert_eq!(r.body["scope"], "orders:read", "{}", r.text);
+    let c = h.verify(r.body["access_token"].as_str().unwrap(), ORDERS).await;
+    assert_eq!((c["sub"].as_str(), c["roles"].clone()), (Some("spiffe://test/reader"), json!(["reader"])));
+}
