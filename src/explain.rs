@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use keyward_core::compile::{Compiled, compile};
-use keyward_core::condition::{grant_name, parse_grant_name};
 use keyward_core::error::echo;
 use keyward_core::grant::client_credentials::{ClientCredentialsRequest, client_credentials};
 use keyward_core::model::{GrantType, Kind, ObjectKey};
@@ -47,7 +46,7 @@ pub struct Query {
 impl Query {
     /// `--grant` / `grant`: the manifest spelling.
     pub fn parse_grant(s: &str) -> Result<GrantType, String> {
-        parse_grant_name(s).ok_or_else(|| {
+        GrantType::from_manifest_name(s).ok_or_else(|| {
             format!(
                 "unknown grant '{}': use clientCredentials, jwtBearer, tokenExchange, authorizationCode, refreshToken or ciba",
                 echo(s)
@@ -167,7 +166,10 @@ pub fn explain(hub: &HubSnapshot, q: &Query) -> Result<Report, QueryError> {
         other => {
             report.refused = Some(OAuthError::new(
                 keyward_core::ErrorCode::UnsupportedGrantType,
-                format!("{} is not served by this hub yet; the policies' decision is shown anyway", grant_name(other)),
+                format!(
+                    "{} is not served by this hub yet; the policies' decision is shown anyway",
+                    other.manifest_name()
+                ),
             ));
         }
     }
@@ -303,7 +305,7 @@ impl Report {
                 "catalog": r.catalog,
             })),
             "request": {
-                "grant": grant_name(self.query.grant),
+                "grant": self.query.grant.manifest_name(),
                 "tenant": self.tenant,
                 "subject": self.query.subject,
                 "roles": self.query.roles,
@@ -340,7 +342,7 @@ impl std::fmt::Display for Report {
         writeln!(
             f,
             "request      grant {}, tenant {}, subject {}, roles {}",
-            grant_name(q.grant),
+            q.grant.manifest_name(),
             self.tenant.as_deref().unwrap_or("(none)"),
             subject,
             if q.roles.is_empty() { "(none)".to_owned() } else { q.roles.join(" ") },

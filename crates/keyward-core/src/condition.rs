@@ -102,33 +102,6 @@ impl fmt::Display for ConditionError {
 
 impl std::error::Error for ConditionError {}
 
-/// The manifest spelling of a grant type, as `request.grant` and
-/// `spec.grantTypes` write it.
-pub fn grant_name(g: GrantType) -> &'static str {
-    match g {
-        GrantType::AuthorizationCode => "authorizationCode",
-        GrantType::RefreshToken => "refreshToken",
-        GrantType::ClientCredentials => "clientCredentials",
-        GrantType::JwtBearer => "jwtBearer",
-        GrantType::TokenExchange => "tokenExchange",
-        GrantType::Ciba => "ciba",
-    }
-}
-
-/// The grant a manifest name stands for.
-pub fn parse_grant_name(s: &str) -> Option<GrantType> {
-    [
-        GrantType::AuthorizationCode,
-        GrantType::RefreshToken,
-        GrantType::ClientCredentials,
-        GrantType::JwtBearer,
-        GrantType::TokenExchange,
-        GrantType::Ciba,
-    ]
-    .into_iter()
-    .find(|g| grant_name(*g) == s)
-}
-
 /// The client facts a condition sees.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientFacts<'a> {
@@ -328,7 +301,7 @@ impl Condition {
             "subject" => string(req.subject.unwrap_or("")),
             "roles" => strings(req.roles),
             "tenant" => string(req.tenant.unwrap_or("")),
-            "grant" => string(grant_name(req.grant)),
+            "grant" => string(req.grant.manifest_name()),
             _ => timestamp(req.now),
         })
     }
@@ -898,16 +871,9 @@ mod tests {
 
     #[test]
     fn grant_names_round_trip() {
-        for g in [
-            GrantType::AuthorizationCode,
-            GrantType::RefreshToken,
-            GrantType::ClientCredentials,
-            GrantType::JwtBearer,
-            GrantType::TokenExchange,
-            GrantType::Ciba,
-        ] {
-            assert_eq!(parse_grant_name(grant_name(g)), Some(g));
+        for g in GrantType::ALL {
+            assert_eq!(GrantType::from_manifest_name(g.manifest_name()), Some(g));
         }
-        assert_eq!(parse_grant_name("client_credentials"), None);
+        assert_eq!(GrantType::from_manifest_name("client_credentials"), None);
     }
 }

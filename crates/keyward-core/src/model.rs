@@ -114,17 +114,34 @@ impl GrantType {
         }
     }
 
+    pub const ALL: [GrantType; 6] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+        GrantType::JwtBearer,
+        GrantType::TokenExchange,
+        GrantType::Ciba,
+    ];
+
     pub fn from_wire(s: &str) -> Option<GrantType> {
-        [
-            GrantType::AuthorizationCode,
-            GrantType::RefreshToken,
-            GrantType::ClientCredentials,
-            GrantType::JwtBearer,
-            GrantType::TokenExchange,
-            GrantType::Ciba,
-        ]
-        .into_iter()
-        .find(|g| g.as_str() == s)
+        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+
+    /// The manifest spelling (`spec.grantTypes` of an AccessPolicy, a policy
+    /// condition's `request.grant`, `keyward explain --grant`).
+    pub fn manifest_name(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorizationCode",
+            GrantType::RefreshToken => "refreshToken",
+            GrantType::ClientCredentials => "clientCredentials",
+            GrantType::JwtBearer => "jwtBearer",
+            GrantType::TokenExchange => "tokenExchange",
+            GrantType::Ciba => "ciba",
+        }
+    }
+
+    pub fn from_manifest_name(s: &str) -> Option<GrantType> {
+        GrantType::ALL.into_iter().find(|g| g.manifest_name() == s)
     }
 }
 

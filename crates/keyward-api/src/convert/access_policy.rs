@@ -38,7 +38,7 @@ impl TryFrom<&AccessPolicy> for model::Policy {
 
         c.max_items("spec.grantTypes", spec.grant_types.len(), limits::GRANT_TYPES);
         let grant_types: Vec<GrantType> = spec.grant_types.iter().map(|g| grant_type(*g)).collect();
-        let names: Vec<&str> = grant_types.iter().map(|g| grant_type_name(*g)).collect();
+        let names: Vec<&str> = grant_types.iter().map(|g| g.manifest_name()).collect();
         c.unique("spec.grantTypes", &names);
         c.tenants("spec.tenants", &spec.tenants);
         let subjects = spec.subjects.as_ref().map(|s| subject_selector(&mut c, s)).unwrap_or_default();
@@ -169,18 +169,6 @@ fn grant_type(g: GrantTypeName) -> GrantType {
         GrantTypeName::JwtBearer => GrantType::JwtBearer,
         GrantTypeName::TokenExchange => GrantType::TokenExchange,
         GrantTypeName::Ciba => GrantType::Ciba,
-    }
-}
-
-/// The manifest spelling, for messages about duplicates.
-fn grant_type_name(g: GrantType) -> &'static str {
-    match g {
-        GrantType::AuthorizationCode => "authorizationCode",
-        GrantType::RefreshToken => "refreshToken",
-        GrantType::ClientCredentials => "clientCredentials",
-        GrantType::JwtBearer => "jwtBearer",
-        GrantType::TokenExchange => "tokenExchange",
-        GrantType::Ciba => "ciba",
     }
 }
 
