@@ -45,6 +45,34 @@ impl FetchArgs {
     }
 }
 
+/// What `serve` and `run` share: signing, lifetimes, threads, fetches.
+#[derive(clap::Args)]
+struct HubArgs {
+    #[arg(long, value_enum, default_value_t = KeyAlg::Es256)]
+    key_algorithm: KeyAlg,
+    /// How long a signing key signs before the next one takes over, in hours.
+    #[arg(long, default_value_t = 720)]
+    key_rotation_hours: u64,
+    /// Hub-wide access-token lifetime in seconds, where neither client nor resource sets one.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..=86400))]
+    access_token_ttl: u64,
+    /// Tokio worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    #[command(flatten)]
+    fetch: FetchArgs,
+}
+
+impl HubArgs {
+    fn key_rotation(&self) -> Duration {
+        Duration::from_secs(self.key_rotation_hours.max(1) * 3600)
+    }
+
+    fn lifetimes(&self) -> Lifetimes {
+        Lifetimes { access_token: Duration::from_secs(self.access_token_ttl), ..Lifetimes::default() }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
@@ -79,19 +107,8 @@ enum Command {
         /// Namespace of manifests that do not set one.
         #[arg(long, default_value = "default")]
         namespace: String,
-        #[arg(long, value_enum, default_value_t = KeyAlg::Es256)]
-        key_algorithm: KeyAlg,
-        /// How long a signing key signs before the next one takes over, in hours.
-        #[arg(long, default_value_t = 720)]
-        key_rotation_hours: u64,
-        /// Hub-wide access-token lifetime in seconds, where neither client nor resource sets one.
-        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..=86400))]
-        access_token_ttl: u64,
-        /// Tokio worker threads (default: one per core).
-        #[arg(long)]
-        workers: Option<usize>,
         #[command(flatten)]
-        fetch: FetchArgs,
+        hub: HubArgs,
     },
     /// Run the hub in a cluster (or against KUBECONFIG): watch the CRs, serve tokens, write Secrets and status as leader.
     Run {
@@ -115,16 +132,8 @@ enum Command {
         /// Namespaces to watch, comma-separated; empty: all.
         #[arg(long, env = "KEYWARD_WATCH_NAMESPACES", value_delimiter = ',', default_value = "")]
         watch_namespaces: Vec<String>,
-        #[arg(long, value_enum, default_value_t = KeyAlg::Es256)]
-        key_algorithm: KeyAlg,
-        #[arg(long, default_value_t = 720)]
-        key_rotation_hours: u64,
-        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..=86400))]
-        access_token_ttl: u64,
-        #[arg(long)]
-        workers: Option<usize>,
         #[command(flatten)]
-        fetch: FetchArgs,
+        hub: HubArgs,
     },
     /// Load and compile a folder of manifests once; report every object; exit 1 if any is not Ready.
     Check {
@@ -219,20 +228,14 @@ fn main() -> ExitCode {
             },
             output,
         ),
-        Command::Run {
-            issuer,
-            listen,
-            admin_listen,
-            namespace,
-            name,
-            identity,
-            watch_namespaces,
-            key_algorithm,
-            key_rotation_hours,
-            access_token_ttl,
-            workers,
-            fetch,
-        } => {
+        Command::Run { issuer, listen, admin_listen, namespace, name, identity, watch_namespaces, hub } => {
+            let fetch = match hub.fetch.policy() {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
             let opts = RunOptions {
                 issuer,
                 listen,
@@ -241,19 +244,13 @@ fn main() -> ExitCode {
                 name,
                 identity,
                 watch_namespaces: watch_namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
-                key_algorithm: key_algorithm.into(),
-                key_rotation: Duration::from_secs(key_rotation_hours.max(1) * 3600),
-                lifetimes: Lifetimes { access_token: Duration::from_secs(access_token_ttl), ..Lifetimes::default() },
+                key_algorithm: hub.key_algorithm.into(),
+                key_rotation: hub.key_rotation(),
+                lifetimes: hub.lifetimes(),
                 lease_seconds: 15,
-                fetch: match fetch.policy() {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::error!("{e}");
-                        return ExitCode::from(2);
-                    }
-                },
+                fetch,
             };
-            runtime(workers)
+            runtime(hub.workers)
                 .and_then(|rt| {
                     rt.block_on(async {
                         let client = kube::Client::try_default().await?;
@@ -266,37 +263,27 @@ fn main() -> ExitCode {
                 })
                 .map(|()| ExitCode::SUCCESS)
         }
-        Command::Serve {
-            manifests,
-            listen,
-            state_dir,
-            issuer,
-            namespace,
-            key_algorithm,
-            key_rotation_hours,
-            access_token_ttl,
-            workers,
-            fetch,
-        } => {
+        Command::Serve { manifests, listen, state_dir, issuer, namespace, hub } => {
+            let fetch = match hub.fetch.policy() {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
             let opts = ServeOptions {
                 manifests,
                 listen,
                 state_dir,
                 issuer,
                 namespace,
-                key_algorithm: key_algorithm.into(),
-                key_rotation: Duration::from_secs(key_rotation_hours.max(1) * 3600),
+                key_algorithm: hub.key_algorithm.into(),
+                key_rotation: hub.key_rotation(),
                 poll_interval: Duration::from_secs(1),
-                lifetimes: Lifetimes { access_token: Duration::from_secs(access_token_ttl), ..Lifetimes::default() },
-                fetch: match fetch.policy() {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::error!("{e}");
-                        return ExitCode::from(2);
-                    }
-                },
+                lifetimes: hub.lifetimes(),
+                fetch,
             };
-            run_serve(opts, workers).map(|()| ExitCode::SUCCESS)
+            run_serve(opts, hub.workers).map(|()| ExitCode::SUCCESS)
         }
     };
     result.unwrap_or_else(|e| {
