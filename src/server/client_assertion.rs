@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
+use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::{Jwk, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{DecodingKey, Validation};
 use keyward_core::error::{ErrorCode, echo};
 use keyward_core::grant::client_assertion::{
     Audience, ClientAssertion, HubAudiences, algorithm, check, claimed_client, select_key, typ_is_explicit,
@@ -21,7 +21,7 @@ use keyward_core::{OAuthError, UnixTime};
 use serde_json::Value;
 
 use super::AppState;
-use super::assertion::{MAX_ASSERTION, jwt_alg, numeric, parts, valid_kid};
+use super::assertion::{MAX_ASSERTION, numeric, parts, signature, valid_kid};
 
 fn invalid(d: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
     OAuthError::invalid_client(d)
@@ -85,17 +85,7 @@ pub async fn verify(
         ClientKeys::Inline(list) => decoding_key(select_key(list, alg, kid)?)?,
         ClientKeys::Uri(uri) => fetched_key(st, uri, alg, kid).await?,
     };
-    let mut v = Validation::new(jwt_alg(alg));
-    v.validate_exp = false;
-    v.validate_aud = false;
-    v.required_spec_claims.clear();
-    jsonwebtoken::decode::<Value>(token, &key, &v).map_err(|e| match e.kind() {
-        jsonwebtoken::errors::ErrorKind::InvalidSignature => invalid("the client assertion's signature is invalid"),
-        jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => {
-            invalid("the client assertion's alg does not match the key")
-        }
-        _ => invalid("the client assertion is malformed"),
-    })?;
+    signature(token, &key, alg).map_err(|p| invalid(p.describe("the client assertion")))?;
     let issuer = hub.settings.issuer.as_str();
     let (token_endpoint, this_endpoint) = (hub.settings.endpoint("/token"), hub.settings.endpoint(path));
     let audiences = HubAudiences { issuer, token_endpoint: &token_endpoint, this_endpoint: &this_endpoint };
