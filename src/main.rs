@@ -245,6 +245,7 @@ fn main() -> ExitCode {
                 key_rotation: Duration::from_secs(key_rotation_hours.max(1) * 3600),
                 lifetimes: Lifetimes { access_token: Duration::from_secs(access_token_ttl), ..Lifetimes::default() },
                 lease_seconds: 15,
+                store_gc_interval: Duration::from_secs(30),
                 fetch: match fetch.policy() {
                     Ok(p) => p,
                     Err(e) => {
