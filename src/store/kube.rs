@@ -266,3 +266,6 @@ impl Store for KubeStore {
         self.synced.load(Ordering::Acquire)
     }
 }
+
+#[cfg(test)]
+mod tests;
