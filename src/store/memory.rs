@@ -15,11 +15,14 @@ use keyward_core::store::{Store, StoreError, StoreFuture, Use};
 pub struct Ledger {
     entries: HashMap<String, u64>,
     capacity: usize,
+    /// The `now` of the last sweep for room: within the same second nothing
+    /// more can have expired, so a full ledger is not swept again per call.
+    swept_at: Option<u64>,
 }
 
 impl Ledger {
     pub fn new(capacity: usize) -> Ledger {
-        Ledger { entries: HashMap::new(), capacity }
+        Ledger { entries: HashMap::new(), capacity, swept_at: None }
     }
 
     /// Whether `key` is recorded, expired or not (the caller knows no time).
@@ -76,7 +79,10 @@ impl Ledger {
 
     fn make_room(&mut self, now: UnixTime) -> Result<(), StoreError> {
         if self.entries.len() >= self.capacity {
-            self.purge(now);
+            if self.swept_at != Some(now.0) {
+                self.swept_at = Some(now.0);
+                self.purge(now);
+            }
             if self.entries.len() >= self.capacity {
                 return Err(StoreError::Full(self.entries.len()));
             }
