@@ -31,7 +31,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 
 use super::memory::{Ledger, poisoned};
-pub use record::{ANNOTATION_EXPIRES, Kind, LABEL_RECORD, Naming, UNREADABLE_EXPIRY_AFTER, hash};
+pub use record::hash;
+use record::{Kind, Naming};
 
 /// The longest a store call may take before the request gets a 503.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
