@@ -260,8 +260,13 @@ for helm in ("helm3", "helm4"):
             rules = crs[0]["rules"] if crs else []
         secret_verbs = {v for r in rules if "secrets" in r.get("resources", []) for v in r["verbs"]}
         check(secret_verbs == {"get", "list", "watch", "create", "patch"}, f"{where}: Secret verbs {secret_verbs}")
+        # delete is allowed once: on leases in the release namespace, where the
+        # leader collects the store's expired records (nothing else, no name).
+        store_rule = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["list", "watch", "delete"]}
+        check(self_roles and store_rule in self_roles[0]["rules"], f"{where}: no store rule {store_rule} in the self Role")
         check(not any(v in ("*", "delete", "deletecollection", "escalate", "bind", "impersonate")
-                      for d in docs if d["kind"] in ("Role", "ClusterRole") for r in d["rules"] for v in r["verbs"]),
+                      for d in docs if d["kind"] in ("Role", "ClusterRole") for r in d["rules"] for v in r["verbs"]
+                      if not (d in self_roles and r == store_rule)),
               f"{where}: a wildcard or dangerous verb in RBAC")
         for b in by_kind(docs, "RoleBinding") + by_kind(docs, "ClusterRoleBinding"):
             check(b["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": ns}], f"{where}: binding {b['metadata']['name']} subjects")

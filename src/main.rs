@@ -248,6 +248,7 @@ fn main() -> ExitCode {
                 key_rotation: hub.key_rotation(),
                 lifetimes: hub.lifetimes(),
                 lease_seconds: 15,
+                store_gc_interval: Duration::from_secs(30),
                 fetch,
             };
             runtime(hub.workers)

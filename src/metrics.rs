@@ -24,6 +24,12 @@ pub struct Kind {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationResult {
+    pub operation: &'static str,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GrantResult {
     pub grant: &'static str,
     pub result: &'static str,
@@ -57,6 +63,12 @@ pub struct Metrics {
     /// Age of the active signing key.
     pub signing_key_age_seconds: Gauge,
     pub leader: Gauge,
+    /// One-time-use checks of assertions: first, replayed, error.
+    one_time_use: [Counter; 3],
+    /// Revocations recorded: ok, error.
+    revocations: [Counter; 2],
+    /// Expired store records deleted (by this replica's collector).
+    pub store_records_purged: Counter,
 }
 
 impl Default for Metrics {
@@ -93,6 +105,23 @@ impl Metrics {
         registry.register("signing_key_age_seconds", "Age of the active signing key", signing_key_age_seconds.clone());
         let leader = Gauge::default();
         registry.register("leader", "1 while this replica holds the lease", leader.clone());
+        let store_ops = Family::<OperationResult, Counter>::default();
+        registry.register(
+            "store_operations",
+            "Store writes by operation (one_time_use, revoke) and result",
+            store_ops.clone(),
+        );
+        let op = |operation: &'static str, result: &'static str| {
+            store_ops.get_or_create(&OperationResult { operation, result }).clone()
+        };
+        let one_time_use = [op("one_time_use", "first"), op("one_time_use", "replayed"), op("one_time_use", "error")];
+        let revocations = [op("revoke", "ok"), op("revoke", "error")];
+        let store_records_purged = Counter::default();
+        registry.register(
+            "store_records_purged",
+            "Expired store records deleted by this replica",
+            store_records_purged.clone(),
+        );
         Metrics {
             registry,
             issued,
@@ -104,6 +133,9 @@ impl Metrics {
             compile_seconds,
             signing_key_age_seconds,
             leader,
+            one_time_use,
+            revocations,
+            store_records_purged,
         }
     }
 
@@ -117,6 +149,22 @@ impl Metrics {
         if let Some(i) = CODES.iter().position(|c| *c == code) {
             self.refused[i].inc();
         }
+    }
+
+    /// The outcome of one one-time-use check (`None`: the store failed).
+    #[inline]
+    pub fn one_time_use(&self, used: Option<keyward_core::store::Use>) {
+        let i = match used {
+            Some(keyward_core::store::Use::First) => 0,
+            Some(keyward_core::store::Use::Replayed) => 1,
+            None => 2,
+        };
+        self.one_time_use[i].inc();
+    }
+
+    #[inline]
+    pub fn revocation(&self, ok: bool) {
+        self.revocations[usize::from(!ok)].inc();
     }
 
     /// The Prometheus text exposition.

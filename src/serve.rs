@@ -171,9 +171,11 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
                     Ok(Err(e)) => tracing::error!(error = %e, "key rotation failed; the current keys stay in force"),
                     Err(e) => tracing::error!(error = %e, "key rotation task failed"),
                 }
-                let store = Arc::clone(&state.store);
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.purge(now)).await {
-                    tracing::warn!(error = %e, "could not purge expired revocations");
+                match state.store.purge(now).await {
+                    Ok(n) => {
+                        state.metrics.store_records_purged.inc_by(n);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not purge expired store records"),
                 }
             }
         }));

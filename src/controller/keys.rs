@@ -36,8 +36,9 @@ pub enum KeysError {
     KeySet(#[from] crate::keys::KeySetError),
 }
 
-/// Metadata of an object the hub owns in its own namespace.
-fn own_meta(namespace: &str, name: &str) -> ObjectMeta {
+/// Metadata of an object the hub owns in its own namespace (also the
+/// Kubernetes store's records).
+pub(crate) fn own_meta(namespace: &str, name: &str) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_owned()),
         namespace: Some(namespace.to_owned()),

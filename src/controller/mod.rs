@@ -8,6 +8,7 @@
 //! `status.rs`, `inputs.rs`) that the tests exercise without a cluster.
 
 pub mod client_secret;
+mod collector;
 pub mod inputs;
 pub mod keys;
 pub mod kube_issuer;
@@ -32,7 +33,7 @@ use tokio::sync::watch as channel;
 use crate::metrics::Metrics;
 use crate::report::{Reporter, merge};
 use crate::server::{self, AppState, Clock};
-use crate::store::MemoryStore;
+use crate::store::KubeStore;
 use inputs::{Objects, inputs};
 pub use watch::Watches;
 
@@ -56,6 +57,8 @@ pub struct RunOptions {
     pub lease_seconds: u64,
     /// Outbound fetches of trusted issuers' keys and userinfo.
     pub fetch: crate::fetch::FetchPolicy,
+    /// How often the leader deletes expired store records.
+    pub store_gc_interval: Duration,
 }
 
 impl RunOptions {
@@ -111,7 +114,12 @@ pub async fn start(client: Client, opts: RunOptions, clock: Clock) -> anyhow::Re
     crate::serve::check_issuer(&opts.issuer)?;
     let settings = HubSettings { issuer: opts.issuer.clone(), defaults: opts.lifetimes.clone() };
     let metrics = Arc::new(Metrics::new());
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    // Revocations and one-time uses are shared by the replicas through the API
+    // server (store/kube.rs); the token path never reaches it.
+    let kube_store = Arc::new(
+        KubeStore::new(client.clone(), &opts.namespace, &opts.name).context("cannot set up the cluster store")?,
+    );
+    let store: Arc<dyn Store> = Arc::clone(&kube_store) as Arc<dyn Store>;
     let state = AppState::new(
         HubSnapshot::empty(settings.clone()),
         None,
@@ -148,12 +156,15 @@ pub async fn start(client: Client, opts: RunOptions, clock: Clock) -> anyhow::Re
 
     let (watches, watch_tasks) = Watches::start(&client, &opts);
     tasks.extend(watch_tasks);
+    let now = Arc::clone(&clock);
+    tasks.push(tokio::spawn(kube_store.follow_revocations(move || now())));
 
     let (compiled_tx, compiled_rx) = channel::channel::<Option<Arc<Compiled>>>(None);
     tasks.push(tokio::spawn(compile_loop(watches.clone(), settings, Arc::clone(&state), compiled_tx)));
     tasks.push(tokio::spawn(keys::load_loop(watches.clone(), Arc::clone(&state))));
 
     let (leader_tx, leader_rx) = channel::channel(false);
+    tasks.push(tokio::spawn(collector::collect_loop(Arc::clone(&state), leader_rx.clone(), opts.store_gc_interval)));
     tasks.push(tokio::spawn(writer::leader_loop(
         client,
         opts.clone(),

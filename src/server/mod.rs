@@ -68,7 +68,6 @@ pub struct AppState {
     pub rng: SystemRandom,
     pub metrics: Arc<Metrics>,
     pub outbound: Outbound,
-    pub replay: replay::ReplayCache,
     synced: AtomicBool,
     discovery: discovery::Documents,
 }
@@ -93,7 +92,6 @@ impl AppState {
             rng: SystemRandom::new(),
             metrics,
             outbound,
-            replay: replay::ReplayCache::new(1_000_000),
             synced: AtomicBool::new(false),
             discovery,
         })
@@ -105,9 +103,10 @@ impl AppState {
         self.synced.store(synced, Ordering::Release);
     }
 
-    /// Ready: configuration loaded and keys to sign with.
+    /// Ready: configuration loaded, keys to sign with, and a store that knows
+    /// the revocations made before this replica started.
     pub fn is_ready(&self) -> bool {
-        self.synced.load(Ordering::Acquire) && self.keys.load().is_some()
+        self.synced.load(Ordering::Acquire) && self.keys.load().is_some() && self.store.is_ready()
     }
 
     pub fn now(&self) -> UnixTime {

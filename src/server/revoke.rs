@@ -11,7 +11,6 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use keyward_core::store::StoreError;
 use keyward_core::{OAuthError, UnixTime};
 
 use super::AppState;
@@ -43,9 +42,7 @@ async fn run(st: &Arc<AppState>, headers: &HeaderMap, body: Result<Bytes, BytesR
     if *caller.client_id != *claims.client_id {
         return Err(OAuthError::unauthorized_client("the token was not issued to this client").into());
     }
-    let store = Arc::clone(&st.store);
-    tokio::task::spawn_blocking(move || store.revoke(&claims.jti, UnixTime(claims.exp)))
-        .await
-        .map_err(|e| StoreError(e.to_string()))??;
-    Ok(())
+    let revoked = st.store.revoke(&claims.jti, UnixTime(claims.exp)).await;
+    st.metrics.revocation(revoked.is_ok());
+    Ok(revoked?)
 }

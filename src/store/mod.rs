@@ -1,9 +1,13 @@
 //! Store backends for what the server writes at runtime (see
-//! `keyward_core::store`). `embedded` is the one-file database behind
-//! `keyward serve` and single-replica deployments.
+//! `keyward_core::store`): `embedded`, the one-file database behind
+//! `keyward serve` and a single replica; `kube`, records as Kubernetes objects
+//! for several replicas of `keyward run`; `memory`, the in-memory ledger both
+//! keep in front of their storage (and a whole store for tests).
 
 pub mod embedded;
+pub mod kube;
 pub mod memory;
 
 pub use embedded::EmbeddedStore;
+pub use kube::KubeStore;
 pub use memory::MemoryStore;

@@ -12,5 +12,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod fullenv;
+mod store;
 mod support;
 mod testenv;

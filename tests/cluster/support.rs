@@ -128,6 +128,7 @@ pub struct ReplicaOptions {
     pub identity: String,
     pub lease_seconds: u64,
     pub clock: Arc<AtomicU64>,
+    pub store_gc_interval: Duration,
 }
 
 impl ReplicaOptions {
@@ -138,6 +139,7 @@ impl ReplicaOptions {
             identity: unique("replica"),
             lease_seconds: 4,
             clock: Arc::new(AtomicU64::new(START)),
+            store_gc_interval: Duration::from_secs(30),
         }
     }
 }
@@ -163,6 +165,7 @@ pub async fn start_replica(client: &Client, o: ReplicaOptions) -> Replica {
             ..Default::default()
         },
         lease_seconds: o.lease_seconds,
+        store_gc_interval: o.store_gc_interval,
     };
     let c = Arc::clone(&clock);
     let running =
