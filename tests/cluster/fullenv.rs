@@ -555,3 +555,82 @@ spec:
     let (s, _) = grant(jwks_id.clone(), token.clone()).await;
     assert_eq!(s, 200, "JWKS-only validation cannot see the deletion (docs/jwt-bearer.md)");
 }
+
+/// A `private_key_jwt` assertion signed with the example client's test key
+/// (tests/fixtures), for `client_id` at the replicas' clock `now`.
+fn client_assertion(client_id: &str, now: u64) -> String {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    let der = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/example-mcp-client.pk8")).unwrap();
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der).unwrap();
+    let header = serde_json::json!({"alg": "ES256", "kid": "k1", "typ": "client-authentication+jwt"});
+    let claims = serde_json::json!({"iss": client_id, "sub": client_id, "aud": ISSUER, "iat": now, "exp": now + 60,
+        "jti": unique("jti")});
+    let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
+    let sig = key.sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes()).unwrap();
+    format!("{input}.{}", B64.encode(sig.as_ref()))
+}
+
+#[tokio::test]
+async fn a_private_key_jwt_client_is_ready_without_a_secret_and_each_assertion_works_once_across_replicas() {
+    let Some((client, ns, hub)) = setup("private_key_jwt").await else { return };
+    apply_yaml(
+        &client,
+        &format!(
+            r#"
+apiVersion: keyward.dev/v1alpha1
+kind: Resource
+metadata: {{name: orders, namespace: {ns}}}
+spec:
+  type: api
+  identifier: https://orders.{ns}.example.test
+  displayName: Orders
+  scopes: [{{name: "orders:read"}}]
+---
+apiVersion: keyward.dev/v1alpha1
+kind: OAuthClient
+metadata: {{name: keyed, namespace: {ns}}}
+spec:
+  displayName: Keyed
+  tokenEndpointAuthMethod: private_key_jwt
+  jwks:
+    keys:
+      - {{kty: EC, crv: P-256, kid: k1, x: JdaYV0MLMxB6wNYD-BhTA8JV0M7hrZ3xu0pt58noF4M, y: sGV22Xeo2AYCihOaoaYuzrFJMLGX5YYcAcomfELBTSY}}
+  grantTypes: {{clientCredentials: {{}}}}
+  resources: [{{name: orders, scopes: ["orders:read"]}}]
+"#
+        ),
+    )
+    .await;
+    let a = start_replica(&client, ReplicaOptions::new(&hub, &[&ns])).await;
+    let b = start_replica(&client, ReplicaOptions::new(&hub, &[&ns])).await;
+    let keyed = eventually(30, "keyed Ready", || ready(&client, &ns, "keyed")).await;
+    let status = keyed.status.unwrap();
+    assert_eq!(status.secret_ref, None, "a private_key_jwt client has no Secret");
+    assert!(secret(&client, &ns, "keyed-credentials").await.is_none());
+
+    let id = format!("keyed.{ns}");
+    let assertion = client_assertion(&id, a.clock.load(Ordering::SeqCst));
+    let post = |base: String, assertion: String| async move {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", assertion.as_str()),
+        ];
+        let r = reqwest::Client::new().post(format!("{base}/token")).form(&form).send().await.unwrap();
+        (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+    };
+    // Both replicas must have the client before the replay check means anything.
+    eventually(30, "b knows the client", || {
+        let (base, assertion) = (b.base.clone(), client_assertion(&id, b.clock.load(Ordering::SeqCst)));
+        async move { (post(base, assertion).await.0 == 200).then_some(()) }
+    })
+    .await;
+    let (code, body) = post(a.base.clone(), assertion.clone()).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["scope"], "orders:read");
+    let (code, body) = post(b.base.clone(), assertion).await;
+    assert_eq!((code, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
+    assert_eq!(body["error_description"], "the client assertion was already used (jti)");
+}
