@@ -575,19 +575,11 @@ fn client_assertion(client_id: &str, now: u64) -> String {
 #[tokio::test]
 async fn a_private_key_jwt_client_is_ready_without_a_secret_and_each_assertion_works_once_across_replicas() {
     let Some((client, ns, hub)) = setup("private_key_jwt").await else { return };
+    apply_yaml(&client, &world(&ns)).await;
     apply_yaml(
         &client,
         &format!(
             r#"
-apiVersion: keyward.dev/v1alpha1
-kind: Resource
-metadata: {{name: orders, namespace: {ns}}}
-spec:
-  type: api
-  identifier: https://orders.{ns}.example.test
-  displayName: Orders
-  scopes: [{{name: "orders:read"}}]
----
 apiVersion: keyward.dev/v1alpha1
 kind: OAuthClient
 metadata: {{name: keyed, namespace: {ns}}}
