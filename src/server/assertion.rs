@@ -19,6 +19,7 @@ use keyward_core::{OAuthError, UnixTime};
 use serde_json::Value;
 
 use super::AppState;
+use keyward_core::store::Use;
 
 /// Larger than any assertion an issuer mints; refused unread.
 pub const MAX_ASSERTION: usize = 8 * 1024;
@@ -43,10 +44,47 @@ fn unavailable(d: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
     OAuthError::new(ErrorCode::TemporarilyUnavailable, d)
 }
 
-fn segment(part: &str) -> Result<Value, OAuthError> {
-    let bytes = B64.decode(part).map_err(|_| invalid_grant("the assertion is not a JWT"))?;
-    let v: Value = serde_json::from_slice(&bytes).map_err(|_| invalid_grant("the assertion is not a JWT"))?;
-    if v.is_object() { Ok(v) } else { Err(invalid_grant("the assertion is not a JWT")) }
+/// What is wrong with a JWT before its claims are read. Grant assertions
+/// report it as `invalid_grant`, client assertions as `invalid_client`;
+/// `describe` words it for either.
+pub(super) enum Fault {
+    NotJwt,
+    Encrypted,
+    Critical,
+    Nested,
+    NotNumericDate(&'static str),
+    BadSignature,
+    WrongAlgorithm,
+    Malformed,
+}
+
+impl Fault {
+    /// `what` names the JWT: "the assertion", "the client assertion".
+    pub(super) fn describe(&self, what: &str) -> String {
+        match self {
+            Fault::NotJwt => format!("{what} is not a JWT"),
+            Fault::Encrypted => "encrypted assertions are not accepted".into(),
+            Fault::Critical => format!("{what} has critical header parameters this hub does not understand"),
+            Fault::Nested => "nested JWTs are not accepted".into(),
+            Fault::NotNumericDate(name) => format!("{name} is not a NumericDate"),
+            Fault::BadSignature => format!("{what}'s signature is invalid"),
+            Fault::WrongAlgorithm => format!("{what}'s alg does not match the key"),
+            Fault::Malformed => format!("{what} is malformed"),
+        }
+    }
+}
+
+impl From<Fault> for OAuthError {
+    /// The grant assertion's wording and code.
+    fn from(f: Fault) -> OAuthError {
+        invalid_grant(f.describe("the assertion"))
+    }
+}
+
+fn segment(part: &str) -> Result<Value, Fault> {
+    let bytes = B64.decode(part).map_err(|_| Fault::NotJwt)?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|_| Fault::NotJwt)?;
+    if v.is_object() { Ok(v) } else { Err(Fault::NotJwt) }
 }
 
 /// `kid`s are looked up, never used as a path or URL; still, a kid no issuer
@@ -70,15 +108,15 @@ pub(super) fn jwt_alg(a: JwsAlgorithm) -> jsonwebtoken::Algorithm {
     }
 }
 
-pub(super) fn numeric(v: &Value, name: &str) -> Result<Option<u64>, OAuthError> {
+pub(super) fn numeric(v: &Value, name: &'static str) -> Result<Option<u64>, Fault> {
     match v.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_u64()
             .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
             .map(Some)
-            .ok_or_else(|| invalid_grant(format!("{name} is not a NumericDate"))),
-        Some(_) => Err(invalid_grant(format!("{name} is not a NumericDate"))),
+            .ok_or(Fault::NotNumericDate(name)),
+        Some(_) => Err(Fault::NotNumericDate(name)),
     }
 }
 
@@ -90,52 +128,35 @@ fn strings(v: Option<&Value>) -> Vec<String> {
     }
 }
 
-/// Why a signature check failed.
-pub(super) enum BadSignature {
-    Invalid,
-    WrongAlgorithm,
-    Malformed,
-}
-
-impl BadSignature {
-    pub(super) fn describe(&self, what: &str) -> String {
-        match self {
-            BadSignature::Invalid => format!("{what}'s signature is invalid"),
-            BadSignature::WrongAlgorithm => format!("{what}'s alg does not match the key"),
-            BadSignature::Malformed => format!("{what} is malformed"),
-        }
-    }
-}
-
 /// The signature alone, by jsonwebtoken (which also refuses a key of another
 /// family than `alg`); every claim is checked by the core with the hub's clock.
-pub(super) fn signature(token: &str, key: &DecodingKey, alg: JwsAlgorithm) -> Result<(), BadSignature> {
+pub(super) fn signature(token: &str, key: &DecodingKey, alg: JwsAlgorithm) -> Result<(), Fault> {
     let mut v = Validation::new(jwt_alg(alg));
     v.validate_exp = false;
     v.validate_aud = false;
     v.required_spec_claims.clear();
     jsonwebtoken::decode::<serde::de::IgnoredAny>(token, key, &v).map(drop).map_err(|e| match e.kind() {
-        jsonwebtoken::errors::ErrorKind::InvalidSignature => BadSignature::Invalid,
-        jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => BadSignature::WrongAlgorithm,
-        _ => BadSignature::Malformed,
+        jsonwebtoken::errors::ErrorKind::InvalidSignature => Fault::BadSignature,
+        jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => Fault::WrongAlgorithm,
+        _ => Fault::Malformed,
     })
 }
 
 /// Header and payload of a compact JWS, unverified. A JWE, `crit` headers
 /// and nested JWTs are refused: this hub understands none of them.
-pub(super) fn parts(token: &str) -> Result<(Value, Value), OAuthError> {
+pub(super) fn parts(token: &str) -> Result<(Value, Value), Fault> {
     let parts: Vec<&str> = token.split('.').collect();
     if parts.len() == 5 {
-        return Err(invalid_grant("encrypted assertions are not accepted"));
+        return Err(Fault::Encrypted);
     }
-    let [h, p, _sig] = parts.as_slice() else { return Err(invalid_grant("the assertion is not a JWT")) };
+    let [h, p, _sig] = parts.as_slice() else { return Err(Fault::NotJwt) };
     let header = segment(h)?;
     let payload = segment(p)?;
     if header.get("crit").is_some() {
-        return Err(invalid_grant("the assertion has critical header parameters this hub does not understand"));
+        return Err(Fault::Critical);
     }
     if header.get("cty").and_then(Value::as_str).is_some_and(|c| c.eq_ignore_ascii_case("JWT")) {
-        return Err(invalid_grant("nested JWTs are not accepted"));
+        return Err(Fault::Nested);
     }
     Ok((header, payload))
 }
@@ -187,7 +208,7 @@ pub async fn verify(
     } else {
         let jwk = key(st, t, iss, kid).await?;
         let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| invalid_grant("the issuer's key is not usable"))?;
-        signature(token, &decoding, alg).map_err(|p| invalid_grant(p.describe("the assertion")))?;
+        signature(token, &decoding, alg)?;
     }
 
     let aud = strings(payload.get("aud"));
@@ -204,7 +225,9 @@ pub async fn verify(
     let subject = check(t, &hub_issuer, &token_endpoint, &assertion, now)?;
     if t.reject_replay {
         let (jti, exp) = (assertion.jti.unwrap_or_default(), assertion.exp.unwrap_or_default());
-        super::replay::once(st, iss, jti, exp, now).await?;
+        if super::replay::once(st, iss, jti, exp, now).await? == Use::Replayed {
+            return Err(invalid_grant("the assertion was already used (jti)"));
+        }
     }
     let mut roles = strings(payload.get("roles"));
     roles.extend(strings(payload.get("groups")));

@@ -17,23 +17,21 @@ use keyward_core::grant::client_assertion::{
 };
 use keyward_core::model::{ClientKeys, JwsAlgorithm, PublicJwk, PublicKey};
 use keyward_core::snapshot::{CompiledClient, Credential, HubSnapshot};
+use keyward_core::store::Use;
 use keyward_core::{OAuthError, UnixTime};
 use serde_json::Value;
 
 use super::AppState;
-use super::assertion::{MAX_ASSERTION, numeric, parts, signature, valid_kid};
+use super::assertion::{Fault, MAX_ASSERTION, numeric, parts, signature, valid_kid};
 
 fn invalid(d: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
     OAuthError::invalid_client(d)
 }
 
-/// The grant-assertion parser speaks `invalid_grant`; here the same faults
-/// fail client authentication (RFC 7521 §4.2.1).
-fn as_client_error(e: OAuthError) -> OAuthError {
-    match e.code {
-        ErrorCode::InvalidGrant => invalid(e.description.replace("the assertion", "the client assertion")),
-        _ => e,
-    }
+/// RFC 7521 §4.2.1: every fault of a client assertion fails client
+/// authentication.
+fn fault(f: Fault) -> OAuthError {
+    invalid(f.describe("the client assertion"))
 }
 
 fn audience(v: Option<&Value>) -> Audience {
@@ -59,7 +57,7 @@ pub async fn verify(
     if token.len() > MAX_ASSERTION {
         return Err(invalid("the client assertion is too large"));
     }
-    let (header, payload) = parts(token).map_err(as_client_error)?;
+    let (header, payload) = parts(token).map_err(fault)?;
     let explicitly_typed = typ_is_explicit(header.get("typ").and_then(Value::as_str))?;
     let alg = algorithm(header.get("alg").and_then(Value::as_str))?;
     let kid = match header.get("kid") {
@@ -72,9 +70,9 @@ pub async fn verify(
         iss: payload.get("iss").and_then(Value::as_str),
         sub: payload.get("sub").and_then(Value::as_str),
         aud: audience(payload.get("aud")),
-        exp: numeric(&payload, "exp").map_err(as_client_error)?,
-        nbf: numeric(&payload, "nbf").map_err(as_client_error)?,
-        iat: numeric(&payload, "iat").map_err(as_client_error)?,
+        exp: numeric(&payload, "exp").map_err(fault)?,
+        nbf: numeric(&payload, "nbf").map_err(fault)?,
+        iat: numeric(&payload, "iat").map_err(fault)?,
         jti: payload.get("jti").and_then(Value::as_str),
     };
     let client = claimed_client(hub, client_id_param, &claims)?;
@@ -85,17 +83,16 @@ pub async fn verify(
         ClientKeys::Inline(list) => decoding_key(select_key(list, alg, kid)?)?,
         ClientKeys::Uri(uri) => fetched_key(st, uri, alg, kid).await?,
     };
-    signature(token, &key, alg).map_err(|p| invalid(p.describe("the client assertion")))?;
+    signature(token, &key, alg).map_err(fault)?;
     let issuer = hub.settings.issuer.as_str();
     let (token_endpoint, this_endpoint) = (hub.settings.endpoint("/token"), hub.settings.endpoint(path));
     let audiences = HubAudiences { issuer, token_endpoint: &token_endpoint, this_endpoint: &this_endpoint };
     let (jti, exp) = check(&claims, &audiences, now)?;
     // Scoped by client id, which never holds ':' and so never equals the
     // issuer URL that scopes grant assertions in the same replay memory.
-    super::replay::once(st, &client.client_id, jti, exp, now).await.map_err(|e| match e.code {
-        ErrorCode::InvalidGrant => invalid("the client assertion was already used (jti)"),
-        _ => e,
-    })?;
+    if super::replay::once(st, &client.client_id, jti, exp, now).await? == Use::Replayed {
+        return Err(invalid("the client assertion was already used (jti)"));
+    }
     Ok(Arc::clone(client))
 }
 

@@ -10,20 +10,20 @@ use keyward_core::{OAuthError, UnixTime};
 
 use super::AppState;
 
-/// Refuses an assertion whose `jti` this `scope` (an issuer, or a client for
-/// client assertions) has seen before. `invalid_grant` for a replay; 503 when
-/// the hub cannot remember (the store failed or is full).
+/// Records the `jti` of an assertion under its `scope` (an issuer, or a client
+/// for client assertions) and says whether this was its first use; each
+/// caller words a replay in its own error. 503 when the hub cannot remember
+/// (the store failed or is full): never accepted unchecked.
 ///
 /// The record lasts until `exp` plus the clock-skew leeway, the last moment the
 /// assertion is still accepted.
-pub async fn once(st: &AppState, scope: &str, jti: &str, exp: u64, now: UnixTime) -> Result<(), OAuthError> {
+pub async fn once(st: &AppState, scope: &str, jti: &str, exp: u64, now: UnixTime) -> Result<Use, OAuthError> {
     let until = UnixTime(exp.saturating_add(LEEWAY));
     let key = format!("{scope}\u{0}{jti}");
     let used = st.store.first_use(&key, until, now).await;
     st.metrics.one_time_use(used.as_ref().ok().copied());
     match used {
-        Ok(Use::First) => Ok(()),
-        Ok(Use::Replayed) => Err(OAuthError::new(ErrorCode::InvalidGrant, "the assertion was already used (jti)")),
+        Ok(used) => Ok(used),
         Err(e) => {
             // The cause (never the jti) goes to the log; the client may retry.
             tracing::warn!(error = %e, "cannot record the one-time use of an assertion");
