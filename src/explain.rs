@@ -474,9 +474,7 @@ pub async fn load_cluster(
     };
     let mut built = inputs(&objects, settings());
     if !secrets_readable {
-        for c in built.input.clients.iter().filter(|c| c.auth_method != keyward_core::model::AuthMethod::PrivateKeyJwt)
-        {
-            let key = ObjectKey::new(c.meta.key.namespace.clone(), c.secret_name.clone());
+        for key in built.input.clients.iter().filter_map(|c| c.secret_key()) {
             built
                 .input
                 .secrets

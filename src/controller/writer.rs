@@ -15,7 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use keyward_api::v1alpha1::{AccessPolicy, OAuthClient, Resource, TokenEndpointAuthMethod};
 use keyward_core::UnixTime;
 use keyward_core::keys::RotationPolicy;
-use keyward_core::model::{self, Kind, ObjectKey, default_client_id};
+use keyward_core::model::{Kind, ObjectKey, default_client_id};
 use keyward_core::status::{ObjectStatus, Problem, Reason};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -244,13 +244,10 @@ async fn client_secret_pass(
     // A private_key_jwt client has nothing secret for the hub to write. A
     // Secret generated before it switched is left to its owner reference:
     // its client_secret no longer authenticates anything.
-    if model.auth_method == model::AuthMethod::PrivateKeyJwt {
-        return (st, false);
-    }
+    let Some(secret_key) = model.secret_key() else { return (st, false) };
     let Some(uid) = obj.meta().uid.as_deref() else { return (st, false) };
     let ns = key.namespace.as_str();
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let secret_key = ObjectKey::new(ns, model.secret_name.clone());
     let existing = match secrets.get(&secret_key) {
         Some(s) => Some((**s).clone()),
         // Not labelled yet (a Secret to adopt), or absent.

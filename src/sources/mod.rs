@@ -11,7 +11,7 @@ use std::path::Path;
 
 use k8s_openapi::api::core::v1::Secret;
 use keyward_core::compile::CompileInput;
-use keyward_core::model::{AuthMethod, Client, Kind, ObjectKey, Policy, Resource};
+use keyward_core::model::{Client, Kind, ObjectKey, Policy, Resource};
 use keyward_core::secret::ClientSecrets;
 use keyward_core::snapshot::HubSettings;
 use keyward_core::status::{ObjectStatus, Problem, Reason};
@@ -141,9 +141,7 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
     let mut used_byo = HashSet::new();
     let token_endpoint = settings.endpoint("/token");
     // A private_key_jwt client has no secret: nothing to read or generate.
-    let secret_clients = || clients.iter().filter(|c| c.auth_method != AuthMethod::PrivateKeyJwt);
-    for c in secret_clients() {
-        let key = ObjectKey::new(c.meta.key.namespace.clone(), c.secret_name.clone());
+    for (c, key) in clients.iter().filter_map(|c| Some((c, c.secret_key()?))) {
         match byo.get(&key) {
             // A Secret of that name that lacks client_secret is the user's:
             // never filled with a generated value behind their back.
@@ -180,7 +178,7 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
         }
     }
     for key in byo.keys().filter(|k| !used_byo.contains(*k)) {
-        if !secret_clients().any(|c| c.meta.key.namespace == key.namespace && c.secret_name == key.name) {
+        if !clients.iter().any(|c| c.secret_key().as_ref() == Some(key)) {
             notes.push(format!("Secret {key} is not the secret of any OAuthClient (ignored)"));
         }
     }

@@ -13,8 +13,7 @@ use std::sync::Arc;
 
 use crate::condition::{ClientFacts, Condition};
 use crate::model::{
-    AuthMethod, Client, ClientSelector, Effect, Kind, Meta, ObjectKey, Policy, Resource, ResourceSelector,
-    default_client_id,
+    Client, ClientSelector, Effect, Kind, Meta, ObjectKey, Policy, Resource, ResourceSelector, default_client_id,
 };
 use crate::secret::ClientSecrets;
 use crate::snapshot::{
@@ -161,10 +160,17 @@ pub fn compile(input: CompileInput) -> Compiled {
         }
         // A private_key_jwt client authenticates with its own keys: it has no
         // Secret to wait for.
-        let credential = match &c.keys {
-            Some(keys) if c.auth_method == AuthMethod::PrivateKeyJwt => Some(Credential::Keys(keys.clone())),
-            _ => {
-                let secret_key = ObjectKey::new(c.meta.key.namespace.clone(), c.secret_name.clone());
+        let credential = match (c.secret_key(), &c.keys) {
+            (None, Some(keys)) => Some(Credential::Keys(keys.clone())),
+            (None, None) => {
+                st.problems.push(Problem::new(
+                    Reason::InvalidSpec,
+                    "spec.tokenEndpointAuthMethod",
+                    "private_key_jwt needs the client's public keys in spec.jwks or spec.jwksUri",
+                ));
+                None
+            }
+            (Some(secret_key), _) => {
                 let found = secrets.get(&secret_key).cloned().map(Credential::Secrets);
                 if found.is_none() {
                     st.problems.push(Problem::new(

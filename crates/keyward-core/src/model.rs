@@ -172,6 +172,16 @@ pub struct Client {
     pub session: SessionLifetimes,
 }
 
+impl Client {
+    /// The Secret (same namespace) that holds this client's `client_secret`;
+    /// `None` for a `private_key_jwt` client, which holds no secret. Every
+    /// source (compile, the folder loader, the controller, explain) asks here.
+    pub fn secret_key(&self) -> Option<ObjectKey> {
+        (self.auth_method != AuthMethod::PrivateKeyJwt)
+            .then(|| ObjectKey::new(self.meta.key.namespace.clone(), self.secret_name.clone()))
+    }
+}
+
 /// Where a `private_key_jwt` client's public keys are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientKeys {
