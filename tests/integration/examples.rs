@@ -66,23 +66,20 @@ async fn the_billing_agent_gets_refunds_for_acme_but_not_for_globex() {
 async fn the_support_agent_reads_docs_through_the_mcp_server_with_its_own_lifetime() {
     let h = examples_hub().await;
     let s = h.secret("agents", "support-agent");
-    let mcp = "https://mcp.example.internal/docs/mcp";
-    let r = h
-        .post(
-            "/token",
-            None,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", "support-agent"),
-                ("client_secret", &s),
-                ("resource", mcp),
-            ],
-        )
-        .await;
+    let r = docs_token(&h, &[("client_id", "support-agent"), ("client_secret", &s)]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["scope"], "docs:search docs:read");
     assert_eq!(r.body["expires_in"], 900);
-    h.verify(r.body["access_token"].as_str().unwrap(), mcp).await;
+    h.verify(r.body["access_token"].as_str().unwrap(), DOCS_MCP).await;
+}
+
+const DOCS_MCP: &str = "https://mcp.example.internal/docs/mcp";
+
+/// A client_credentials request for the docs MCP server, authenticated in the body.
+async fn docs_token(h: &TestHub, auth: &[(&str, &str)]) -> Reply {
+    let mut pairs = vec![("grant_type", "client_credentials"), ("resource", DOCS_MCP)];
+    pairs.extend_from_slice(auth);
+    h.post("/token", None, &pairs).await
 }
 
 #[tokio::test]
@@ -120,22 +117,14 @@ async fn the_docs_indexer_authenticates_with_its_private_key_and_holds_no_secret
     let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
     let sig = key.sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes()).unwrap();
     let assertion = format!("{input}.{}", B64.encode(sig.as_ref()));
-    let mcp = "https://mcp.example.internal/docs/mcp";
-    let r = h
-        .post(
-            "/token",
-            None,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                ("client_assertion", &assertion),
-                ("resource", mcp),
-            ],
-        )
-        .await;
+    let auth = [
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let r = docs_token(&h, &auth).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["scope"], "docs:search docs:read");
-    let c = h.verify(r.body["access_token"].as_str().unwrap(), mcp).await;
+    let c = h.verify(r.body["access_token"].as_str().unwrap(), DOCS_MCP).await;
     assert_eq!(c["client_id"], "docs-indexer");
     assert!(!h.state.join("credentials/agents/docs-indexer-credentials.yaml").exists());
 }
