@@ -13,7 +13,7 @@ use keyward::sources::credentials::{Connection, Outcome};
 use keyward::sources::{assemble, folder::Folder};
 use keyward_core::compile;
 use keyward_core::model::ObjectKey;
-use keyward_core::snapshot::{HubSettings, Lifetimes};
+use keyward_core::snapshot::{HubSettings, Lifetimes, Runtime};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -85,7 +85,8 @@ fn main() {
     let (clients, resources, runs) = (env("CLIENTS", 10_000), env("RESOURCES", 1_000), env("RUNS", 5));
     let dir = tempfile::tempdir().unwrap();
     write_world(dir.path(), clients, resources);
-    let settings = HubSettings { issuer: "https://hub.example".into(), defaults: Lifetimes::default() };
+    let settings =
+        HubSettings { issuer: "https://hub.example".into(), defaults: Lifetimes::default(), runtime: Runtime::Folder };
     // Secrets are not what is measured: every client gets a fixed one.
     let secret = |_: &ObjectKey, _: &Connection<'_>| Ok(("s".repeat(43), Outcome::Existing));
     let rss_before = rss_kib("VmRSS:");

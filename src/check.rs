@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use keyward_core::compile;
-use keyward_core::snapshot::{HubSettings, Lifetimes};
+use keyward_core::snapshot::{HubSettings, Lifetimes, Runtime};
 
 use crate::report::merge;
 use crate::sources::credentials::{Connection, Outcome};
@@ -21,13 +21,20 @@ pub struct CheckOptions {
 pub fn run(opts: &CheckOptions, out: &mut impl std::io::Write) -> anyhow::Result<bool> {
     let mut folder = Folder::new(&opts.manifests, &opts.namespace);
     folder.scan()?;
-    let settings = HubSettings { issuer: "https://keyward.invalid".into(), defaults: Lifetimes::default() };
+    let settings = HubSettings {
+        issuer: "https://keyward.invalid".into(),
+        defaults: Lifetimes::default(),
+        runtime: Runtime::Folder,
+    };
     // Secrets are not this command's business: every client is assumed to get one.
     let placeholder = |_: &ObjectKey, _: &Connection<'_>| Ok(("placeholder".to_owned(), Outcome::Existing));
     let loaded = assemble(&folder, settings, &placeholder);
     let compiled = compile(loaded.input);
     let statuses = merge(compiled.statuses, loaded.statuses);
-    let mut ok = folder.reports().all(|(_, r)| r.is_clean());
+    // A file that could not be read holds objects nobody can see: it counts
+    // as much as an object that is not Ready, and the summary says so.
+    let unreadable = folder.reports().filter(|(_, r)| !r.is_clean()).count();
+    let mut ok = unreadable == 0;
     for n in &loaded.notes {
         writeln!(out, "note: {n}")?;
     }
@@ -44,6 +51,8 @@ pub fn run(opts: &CheckOptions, out: &mut impl std::io::Write) -> anyhow::Result
         )?;
         ok &= s.ready();
     }
-    writeln!(out, "{} objects, {} not ready", statuses.len(), statuses.iter().filter(|s| !s.ready()).count())?;
+    let not_ready = statuses.iter().filter(|s| !s.ready()).count();
+    let files = if unreadable == 1 { "file" } else { "files" };
+    writeln!(out, "{} objects, {not_ready} not ready, {unreadable} {files} with errors", statuses.len())?;
     Ok(ok)
 }

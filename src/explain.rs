@@ -15,7 +15,7 @@ use keyward_core::grant::client_credentials::{ClientCredentialsRequest, client_c
 use keyward_core::model::{GrantType, Kind, ObjectKey};
 use keyward_core::policy::{self, DecisionInput, Explanation, PolicyOutcome, Removal, Verdict};
 use keyward_core::scope::parse_scope_param;
-use keyward_core::snapshot::{HubSettings, HubSnapshot, Lifetimes};
+use keyward_core::snapshot::{HubSettings, HubSnapshot, Lifetimes, Runtime};
 use keyward_core::status::ObjectStatus;
 use keyward_core::{OAuthError, UnixTime};
 use serde_json::{Value, json};
@@ -403,8 +403,8 @@ pub struct ExplainOptions {
     pub output: Output,
 }
 
-fn settings() -> HubSettings {
-    HubSettings { issuer: "https://keyward.invalid".into(), defaults: Lifetimes::default() }
+fn settings(runtime: Runtime) -> HubSettings {
+    HubSettings { issuer: "https://keyward.invalid".into(), defaults: Lifetimes::default(), runtime }
 }
 
 /// Compiles a folder as `keyward check` does: every client is assumed to have
@@ -413,7 +413,7 @@ pub fn load_folder(manifests: &std::path::Path, namespace: &str) -> anyhow::Resu
     let mut folder = Folder::new(manifests, namespace);
     folder.scan().with_context(|| format!("reading {}", manifests.display()))?;
     let placeholder = |_: &ObjectKey, _: &Connection<'_>| Ok(("placeholder".to_owned(), Outcome::Existing));
-    let loaded = assemble(&folder, settings(), &placeholder);
+    let loaded = assemble(&folder, settings(Runtime::Folder), &placeholder);
     let compiled = compile(loaded.input);
     let statuses = merge(compiled.statuses.clone(), loaded.statuses);
     Ok((compiled, statuses))
@@ -472,7 +472,7 @@ pub async fn load_cluster(
         }
         Err(e) => return Err(e).context("listing client Secrets"),
     };
-    let mut built = inputs(&objects, settings());
+    let mut built = inputs(&objects, settings(Runtime::Cluster));
     if !secrets_readable {
         for key in built.input.clients.iter().filter_map(|c| c.secret_key()) {
             built

@@ -121,14 +121,16 @@ enum Command {
         #[arg(long, default_value = "0.0.0.0:9090", env = "KEYWARD_ADMIN_LISTEN")]
         admin_listen: SocketAddr,
         /// The hub's own namespace (signing keys, JWKS ConfigMap, Lease).
+        /// Default: the pod's, from its service-account mount.
         #[arg(long, env = "POD_NAMESPACE")]
-        namespace: String,
+        namespace: Option<String>,
         /// Prefix of the hub's own objects.
         #[arg(long, default_value = "keyward", env = "KEYWARD_NAME")]
         name: String,
-        /// Leader-election identity (the pod name).
+        /// Leader-election identity, unique per replica. Default: the host
+        /// name (a pod's name) and the process id.
         #[arg(long, env = "POD_NAME")]
-        identity: String,
+        identity: Option<String>,
         /// Namespaces to watch, comma-separated; empty: all.
         #[arg(long, env = "KEYWARD_WATCH_NAMESPACES", value_delimiter = ',', default_value = "")]
         watch_namespaces: Vec<String>,
@@ -190,7 +192,9 @@ enum OutputFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only where a person reads them; a log collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match cli.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -233,6 +237,15 @@ fn main() -> ExitCode {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let (namespace, identity) = match (namespace.or_else(in_cluster_namespace), identity) {
+                (Some(ns), identity) => (ns, identity.unwrap_or_else(default_identity)),
+                (None, _) => {
+                    tracing::error!(
+                        "no namespace for the hub's own objects: pass --namespace (or POD_NAMESPACE) outside a pod"
+                    );
                     return ExitCode::from(2);
                 }
             };
@@ -353,6 +366,24 @@ fn run_serve(opts: ServeOptions, workers: Option<usize>) -> anyhow::Result<()> {
             _ = shutdown() => { tracing::info!("shutting down"); Ok(()) }
         }
     })
+}
+
+/// The namespace a pod runs in, from its service-account mount.
+fn in_cluster_namespace() -> Option<String> {
+    let ns = std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace").ok()?;
+    Some(ns.trim().to_owned()).filter(|ns| !ns.is_empty())
+}
+
+/// The host name (in a pod, the pod's name) with the process id, so two
+/// processes on one machine never share an identity and both lead.
+fn default_identity() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "keyward".into());
+    format!("{host}-{}", std::process::id())
 }
 
 async fn shutdown() {

@@ -31,10 +31,17 @@ impl Reporter {
             let key = (s.kind, s.key.clone());
             if self.last.get(&key) != Some(&entry) {
                 match (s.ready(), &s.client_id) {
+                    // Ready, but with something that silently narrows what it does.
+                    (true, _) if !s.warnings.is_empty() => {
+                        tracing::warn!(kind = %s.kind, object = %s.key, "ready with warnings: {}", entry.1)
+                    }
                     (true, Some(id)) => {
                         tracing::info!(kind = %s.kind, object = %s.key, client_id = %id, "ready: {}", entry.1)
                     }
                     (true, None) => tracing::info!(kind = %s.kind, object = %s.key, "ready: {}", entry.1),
+                    (false, _) if s.settling() => {
+                        tracing::info!(kind = %s.kind, object = %s.key, reason = s.reason(), "pending: {}", entry.1)
+                    }
                     (false, _) => {
                         tracing::warn!(kind = %s.kind, object = %s.key, reason = s.reason(), "not ready: {}", entry.1)
                     }

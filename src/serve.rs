@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use keyward_core::compile;
 use keyward_core::keys::{Algorithm, RotationPolicy};
-use keyward_core::snapshot::{HubSettings, Lifetimes};
+use keyward_core::snapshot::{HubSettings, Lifetimes, Runtime};
 use keyward_core::store::Store;
 use tokio::net::TcpListener;
 
@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::report::{Reporter, merge};
 use crate::server::{self, AppState, Clock};
 use crate::sources::credentials::{Connection, GeneratedCredentials};
+use crate::sources::incarnations::Incarnations;
 use crate::sources::{assemble, folder::Folder};
 use crate::store::EmbeddedStore;
 use keyward_core::model::ObjectKey;
@@ -102,7 +103,7 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
         None => format!("http://{addr}"),
     };
     check_issuer(&issuer)?;
-    let settings = HubSettings { issuer: issuer.clone(), defaults: opts.lifetimes.clone() };
+    let settings = HubSettings { issuer: issuer.clone(), defaults: opts.lifetimes.clone(), runtime: Runtime::Folder };
 
     let key_file = Arc::new(FileKeys::new(&opts.state_dir));
     let (algorithm, rotate_after) = (opts.key_algorithm, opts.key_rotation);
@@ -113,8 +114,14 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
         retain_after_retire: retain,
     };
     // Until a snapshot says otherwise, keep retired keys for the longest default.
-    let (keys, _) = key_file.reconcile(&policy(opts.lifetimes.access_token), clock())?;
-    tracing::info!(file = %key_file.path().display(), kid = %keys.active.kid, alg = keys.active.alg.as_str(), "signing key loaded");
+    let existed = key_file.path().exists();
+    let (keys, changed) = key_file.reconcile(&policy(opts.lifetimes.access_token), clock())?;
+    let what = match (existed, changed) {
+        (false, _) => "signing key generated",
+        (true, true) => "signing keys loaded and rotated",
+        (true, false) => "signing key loaded",
+    };
+    tracing::info!(file = %key_file.path().display(), kid = %keys.active.kid, alg = keys.active.alg.as_str(), "{what}");
 
     let store: Arc<dyn Store> = Arc::new(
         EmbeddedStore::open(&opts.state_dir.join("state.redb"))
@@ -122,10 +129,11 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
     );
 
     let generated = Arc::new(GeneratedCredentials::new(&opts.state_dir));
+    let incarnations = Arc::new(Incarnations::new(&opts.state_dir));
     let mut folder = Folder::new(&opts.manifests, &opts.namespace);
     folder.scan().with_context(|| format!("cannot read manifests in {}", opts.manifests.display()))?;
     let mut reporter = Reporter::default();
-    let snapshot = load(&folder, &settings, &generated, &mut reporter);
+    let snapshot = load(&folder, &settings, &generated, &incarnations, &mut reporter)?;
     let fetcher = crate::fetch::Fetcher::new(opts.fetch.clone()).context("cannot build the outbound HTTP client")?;
     let outbound = crate::server::Outbound { fetcher: Some(fetcher), cluster: None };
     let state = AppState::new(
@@ -144,6 +152,7 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
         folder,
         settings,
         generated,
+        incarnations,
         reporter,
         Arc::clone(&state),
         opts.poll_interval,
@@ -187,26 +196,34 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
     Ok(Hub { addr, state, issuer, server, tasks })
 }
 
+/// One load of the folder. Fails only when the clients' incarnations cannot
+/// be kept: serving without them could revive a deleted client's tokens.
 fn load(
     folder: &Folder,
     settings: &HubSettings,
     generated: &GeneratedCredentials,
+    incarnations: &Incarnations,
     reporter: &mut Reporter,
-) -> keyward_core::HubSnapshot {
+) -> anyhow::Result<keyward_core::HubSnapshot> {
     let make = |key: &ObjectKey, conn: &Connection<'_>| generated.ensure(key, conn);
-    let loaded = assemble(folder, settings.clone(), &make);
+    let ids = incarnations.sync(folder).context("cannot keep the clients' incarnations")?;
+    let mut loaded = assemble(folder, settings.clone(), &make);
+    for c in &mut loaded.input.clients {
+        c.meta.uid = ids.get(&c.meta.key.to_string()).cloned();
+    }
     for line in &loaded.info {
         tracing::info!("{line}");
     }
     let compiled = compile(loaded.input);
     reporter.log(&merge(compiled.statuses, loaded.statuses), &loaded.notes);
-    compiled.snapshot
+    Ok(compiled.snapshot)
 }
 
 async fn reload_loop(
     folder: Folder,
     settings: HubSettings,
     generated: Arc<GeneratedCredentials>,
+    incarnations: Arc<Incarnations>,
     reporter: Reporter,
     state: Arc<AppState>,
     every: Duration,
@@ -216,14 +233,15 @@ async fn reload_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let (shared, settings, generated) = (Arc::clone(&shared), settings.clone(), Arc::clone(&generated));
+        let (shared, settings, generated, incarnations) =
+            (Arc::clone(&shared), settings.clone(), Arc::clone(&generated), Arc::clone(&incarnations));
         let result = tokio::task::spawn_blocking(move || {
             let mut guard = shared.lock().map_err(|_| anyhow::anyhow!("loader state poisoned"))?;
             let (folder, reporter) = &mut *guard;
             if !folder.scan()? {
                 return Ok(None);
             }
-            anyhow::Ok(Some(load(folder, &settings, &generated, reporter)))
+            anyhow::Ok(Some(load(folder, &settings, &generated, &incarnations, reporter)?))
         })
         .await;
         match result {

@@ -86,8 +86,9 @@ pub fn inputs(objects: &Objects, settings: HubSettings) -> Inputs {
         .filter(|s| live(s.as_ref()))
         .filter_map(|s| secrets_of(s).map(|d| (key_of(s.as_ref()), d)))
         .collect();
+    let invalid = rejected_statuses.iter().map(|s| (s.kind, s.key.clone())).collect();
     Inputs {
-        input: CompileInput { settings, clients, resources, policies, secrets },
+        input: CompileInput { settings, clients, resources, policies, secrets, invalid },
         rejected: rejected_statuses,
         clients: converted,
     }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use keyward_core::compile;
 use keyward_core::keys::Algorithm;
-use keyward_core::snapshot::{HubSettings, HubSnapshot, Lifetimes};
+use keyward_core::snapshot::{HubSettings, HubSnapshot, Lifetimes, Runtime};
 use keyward_core::status::ObjectStatus;
 use keyward_core::store::Store;
 use kube::Client;
@@ -112,7 +112,8 @@ impl Running {
 
 pub async fn start(client: Client, opts: RunOptions, clock: Clock) -> anyhow::Result<Running> {
     crate::serve::check_issuer(&opts.issuer)?;
-    let settings = HubSettings { issuer: opts.issuer.clone(), defaults: opts.lifetimes.clone() };
+    let settings =
+        HubSettings { issuer: opts.issuer.clone(), defaults: opts.lifetimes.clone(), runtime: Runtime::Cluster };
     let metrics = Arc::new(Metrics::new());
     // Revocations and one-time uses are shared by the replicas through the API
     // server (store/kube.rs); the token path never reaches it.

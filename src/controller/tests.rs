@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use keyward_core::UnixTime;
 use keyward_core::model::{self, Kind, ObjectKey, SecretRotation};
-use keyward_core::snapshot::{HubSettings, Lifetimes};
+use keyward_core::snapshot::{HubSettings, Lifetimes, Runtime};
 use keyward_core::status::{ObjectStatus, Problem, Reason};
 use serde_json::json;
 
@@ -17,7 +17,7 @@ use super::client_secret::*;
 use super::status::*;
 
 fn settings() -> HubSettings {
-    HubSettings { issuer: "https://auth.example.com".into(), defaults: Lifetimes::default() }
+    HubSettings { issuer: "https://auth.example.com".into(), defaults: Lifetimes::default(), runtime: Runtime::Cluster }
 }
 
 fn client() -> model::Client {
@@ -104,7 +104,11 @@ fn an_owned_secret_is_never_regenerated_by_a_reconcile() {
 fn a_changed_issuer_patches_only_the_connection_fields() {
     let c = client();
     let secret = created(&c);
-    let moved = HubSettings { issuer: "https://new.example.com".into(), defaults: Lifetimes::default() };
+    let moved = HubSettings {
+        issuer: "https://new.example.com".into(),
+        defaults: Lifetimes::default(),
+        runtime: Runtime::Cluster,
+    };
     let SecretPlan::Patch { patch, changes } = plan(&desired(&c, &moved, 1), Some(&secret), &mut || panic!()) else {
         panic!()
     };

@@ -60,7 +60,9 @@ async fn run(
         return Ok(json_response(StatusCode::OK, INACTIVE.to_vec()));
     };
     // Tokens of a deleted client, or for a deleted Resource, die with it.
-    if hub.client(&claims.client_id).is_none() || hub.resource(&claims.aud).is_none() {
+    if hub.issuing_client(&claims.client_id, &claims.client_incarnation).is_none()
+        || hub.resource(&claims.aud).is_none()
+    {
         return Ok(json_response(StatusCode::OK, INACTIVE.to_vec()));
     }
     let may_see = *caller.client_id == *claims.client_id

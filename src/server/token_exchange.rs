@@ -117,7 +117,7 @@ async fn presented(
     if revoked {
         return Err(invalid_request("the token has been revoked"));
     }
-    if hub.client(&claims.client_id).is_none() {
+    if hub.issuing_client(&claims.client_id, &claims.client_incarnation).is_none() {
         return Err(invalid_request("the token's client no longer exists"));
     }
     let addressed = *claims.client_id == *caller.client_id

@@ -21,6 +21,9 @@ pub struct Verified {
     pub iat: u64,
     pub jti: String,
     pub client_id: String,
+    /// Missing in a token means no incarnation, which no live client has.
+    #[serde(default)]
+    pub client_incarnation: String,
     #[serde(default)]
     pub scope: Option<String>,
     #[serde(default)]

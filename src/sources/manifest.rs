@@ -10,7 +10,10 @@ use keyward_api::v1alpha1::{AccessPolicy, OAuthClient, Resource};
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
+use super::read_error::{error_path, ignored_path, without_input};
+
 pub const API_VERSION: &str = "keyward.dev/v1alpha1";
+const API_GROUP: &str = "keyward.dev/";
 
 /// A manifest Keyward reads.
 #[derive(Clone, Debug)]
@@ -121,10 +124,18 @@ fn read_doc(mut value: Value, default_namespace: &str) -> Read {
     if !ours && !secret {
         // A kind of our own group that we do not serve is a typo to report;
         // anything else (a Deployment beside the manifests) is simply not ours.
-        if api_version.starts_with("keyward.dev/") {
-            return Read::Error(None, format!("kind '{kind}' is not served by {api_version}"));
+        if api_version.starts_with(API_GROUP) {
+            return Read::Error(
+                None,
+                format!("kind is not served by {API_GROUP}: use OAuthClient, Resource or AccessPolicy"),
+            );
         }
-        return Read::Ignored(format!("{api_version} {kind} is not a Keyward kind"));
+        // Another kind's type is named only when it reads as one.
+        let shown = |s: &str| s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"./-".contains(&b));
+        if shown(&api_version) && shown(&kind) {
+            return Read::Ignored(format!("{api_version} {kind} is not a Keyward kind"));
+        }
+        return Read::Ignored("not a Keyward kind".into());
     }
     let Some(name) = str_at(&value, &["metadata", "name"]).map(str::to_owned) else {
         return Read::Error(None, format!("{kind}: metadata.name is required"));
@@ -141,7 +152,7 @@ fn read_doc(mut value: Value, default_namespace: &str) -> Read {
     };
     let identity = Identity { kind: kind.clone(), namespace, name };
     if ours && api_version != API_VERSION {
-        let msg = format!("apiVersion '{api_version}' is not served; use {API_VERSION}");
+        let msg = format!("apiVersion is not served; use {API_VERSION}");
         return Read::Error(Some(identity), msg);
     }
     let manifest = match kind.as_str() {
@@ -156,12 +167,12 @@ fn read_doc(mut value: Value, default_namespace: &str) -> Read {
     }
 }
 
-/// Deserializes with the path of the first type error and every unknown field.
+/// Deserializes with the path of the first type error and every unknown field,
+/// in words that never quote the manifest (`read_error.rs`).
 fn typed<T: DeserializeOwned>(value: Value) -> Result<T, String> {
     let mut unknown = Vec::new();
     let mut note = |path: serde_ignored::Path<'_>| {
-        // serde_ignored marks each Option it passes through with `?`.
-        let path = path.to_string().split('.').filter(|s| *s != "?").collect::<Vec<_>>().join(".");
+        let path = ignored_path(&path);
         // apiVersion and kind were checked above; kube's derived types skip them.
         if path != "apiVersion" && path != "kind" {
             unknown.push(path);
@@ -170,8 +181,9 @@ fn typed<T: DeserializeOwned>(value: Value) -> Result<T, String> {
     let de = serde_ignored::Deserializer::new(value, &mut note);
     let parsed: Result<T, _> = serde_path_to_error::deserialize(de);
     let t = parsed.map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) }
+        let path = error_path(e.path());
+        let message = without_input(&e.inner().to_string());
+        if path.is_empty() { message } else { format!("{path}: {message}") }
     })?;
     if !unknown.is_empty() {
         return Err(format!("unknown field{} {}", if unknown.len() > 1 { "s" } else { "" }, unknown.join(", ")));
@@ -212,7 +224,45 @@ mod tests {
     fn wrong_types_are_reported_with_their_path() {
         let text = format!("{CLIENT}  tags: 3\n");
         let f = parse(&text, "default").unwrap();
-        assert!(f.errors[0].message.starts_with("spec.tags: invalid type"), "{}", f.errors[0].message);
+        assert_eq!(f.errors[0].message, "spec.tags: expected a sequence, found an integer");
+    }
+
+    const CANARY: &str = "kw-canary-5c1d";
+
+    #[test]
+    fn a_secret_written_as_a_string_is_reported_without_its_value() {
+        let text = format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData: 'client_secret: {CANARY}'\n---\n{CLIENT}  secret: {CANARY}\n"
+        );
+        let f = parse(&text, "default").unwrap();
+        let messages: Vec<_> = f.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            messages,
+            [
+                "document 1 (Secret default/s): stringData: expected a map, found a string",
+                "document 2 (OAuthClient default/a): spec.secret: expected struct ClientSecretSpec, found a string",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_value_in_an_enum_field_is_not_echoed() {
+        let text = format!("{CLIENT}  tokenEndpointAuthMethod: {CANARY}\n");
+        let f = parse(&text, "default").unwrap();
+        assert!(
+            f.errors[0].message.starts_with("spec.tokenEndpointAuthMethod: not an accepted value: expected one of")
+        );
+        assert!(!f.errors[0].message.contains(CANARY));
+    }
+
+    #[test]
+    fn field_paths_index_lists_with_brackets_for_unknown_fields_and_type_errors_alike() {
+        let text = format!("{CLIENT}  resources:\n  - name: r\n    scope: [a]\n  - name: 3\n");
+        let f = parse(&text, "default").unwrap();
+        assert_eq!(f.errors[0].message, "spec.resources[1].name: expected a string, found an integer");
+        let text = format!("{CLIENT}  resources:\n  - name: r\n    scope: [a]\n");
+        let f = parse(&text, "default").unwrap();
+        assert_eq!(f.errors[0].message, "unknown field spec.resources[0].scope");
     }
 
     #[test]
@@ -226,13 +276,16 @@ mod tests {
     fn an_unknown_kind_of_our_group_is_an_error() {
         let f =
             parse("apiVersion: keyward.dev/v1alpha1\nkind: OAuthClients\nmetadata:\n  name: x\n", "default").unwrap();
-        assert_eq!(f.errors[0].message, "kind 'OAuthClients' is not served by keyward.dev/v1alpha1");
+        assert_eq!(
+            f.errors[0].message,
+            "kind is not served by keyward.dev/: use OAuthClient, Resource or AccessPolicy"
+        );
     }
 
     #[test]
     fn an_unserved_version_of_our_kind_is_an_error() {
         let f = parse(&CLIENT.replace("v1alpha1", "v1"), "default").unwrap();
-        assert_eq!(f.errors[0].message, "apiVersion 'keyward.dev/v1' is not served; use keyward.dev/v1alpha1");
+        assert_eq!(f.errors[0].message, "apiVersion is not served; use keyward.dev/v1alpha1");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 pub mod credentials;
 pub mod folder;
+pub mod incarnations;
 pub mod manifest;
+mod read_error;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -182,5 +184,6 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
             notes.push(format!("Secret {key} is not the secret of any OAuthClient (ignored)"));
         }
     }
-    Loaded { input: CompileInput { settings, clients, resources, policies, secrets }, statuses, notes, info }
+    let invalid = statuses.iter().map(|s| (s.kind, s.key.clone())).collect();
+    Loaded { input: CompileInput { settings, clients, resources, policies, secrets, invalid }, statuses, notes, info }
 }

@@ -110,3 +110,66 @@ async fn deleting_a_client_deactivates_its_tokens_and_refuses_it_at_once() {
     .await;
     assert_eq!(introspect(&h, "server", &token).await.body["active"], false);
 }
+
+const LATE: &str = r#"
+apiVersion: keyward.dev/v1alpha1
+kind: OAuthClient
+metadata: {name: late, namespace: agents}
+spec:
+  displayName: Late
+  clientId: late
+  grantTypes: {clientCredentials: {}, tokenExchange: {}}
+  resources: [{name: orders, namespace: shop, scopes: ["orders:read"]}]
+"#;
+
+async fn late_token(h: &TestHub) -> Option<String> {
+    let path = h.state.join("credentials/agents/late-credentials.yaml");
+    if !path.exists() {
+        return None;
+    }
+    let s = h.secret("agents", "late");
+    let r = h.post("/token", Some(("late", &s)), &[("grant_type", "client_credentials"), ("resource", ORDERS)]).await;
+    (r.status == 200).then(|| r.body["access_token"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_client_deleted_and_applied_again_does_not_revive_its_old_tokens() {
+    let h = hub().file("world.yaml", WORLD).file("late.yaml", LATE).start().await;
+    let old = late_token(&h).await.expect("late gets a token");
+    assert_eq!(introspect(&h, "server", &old).await.body["active"], true);
+
+    h.remove("late.yaml");
+    h.eventually("late is gone", || async { late_token(&h).await.is_none() }).await;
+    assert_eq!(introspect(&h, "server", &old).await.body["active"], false);
+
+    // The same manifest again: the same client id and secret, another client.
+    h.write("late.yaml", LATE);
+    h.eventually("late is back", || async { late_token(&h).await.is_some() }).await;
+    let new = late_token(&h).await.unwrap();
+    assert_eq!(introspect(&h, "server", &new).await.body["active"], true);
+    assert_eq!(introspect(&h, "server", &old).await.body["active"], false, "the old token stays dead");
+    assert_eq!(introspect(&h, "late", &old).await.body["active"], false);
+    // Nor can it be exchanged for a fresh one.
+    let s = h.secret("agents", "late");
+    let r = h
+        .post(
+            "/token",
+            Some(("late", &s)),
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                ("subject_token", &old),
+                ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+                ("resource", ORDERS),
+            ],
+        )
+        .await;
+    r.assert_error(400, "invalid_request", "subject_token: the token's client no longer exists");
+}
+
+#[tokio::test]
+async fn a_restart_keeps_a_clients_tokens_alive() {
+    let h = hub().file("world.yaml", WORLD).file("late.yaml", LATE).start().await;
+    let token = late_token(&h).await.unwrap();
+    let h = h.restart().await;
+    assert_eq!(introspect(&h, "server", &token).await.body["active"], true);
+}

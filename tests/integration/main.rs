@@ -10,6 +10,7 @@ mod explain;
 mod introspection;
 mod issuer;
 mod jwt_bearer;
+mod operator_mistakes;
 mod private_key_jwt;
 mod reload;
 mod support;

@@ -19,6 +19,11 @@ pub struct AccessTokenClaims<'a> {
     pub iat: u64,
     pub jti: &'a str,
     pub client_id: &'a str,
+    /// The incarnation of the client (`CompiledClient::incarnation`): a
+    /// private claim the hub reads back at introspection and exchange, so a
+    /// client deleted and re-created under the same id does not revive them.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub client_incarnation: &'a str,
     /// RFC 9068 §2.2.3: space-delimited, omitted when nothing was granted.
     #[serde(skip_serializing_if = "str::is_empty")]
     pub scope: &'a str,
@@ -84,6 +89,7 @@ pub fn access_token_claims<'a>(
         iat: now.0,
         jti,
         client_id: &client.client_id,
+        client_incarnation: &client.incarnation,
         scope: &grant.scope,
         tenant: grant.tenant,
     }

@@ -13,12 +13,13 @@ use std::sync::Arc;
 
 use crate::condition::{ClientFacts, Condition};
 use crate::model::{
-    Client, ClientSelector, Effect, Kind, Meta, ObjectKey, Policy, Resource, ResourceSelector, default_client_id,
+    Client, ClientSelector, Effect, IssuerSource, Kind, Meta, ObjectKey, Policy, Resource, ResourceSelector,
+    default_client_id,
 };
 use crate::secret::ClientSecrets;
 use crate::snapshot::{
     Association, CompiledClient, CompiledPolicy, CompiledResource, Credential, HubSettings, HubSnapshot,
-    PolicyCondition,
+    PolicyCondition, Runtime,
 };
 use crate::status::{ObjectStatus, Problem, Reason};
 
@@ -30,6 +31,10 @@ pub struct CompileInput {
     pub resources: Vec<Resource>,
     pub policies: Vec<Policy>,
     pub secrets: HashMap<ObjectKey, ClientSecrets>,
+    /// Objects that exist but did not convert (their verdict is the source's).
+    /// A reference to one is told "is not valid", not "does not exist": the
+    /// fix is in the named object, not in the reference.
+    pub invalid: HashSet<(Kind, ObjectKey)>,
 }
 
 #[derive(Debug)]
@@ -65,7 +70,7 @@ fn status(kind: Kind, meta: &Meta) -> ObjectStatus {
 }
 
 pub fn compile(input: CompileInput) -> Compiled {
-    let CompileInput { settings, mut clients, mut resources, mut policies, secrets } = input;
+    let CompileInput { settings, mut clients, mut resources, mut policies, secrets, invalid } = input;
     resources.sort_by(|a, b| age_order(&a.meta, &b.meta));
     clients.sort_by(|a, b| age_order(&a.meta, &b.meta));
     policies.sort_by(|a, b| age_order(&a.meta, &b.meta));
@@ -89,7 +94,7 @@ pub fn compile(input: CompileInput) -> Compiled {
             st.problems.push(Problem::new(
                 Reason::DuplicateIdentifier,
                 "spec.identifier",
-                format!("identifier '{}' is already used by Resource {owner}", r.identifier),
+                format!("this identifier is already used by Resource {owner}"),
             ));
         } else {
             identifier_owner.insert(&r.identifier, &r.meta.key);
@@ -131,19 +136,22 @@ pub fn compile(input: CompileInput) -> Compiled {
             st.problems.push(Problem::new(
                 Reason::DuplicateClientId,
                 field,
-                format!("client id '{client_id}' is already used by OAuthClient {owner}"),
+                format!("this client id is already used by OAuthClient {owner}"),
             ));
+        }
+        if settings.runtime == Runtime::Folder {
+            st.problems.extend(unsupported_in_folder(c));
         }
         let mut linked = Vec::with_capacity(c.resources.len());
         for (i, grant) in c.resources.iter().enumerate() {
             let Some(&idx) = resource_index.get(&grant.resource) else {
-                let why =
-                    if rejected_resource_keys.contains(&grant.resource) { "is not Ready" } else { "does not exist" };
-                st.problems.push(Problem::new(
-                    Reason::ResourceNotFound,
-                    format!("spec.resources[{i}].name"),
-                    format!("Resource {} {why}", grant.resource),
-                ));
+                let why = reference(
+                    Kind::Resource,
+                    &grant.resource,
+                    rejected_resource_keys.contains(&grant.resource),
+                    &invalid,
+                );
+                st.problems.push(Problem::new(Reason::ResourceNotFound, format!("spec.resources[{i}].name"), why));
                 continue;
             };
             let resource = &accepted_resources[idx].0;
@@ -152,7 +160,7 @@ pub fn compile(input: CompileInput) -> Compiled {
                     st.problems.push(Problem::new(
                         Reason::ScopeNotInCatalog,
                         format!("spec.resources[{i}].scopes[{j}]"),
-                        format!("scope '{scope}' is not defined by Resource {}", grant.resource),
+                        format!("is not in the catalog of the Resource named at spec.resources[{i}].name"),
                     ));
                 }
             }
@@ -173,11 +181,14 @@ pub fn compile(input: CompileInput) -> Compiled {
             (Some(secret_key), _) => {
                 let found = secrets.get(&secret_key).cloned().map(Credential::Secrets);
                 if found.is_none() {
-                    st.problems.push(Problem::new(
-                        Reason::SecretPending,
-                        "spec.secret.name",
-                        format!("Secret {secret_key} with key client_secret is not available yet"),
-                    ));
+                    let message = format!("Secret {secret_key} with key client_secret is not available yet");
+                    // In a cluster the hub writes a generated Secret next; one
+                    // the user provides may never come.
+                    st.problems.push(if c.secret_provided || settings.runtime == Runtime::Folder {
+                        Problem::new(Reason::SecretPending, "spec.secret.name", message)
+                    } else {
+                        Problem::transient(Reason::SecretPending, "spec.secret.name", message)
+                    });
                 }
                 found
             }
@@ -199,7 +210,8 @@ pub fn compile(input: CompileInput) -> Compiled {
             match id_by_key.get(k) {
                 Some(id) => introspectors.push(Box::from(*id)),
                 None => st.warnings.push(format!(
-                    "spec.introspection.clients[{i}]: OAuthClient {k} is not Ready, so it cannot introspect"
+                    "spec.introspection.clients[{i}]: {}, so it cannot introspect",
+                    reference(Kind::OAuthClient, k, client_keys.contains(k), &invalid)
                 )),
             }
         }
@@ -234,6 +246,21 @@ pub fn compile(input: CompileInput) -> Compiled {
         }
         if !compiled_resources.iter().any(|r| selects_resource(p, r)) {
             st.warnings.push(format!("selects no Resource in namespace {} yet", p.meta.key.namespace));
+        }
+        // A misspelt name selects nothing, silently narrowing what the policy
+        // governs: not an error (the object may land later), but said.
+        for (i, name) in p.resources.names.iter().enumerate() {
+            let key = ObjectKey::new(p.meta.key.namespace.clone(), name.clone());
+            if !compiled_resources.iter().any(|r| r.key == key) {
+                let why = reference(Kind::Resource, &key, resource_keys.contains(&key), &invalid);
+                st.warnings.push(format!("spec.resources.names[{i}]: {why}"));
+            }
+        }
+        for (i, key) in p.clients.names.iter().enumerate() {
+            if !id_by_key.contains_key(key) {
+                let why = reference(Kind::OAuthClient, key, client_keys.contains(key), &invalid);
+                st.warnings.push(format!("spec.clients.names[{i}]: {why}"));
+            }
         }
         // A condition that does not compile makes the policy not Ready, but the
         // policy stays in force in its fail-closed form (a deny denies, an allow
@@ -317,6 +344,7 @@ pub fn compile(input: CompileInput) -> Compiled {
             Arc::new(CompiledClient {
                 key: c.meta.key.clone(),
                 client_id: p.client_id.as_str().into(),
+                incarnation: c.meta.uid.as_deref().unwrap_or_default().into(),
                 display_name: c.display_name.clone(),
                 auth_method: c.auth_method,
                 credential: p.credential,
@@ -340,6 +368,51 @@ pub fn compile(input: CompileInput) -> Compiled {
         policies: compiled_policies.into_iter().map(|(p, _)| p).collect(),
     };
     Compiled { snapshot, statuses }
+}
+
+/// What a client asks that only a cluster can do. Accepting it in a folder
+/// would be Ready on paper and fail at the first token request.
+fn unsupported_in_folder(c: &Client) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if c.secret_rotation.is_some() && c.secret_key().is_some() {
+        problems.push(Problem::new(
+            Reason::Unsupported,
+            "spec.secret.rotation",
+            "keyward serve does not rotate secrets (keyward run does); remove the rotation here, and to replace a generated secret delete its credentials file in the state directory",
+        ));
+    }
+    let issuers = c.grants.jwt_bearer.iter().flat_map(|g| g.trusted_issuers.iter());
+    for (i, t) in issuers.enumerate() {
+        let IssuerSource::Kubernetes { issuer, jwks_uri, .. } = &t.source else { continue };
+        let field = format!("spec.grantTypes.jwtBearer.trustedIssuers[{i}]");
+        if t.token_review {
+            problems.push(Problem::new(
+                Reason::Unsupported,
+                format!("{field}.tokenReview"),
+                "keyward serve has no cluster to ask: set tokenReview to false (keys from jwksUri verify the token)",
+            ));
+        }
+        if issuer.is_none() || jwks_uri.is_none() {
+            problems.push(Problem::new(
+                Reason::Unsupported,
+                format!("{field}.kubernetes"),
+                "keyward serve has no cluster to find its service-account issuer: set issuer and jwksUri to the cluster's (kubectl get --raw /.well-known/openid-configuration)",
+            ));
+        }
+    }
+    problems
+}
+
+/// Why a reference does not resolve, without repeating the name it holds: the
+/// field path says where it is.
+fn reference(kind: Kind, key: &ObjectKey, exists: bool, invalid: &HashSet<(Kind, ObjectKey)>) -> String {
+    if invalid.contains(&(kind, key.clone())) {
+        format!("the {kind} named here is not valid: fix that object")
+    } else if exists {
+        format!("the {kind} named here is not Ready")
+    } else {
+        format!("no {kind} of this name exists")
+    }
 }
 
 fn labels_match(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {

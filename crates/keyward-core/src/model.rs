@@ -58,6 +58,11 @@ pub struct Meta {
     /// Creation time, when the source knows it. Used only to decide which of two
     /// conflicting objects keeps a contested name: the older one does.
     pub created: Option<UnixTime>,
+    /// This incarnation of the object: the API server's `metadata.uid`, or
+    /// what the folder source assigns. An object deleted and created again
+    /// under the same name gets a new one, and a client's tokens are bound to
+    /// it, so deleting a client is final for everything it was issued.
+    pub uid: Option<String>,
 }
 
 impl Default for ObjectKey {

@@ -19,6 +19,21 @@ pub struct HubSettings {
     /// (RFC 8414 §2).
     pub issuer: String,
     pub defaults: Lifetimes,
+    /// What feeds the hub, and so what it can honour.
+    pub runtime: Runtime,
+}
+
+/// Where the hub runs. Some fields need a cluster (a TokenReview, the
+/// cluster's own service-account issuer) or a writer that only `keyward run`
+/// has (declared secret rotation): compile refuses them in a folder rather
+/// than accept what it cannot do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Runtime {
+    /// `keyward run`: the Kubernetes API behind the hub.
+    #[default]
+    Cluster,
+    /// `keyward serve` (and `check`, `explain` on a folder): no cluster.
+    Folder,
 }
 
 /// Hub-wide token lifetimes used where neither client nor resource set one.
@@ -150,6 +165,9 @@ pub struct Association {
 pub struct CompiledClient {
     pub key: ObjectKey,
     pub client_id: Box<str>,
+    /// The object's uid (see `Meta::uid`), carried by every token issued to
+    /// it; empty where the source has none (`check`, `explain`).
+    pub incarnation: Box<str>,
     pub display_name: String,
     pub auth_method: AuthMethod,
     pub credential: Credential,
@@ -192,6 +210,14 @@ impl HubSnapshot {
 
     pub fn client(&self, client_id: &str) -> Option<&Arc<CompiledClient>> {
         self.clients.get(client_id)
+    }
+
+    /// The client a token of this hub was issued to, if that very client still
+    /// exists: one deleted and created again under the same id is another
+    /// client, and the tokens of the first stay dead (introspection, exchange,
+    /// refresh).
+    pub fn issuing_client(&self, client_id: &str, incarnation: &str) -> Option<&Arc<CompiledClient>> {
+        self.clients.get(client_id).filter(|c| *c.incarnation == *incarnation)
     }
 
     pub fn resource(&self, identifier: &str) -> Option<&Arc<CompiledResource>> {

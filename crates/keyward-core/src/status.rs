@@ -27,6 +27,8 @@ pub enum Reason {
     SecretPending,
     /// A Secret of the client's secret name exists and is not the hub's to write.
     SecretConflict,
+    /// A field this runtime cannot honour (see `snapshot::Runtime`).
+    Unsupported,
 }
 
 impl Reason {
@@ -41,6 +43,7 @@ impl Reason {
             Reason::DuplicateName => "DuplicateName",
             Reason::SecretPending => "SecretPending",
             Reason::SecretConflict => "SecretConflict",
+            Reason::Unsupported => "Unsupported",
         }
     }
 }
@@ -52,11 +55,19 @@ pub struct Problem {
     /// JSON-path-like location in the object, e.g. `spec.resources[0].scopes[1]`.
     pub field: String,
     pub message: String,
+    /// A step the hub itself is about to take (it writes the client's Secret
+    /// next): reported, but not as something for a user to fix.
+    pub transient: bool,
 }
 
 impl Problem {
     pub fn new(reason: Reason, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Problem { reason, field: field.into(), message: message.into() }
+        Problem { reason, field: field.into(), message: message.into(), transient: false }
+    }
+
+    /// See [`Problem::transient`].
+    pub fn transient(reason: Reason, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem { transient: true, ..Problem::new(reason, field, message) }
     }
 }
 
@@ -87,6 +98,11 @@ pub struct ObjectStatus {
 impl ObjectStatus {
     pub fn ready(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// Not Ready only until the hub takes its next step.
+    pub fn settling(&self) -> bool {
+        !self.problems.is_empty() && self.problems.iter().all(|p| p.transient)
     }
 
     /// The condition reason: the first problem's, or `Accepted`.

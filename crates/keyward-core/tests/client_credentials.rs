@@ -217,11 +217,16 @@ fn a_rotated_secret_works_for_its_grace_period_only() {
         ClientSecrets { current: d(2), previous: Some((d(1), UnixTime(100))) },
     );
     let compiled = keyward_core::compile(keyward_core::CompileInput {
-        settings: keyward_core::snapshot::HubSettings { issuer: ISSUER.into(), defaults: Default::default() },
+        settings: keyward_core::snapshot::HubSettings {
+            issuer: ISSUER.into(),
+            defaults: Default::default(),
+            runtime: Default::default(),
+        },
         clients: w.clients,
         resources: vec![],
         policies: vec![],
         secrets: input_secrets,
+        invalid: Default::default(),
     });
     let s = &compiled.snapshot;
     assert!(authenticate(s, &Presented::Basic { client_id: "bot", secret: d(2) }, UnixTime(500)).is_ok());

@@ -41,7 +41,7 @@ fn a_dangling_resource_reference_rejects_only_that_client_with_its_path() {
     let bad = st(&c, Kind::OAuthClient, "agents", "bad");
     assert_eq!(bad.problems[0].reason, Reason::ResourceNotFound);
     assert_eq!(bad.problems[0].field, "spec.resources[1].name");
-    assert_eq!(bad.problems[0].message, "Resource shop/gone does not exist");
+    assert_eq!(bad.problems[0].message, "no Resource of this name exists");
     assert!(c.snapshot.client("bad.agents").is_none());
     assert!(c.snapshot.client("good.agents").is_some());
 }
@@ -55,7 +55,7 @@ fn a_scope_outside_the_catalog_is_rejected_at_its_index() {
     let p = &st(&c, Kind::OAuthClient, "agents", "bot").problems[0];
     assert_eq!(p.reason, Reason::ScopeNotInCatalog);
     assert_eq!(p.field, "spec.resources[0].scopes[1]");
-    assert_eq!(p.message, "scope 'admin' is not defined by Resource shop/orders");
+    assert_eq!(p.message, "is not in the catalog of the Resource named at spec.resources[0].name");
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn the_older_object_keeps_a_contested_client_id() {
     let p = &st(&c, Kind::OAuthClient, "a", "new").problems[0];
     assert_eq!(p.reason, Reason::DuplicateClientId);
     assert_eq!(p.field, "spec.clientId");
-    assert_eq!(p.message, "client id 'shared' is already used by OAuthClient b/old");
+    assert_eq!(p.message, "this client id is already used by OAuthClient b/old");
     assert_eq!(&*c.snapshot.client("shared").unwrap().key.name, "old");
 }
 
@@ -82,7 +82,7 @@ fn without_creation_times_the_lower_key_keeps_a_contested_identifier() {
     assert!(st(&c, Kind::Resource, "a", "first").ready());
     let p = &st(&c, Kind::Resource, "z", "second").problems[0];
     assert_eq!(p.reason, Reason::DuplicateIdentifier);
-    assert_eq!(p.message, "identifier 'https://same' is already used by Resource a/first");
+    assert_eq!(p.message, "this identifier is already used by Resource a/first");
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn a_client_of_a_rejected_resource_says_the_resource_is_not_ready() {
         .resource(api("z", "second", "https://same", &["r"]))
         .client(client("agents", "bot").may("z", "second", &["r"]))
         .compile();
-    assert_eq!(st(&c, Kind::OAuthClient, "agents", "bot").problems[0].message, "Resource z/second is not Ready");
+    assert_eq!(st(&c, Kind::OAuthClient, "agents", "bot").problems[0].message, "the Resource named here is not Ready");
 }
 
 #[test]
@@ -139,7 +139,10 @@ fn unknown_introspectors_are_a_warning_not_a_rejection() {
     let s = st(&c, Kind::Resource, "shop", "orders");
     assert!(s.ready());
     assert_eq!(s.warnings.len(), 1);
-    assert!(s.warnings[0].contains("agents/ghost"));
+    assert_eq!(
+        s.warnings[0],
+        "spec.introspection.clients[1]: no OAuthClient of this name exists, so it cannot introspect"
+    );
     assert_eq!(&*c.snapshot.resource("https://api/orders").unwrap().introspectors[0], "server.agents");
 }
 
@@ -166,4 +169,109 @@ fn ten_thousand_clients_compile_with_their_associations() {
     let c = w.compile();
     assert_eq!(c.snapshot.clients().count(), 10_000);
     assert!(c.statuses.iter().all(|s| s.ready()));
+}
+
+#[test]
+fn a_reference_to_an_object_that_did_not_convert_says_it_is_not_valid() {
+    let c = World::new()
+        .invalid(Kind::Resource, "shop", "orders")
+        .client(client("agents", "bot").may("shop", "orders", &["r"]))
+        .compile();
+    let p = &st(&c, Kind::OAuthClient, "agents", "bot").problems[0];
+    assert_eq!(p.field, "spec.resources[0].name");
+    assert_eq!(p.message, "the Resource named here is not valid: fix that object");
+}
+
+#[test]
+fn a_policy_naming_a_missing_resource_or_client_is_ready_with_a_warning_per_name() {
+    let mut p = policy("shop", "p", keyward_core::model::Effect::Allow, &["r"]);
+    p.resources.names = vec!["orders".into(), "ordres".into()];
+    p.clients.names = vec![ObjectKey::new("agents", "bot"), ObjectKey::new("agents", "bto")];
+    let c = World::new()
+        .resource(api("shop", "orders", "https://api/orders", &["r"]))
+        .client(client("agents", "bot").may("shop", "orders", &["r"]))
+        .policy(p)
+        .compile();
+    let s = st(&c, Kind::AccessPolicy, "shop", "p");
+    assert!(s.ready());
+    assert_eq!(
+        s.warnings,
+        [
+            "spec.resources.names[1]: no Resource of this name exists",
+            "spec.clients.names[1]: no OAuthClient of this name exists"
+        ]
+    );
+}
+
+#[test]
+fn a_secret_the_hub_writes_next_is_a_transient_wait_and_one_the_user_provides_is_not() {
+    let mut provided = client("agents", "byo");
+    provided.secret_provided = true;
+    let c = World::new().client(client("agents", "bot")).client(provided).without_secrets().compile();
+    assert!(st(&c, Kind::OAuthClient, "agents", "bot").settling());
+    let byo = st(&c, Kind::OAuthClient, "agents", "byo");
+    assert_eq!(byo.reason(), "SecretPending");
+    assert!(!byo.settling());
+    let c = World::new().in_folder().client(client("agents", "bot")).without_secrets().compile();
+    assert!(!st(&c, Kind::OAuthClient, "agents", "bot").settling(), "nobody writes it in a folder");
+}
+
+#[test]
+fn in_a_folder_what_needs_a_cluster_is_unsupported_with_its_field() {
+    use keyward_core::model::{IssuerSource, JwtBearerGrant, SecretRotation, TrustedIssuer};
+    let mut rotating = client("agents", "rotating");
+    rotating.secret_rotation = Some(SecretRotation { id: "1".into(), grace: std::time::Duration::from_secs(60) });
+    let issuer = |source, token_review| TrustedIssuer {
+        source,
+        algorithms: vec![],
+        audiences: vec![],
+        subjects: vec![],
+        subject_claim: "sub".into(),
+        userinfo: None,
+        token_review,
+        max_lifetime: std::time::Duration::from_secs(3600),
+        reject_replay: false,
+    };
+    let mut workload = client("agents", "workload");
+    workload.grants.jwt_bearer = Some(JwtBearerGrant {
+        trusted_issuers: vec![
+            issuer(IssuerSource::Kubernetes { issuer: None, jwks_uri: None, ca_bundle: None }, true),
+            issuer(
+                IssuerSource::Kubernetes {
+                    issuer: Some("https://k8s.example".into()),
+                    jwks_uri: Some("https://k8s.example/openid/v1/jwks".into()),
+                    ca_bundle: None,
+                },
+                false,
+            ),
+        ],
+    });
+    let world = || World::new().client(rotating.clone()).client(workload.clone());
+    let c = world().in_folder().compile();
+    let r = st(&c, Kind::OAuthClient, "agents", "rotating");
+    assert_eq!((r.reason(), r.problems[0].field.as_str()), ("Unsupported", "spec.secret.rotation"));
+    let w = st(&c, Kind::OAuthClient, "agents", "workload");
+    let fields: Vec<&str> = w.problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "spec.grantTypes.jwtBearer.trustedIssuers[0].tokenReview",
+            "spec.grantTypes.jwtBearer.trustedIssuers[0].kubernetes"
+        ]
+    );
+    let c = world().compile();
+    assert!(c.statuses.iter().all(|s| s.ready()), "a cluster honours both: {:?}", c.statuses);
+}
+
+#[test]
+fn a_client_re_created_under_the_same_id_does_not_own_the_first_ones_tokens() {
+    let mut first = client("agents", "bot");
+    first.meta.uid = Some("uid-1".into());
+    let c = World::new().client(first.clone()).compile();
+    assert!(c.snapshot.issuing_client("bot.agents", "uid-1").is_some());
+    assert!(c.snapshot.issuing_client("bot.agents", "").is_none(), "a token without the claim");
+    first.meta.uid = Some("uid-2".into());
+    let c = World::new().client(first).compile();
+    assert!(c.snapshot.issuing_client("bot.agents", "uid-1").is_none());
+    assert_eq!(&*c.snapshot.client("bot.agents").unwrap().incarnation, "uid-2");
 }

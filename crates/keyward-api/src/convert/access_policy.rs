@@ -122,7 +122,7 @@ fn subject_selector(c: &mut Check, s: &SubjectSelectorSpec) -> SubjectSelector {
     for (j, name) in s.names.iter().enumerate() {
         let field = format!("{NAMES}[{j}]");
         if c.length(&field, name, 1, SUBJECT_MAX) && name.chars().any(char::is_control) {
-            c.invalid(field, format!("{name:?} contains control characters"));
+            c.invalid(field, "contains control characters".to_owned());
         }
     }
     c.unique(NAMES, &s.names);
@@ -142,7 +142,7 @@ fn subject_selector(c: &mut Check, s: &SubjectSelectorSpec) -> SubjectSelector {
             c.invalid(
                 field,
                 format!(
-                    "{entry:?} is not a service account: write namespace/name, namespace/*, */name or */* (lowercase DNS names)"
+                    "is not a service account: write namespace/name, namespace/*, */name or */* (lowercase DNS names)"
                 ),
             );
         }
@@ -154,7 +154,7 @@ fn subject_selector(c: &mut Check, s: &SubjectSelectorSpec) -> SubjectSelector {
     for (j, role) in s.roles.iter().enumerate() {
         let field = format!("{ROLES}[{j}]");
         if c.length(&field, role, 1, limits::ROLE) && !is_role(role) {
-            c.invalid(field, format!("{role:?} is not a valid role: use printable ASCII without spaces"));
+            c.invalid(field, "is not a valid role: use printable ASCII without spaces".to_owned());
         }
     }
     c.unique(ROLES, &s.roles);

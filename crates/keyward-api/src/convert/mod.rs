@@ -98,7 +98,7 @@ impl Check {
     pub(crate) fn unique<T: PartialEq + fmt::Display>(&mut self, field: &str, items: &[T]) {
         for (j, item) in items.iter().enumerate() {
             if let Some(i) = items[..j].iter().position(|x| x == item) {
-                self.invalid(format!("{field}[{j}]"), format!("'{item}' is listed twice (first at {field}[{i}])"));
+                self.invalid(format!("{field}[{j}]"), format!("is listed twice (first at {field}[{i}])"));
             }
         }
     }
@@ -113,9 +113,7 @@ impl Check {
         if self.length(field, value, 1, limits::SCOPE) && !is_scope_token(value) {
             self.invalid(
                 field,
-                format!(
-                    "{value:?} is not a scope token: use printable ASCII without spaces, '\"' or '\\' (RFC 6749 §3.3)"
-                ),
+                format!("is not a scope token: use printable ASCII without spaces, '\"' or '\\' (RFC 6749 §3.3)"),
             );
         }
     }
@@ -130,13 +128,13 @@ impl Check {
 
     pub(crate) fn object_name(&mut self, field: &str, value: &str) {
         if self.length(field, value, 1, limits::NAME) && !is_dns_subdomain(value) {
-            self.invalid(field, format!("{value:?} is not a valid name: {DNS_SUBDOMAIN_RULE}"));
+            self.invalid(field, format!("is not a valid name: {DNS_SUBDOMAIN_RULE}"));
         }
     }
 
     pub(crate) fn namespace(&mut self, field: &str, value: &str) {
         if self.length(field, value, 1, limits::NAMESPACE) && !is_dns_label(value) {
-            self.invalid(field, format!("{value:?} is not a valid namespace: {DNS_LABEL_RULE}"));
+            self.invalid(field, format!("is not a valid namespace: {DNS_LABEL_RULE}"));
         }
     }
 
@@ -154,7 +152,7 @@ impl Check {
         for (j, t) in tags.iter().enumerate() {
             let f = format!("{field}[{j}]");
             if self.length(&f, t, 1, limits::TAG) && !is_tag(t) {
-                self.invalid(f, format!("{t:?} is not a valid tag: use letters, digits, '.', '_' and '-'"));
+                self.invalid(f, "is not a valid tag: use letters, digits, '.', '_' and '-'".to_owned());
             }
         }
         self.unique(field, tags);
@@ -166,7 +164,7 @@ impl Check {
         for (j, t) in tenants.iter().enumerate() {
             let f = format!("{field}[{j}]");
             if self.length(&f, t, 1, limits::TENANT) && !is_tenant(t) {
-                self.invalid(f, format!("{t:?} is not a valid tenant: use letters, digits, '.', '_', '-' and ':'"));
+                self.invalid(f, "is not a valid tenant: use letters, digits, '.', '_', '-' and ':'".to_owned());
             }
         }
         self.unique(field, tenants);
@@ -187,14 +185,14 @@ impl Check {
         }
         match parse_go_duration(value) {
             Err(e) => {
-                self.invalid(field, format!("{value:?} is not a duration: {e}"));
+                self.invalid(field, format!("is not a duration: {e}"));
                 None
             }
             Ok(d) if d < min || d > max => {
                 self.invalid(
                     field,
                     format!(
-                        "{value} is out of range: must be between {} and {}",
+                        "is out of range: must be between {} and {}",
                         format_go_duration(min),
                         format_go_duration(max)
                     ),
@@ -212,17 +210,16 @@ impl Check {
             self.invalid(field, format!("must have at most {} entries, not {}", limits::MATCH_LABELS, labels.len()));
         }
         for (k, v) in labels {
-            let f = format!("{field}[{k}]");
+            // A key is shown in the path only once it is known to be a label key.
             if !is_label_key(k) {
                 self.invalid(
-                    f.clone(),
-                    format!("{k:?} is not a valid label key: an optional DNS subdomain prefix and '/', then 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"),
+                    field,
+                    "a key is not a valid label key: an optional DNS subdomain prefix and '/', then 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
                 );
-            }
-            if !is_label_value(v) {
+            } else if !is_label_value(v) {
                 self.invalid(
-                    f,
-                    format!("{v:?} is not a valid label value: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"),
+                    format!("{field}[{k}]"),
+                    "is not a valid label value: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
                 );
             }
         }
@@ -237,7 +234,7 @@ impl Check {
         } else if name.chars().count() > limits::NAME || !is_dns_subdomain(name) {
             self.manifest(
                 "metadata.name",
-                format!("{name:?} is not a valid name: at most {} characters; {DNS_SUBDOMAIN_RULE}", limits::NAME),
+                format!("is not a valid name: at most {} characters; {DNS_SUBDOMAIN_RULE}", limits::NAME),
             );
         }
         let namespace = m.namespace.as_deref().unwrap_or_default();
@@ -246,10 +243,7 @@ impl Check {
         } else if namespace.len() > limits::NAMESPACE || !is_dns_label(namespace) {
             self.manifest(
                 "metadata.namespace",
-                format!(
-                    "{namespace:?} is not a valid namespace: at most {} characters; {DNS_LABEL_RULE}",
-                    limits::NAMESPACE
-                ),
+                format!("is not a valid namespace: at most {} characters; {DNS_LABEL_RULE}", limits::NAMESPACE),
             );
         }
         Meta {
@@ -257,6 +251,7 @@ impl Check {
             generation: m.generation,
             labels: m.labels.clone().unwrap_or_default(),
             created: m.creation_timestamp.as_ref().and_then(|t| u64::try_from(t.0.as_second()).ok()).map(UnixTime),
+            uid: m.uid.clone(),
         }
     }
 }

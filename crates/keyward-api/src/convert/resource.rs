@@ -58,12 +58,12 @@ fn identifier(c: &mut Check, kind: ResourceKind, id: &str) {
     if !is_absolute_uri_without_fragment(id) {
         c.invalid(
             FIELD,
-            format!("{id:?} is not an absolute URI without a fragment (RFC 8707 §2), such as https://api.example.com"),
+            "is not an absolute URI without a fragment (RFC 8707 §2), such as https://api.example.com".to_owned(),
         );
     } else if kind == ResourceKind::McpServer && !is_https_url(id) && !is_loopback_http_url(id) {
         c.invalid(
             FIELD,
-            format!("{id:?} is not an https URL: an mcpServer identifier is the server's https URL, usually ending in /mcp (http only for localhost, 127.0.0.1 or [::1])"),
+            format!("is not an https URL: an mcpServer identifier is the server's https URL, usually ending in /mcp (http only for localhost, 127.0.0.1 or [::1])"),
         );
     }
 }
@@ -75,10 +75,7 @@ fn catalog(c: &mut Check, kind: ResourceKind, scopes: &[ScopeSpec]) -> Vec<Scope
         let field = format!("spec.scopes[{i}]");
         c.scope_token(&format!("{field}.name"), &s.name);
         if let Some(first) = names[..i].iter().position(|n| *n == s.name) {
-            c.invalid(
-                format!("{field}.name"),
-                format!("scope '{}' is defined twice (first at spec.scopes[{first}])", s.name),
-            );
+            c.invalid(format!("{field}.name"), format!("is defined twice (first at spec.scopes[{first}])"));
         }
         c.optional_text(&format!("{field}.description"), s.description.as_deref(), limits::DESCRIPTION);
 
@@ -90,7 +87,7 @@ fn catalog(c: &mut Check, kind: ResourceKind, scopes: &[ScopeSpec]) -> Vec<Scope
             for (j, role) in s.roles.iter().enumerate() {
                 let f = format!("{roles_field}[{j}]");
                 if c.length(&f, role, 1, limits::ROLE) && !is_role(role) {
-                    c.invalid(f, format!("{role:?} is not a valid role: use printable ASCII without spaces"));
+                    c.invalid(f, "is not a valid role: use printable ASCII without spaces".to_owned());
                 }
             }
             c.unique(&roles_field, &s.roles);
@@ -105,11 +102,11 @@ fn catalog(c: &mut Check, kind: ResourceKind, scopes: &[ScopeSpec]) -> Vec<Scope
                 if *cs == s.name {
                     c.invalid(
                         format!("{conn_field}[{j}]"),
-                        format!("'{cs}' is this scope itself; name another scope of this Resource"),
+                        "is this scope itself; name another scope of this Resource".to_owned(),
                     );
                 } else if is_scope_token(cs) && !names.contains(&cs.as_str()) {
                     // A malformed entry is already reported by scope_list.
-                    c.invalid(format!("{conn_field}[{j}]"), format!("'{cs}' is not a scope of this Resource"));
+                    c.invalid(format!("{conn_field}[{j}]"), "is not a scope of this Resource".to_owned());
                 }
             }
         }

@@ -124,8 +124,9 @@ fn match_labels_with_keys_or_values_no_object_can_carry_are_invalid() {
     assert_eq!(
         fields,
         [
-            "spec.clients.matchLabels[Upper.Prefix/x]",
-            "spec.clients.matchLabels[bad key]",
+            // An invalid key is not shown: the map's path only.
+            "spec.clients.matchLabels",
+            "spec.clients.matchLabels",
             "spec.clients.matchLabels[k]"
         ]
     );
@@ -264,13 +265,6 @@ mod secret_rotation {
         .unwrap();
         let e = model::Client::try_from(&c).unwrap_err();
         let fields: Vec<&str> = e.0.iter().map(|p| p.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            vec![
-                "spec.secret.labels[bad key!]",
-                "spec.secret.labels[keyward.dev/x]",
-                "spec.secret.annotations[keyward.dev/y]"
-            ]
-        );
+        assert_eq!(fields, vec!["spec.secret.labels", "spec.secret.labels", "spec.secret.annotations"]);
     }
 }

@@ -1,13 +1,13 @@
 //! Chainable builders for core tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use keyward_core::compile::{CompileInput, Compiled, compile};
 use keyward_core::model::*;
 use keyward_core::secret::{ClientSecrets, SecretDigest};
-use keyward_core::snapshot::{HubSettings, Lifetimes};
+use keyward_core::snapshot::{HubSettings, Lifetimes, Runtime};
 
 pub const ISSUER: &str = "https://hub.example";
 
@@ -107,11 +107,35 @@ pub struct World {
     pub resources: Vec<Resource>,
     pub policies: Vec<Policy>,
     pub no_secret_for: Vec<ObjectKey>,
+    pub runtime: Runtime,
+    pub invalid: HashSet<(Kind, ObjectKey)>,
 }
 
 impl World {
     pub fn new() -> World {
-        World { clients: vec![], resources: vec![], policies: vec![], no_secret_for: vec![] }
+        World {
+            clients: vec![],
+            resources: vec![],
+            policies: vec![],
+            no_secret_for: vec![],
+            runtime: Runtime::Cluster,
+            invalid: HashSet::new(),
+        }
+    }
+    /// As `keyward serve` compiles: no cluster behind the hub.
+    pub fn in_folder(mut self) -> Self {
+        self.runtime = Runtime::Folder;
+        self
+    }
+    /// No client has its Secret yet.
+    pub fn without_secrets(mut self) -> Self {
+        self.no_secret_for = self.clients.iter().map(|c| c.meta.key.clone()).collect();
+        self
+    }
+    /// An object the source could not convert.
+    pub fn invalid(mut self, kind: Kind, ns: &str, name: &str) -> Self {
+        self.invalid.insert((kind, ObjectKey::new(ns, name)));
+        self
     }
     pub fn resource(mut self, r: Resource) -> Self {
         self.resources.push(r);
@@ -134,11 +158,12 @@ impl World {
             }
         }
         compile(CompileInput {
-            settings: HubSettings { issuer: ISSUER.into(), defaults: Lifetimes::default() },
+            settings: HubSettings { issuer: ISSUER.into(), defaults: Lifetimes::default(), runtime: self.runtime },
             clients: self.clients,
             resources: self.resources,
             policies: self.policies,
             secrets,
+            invalid: self.invalid,
         })
     }
 }

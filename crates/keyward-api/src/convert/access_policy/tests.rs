@@ -138,7 +138,7 @@ fn client_named_twice_is_invalid_even_when_spelled_differently() {
     assert_invalid(
         clients(|c| c.names = strings(&["billing", "team-a/billing"])),
         "spec.clients.names[1]",
-        "'team-a/billing' is listed twice",
+        "is listed twice",
     );
 }
 
@@ -153,8 +153,8 @@ fn client_selector_namespaces_tags_and_labels_are_checked() {
     assert_invalid(clients(|c| c.tags = strings(&["a b"])), "spec.clients.tags[0]", "not a valid tag");
     assert_invalid(
         clients(|c| c.match_labels = BTreeMap::from([("-x".to_owned(), "y".to_owned())])),
-        "spec.clients.matchLabels[-x]",
-        "not a valid label key",
+        "spec.clients.matchLabels",
+        "a key is not a valid label key",
     );
 }
 
@@ -163,7 +163,7 @@ fn grant_type_listed_twice_is_invalid() {
     assert_invalid(
         convert(|s| s.grant_types = vec![GrantTypeName::Ciba, GrantTypeName::Ciba]),
         "spec.grantTypes[1]",
-        "'ciba' is listed twice",
+        "is listed twice",
     );
 }
 
@@ -231,7 +231,7 @@ fn subjects_without_any_criterion_are_invalid() {
 fn subject_names_are_checked_at_their_path() {
     assert_invalid(subjects(|s| s.names = strings(&["alice", ""])), "spec.subjects.names[1]", "must not be empty");
     assert_invalid(subjects(|s| s.names = strings(&["a\nb"])), "spec.subjects.names[0]", "control characters");
-    assert_invalid(subjects(|s| s.names = strings(&["x", "x"])), "spec.subjects.names[1]", "'x' is listed twice");
+    assert_invalid(subjects(|s| s.names = strings(&["x", "x"])), "spec.subjects.names[1]", "is listed twice");
     assert_invalid(
         subjects(|s| s.names = vec!["x".repeat(513)]),
         "spec.subjects.names[0]",
