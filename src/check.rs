@@ -15,17 +15,16 @@ use keyward_core::model::ObjectKey;
 pub struct CheckOptions {
     pub manifests: PathBuf,
     pub namespace: String,
+    /// The hub the manifests are for: some fields need a cluster.
+    pub runtime: Runtime,
 }
 
 /// Returns whether everything is Ready and every file is clean.
 pub fn run(opts: &CheckOptions, out: &mut impl std::io::Write) -> anyhow::Result<bool> {
     let mut folder = Folder::new(&opts.manifests, &opts.namespace);
     folder.scan()?;
-    let settings = HubSettings {
-        issuer: "https://keyward.invalid".into(),
-        defaults: Lifetimes::default(),
-        runtime: Runtime::Folder,
-    };
+    let settings =
+        HubSettings { issuer: "https://keyward.invalid".into(), defaults: Lifetimes::default(), runtime: opts.runtime };
     // Secrets are not this command's business: every client is assumed to get one.
     let placeholder = |_: &ObjectKey, _: &Connection<'_>| Ok(("placeholder".to_owned(), Outcome::Existing));
     let loaded = assemble(&folder, settings, &placeholder);

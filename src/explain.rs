@@ -384,8 +384,9 @@ impl std::fmt::Display for Report {
 /// Where `keyward explain` reads the configuration from.
 #[derive(Clone, Debug)]
 pub enum Source {
-    /// A folder of manifests, as `keyward serve` reads it.
-    Folder { manifests: PathBuf, namespace: String },
+    /// A folder of manifests, judged for the hub that will read them: a
+    /// cluster (`Runtime::Cluster`) or `keyward serve` (`Runtime::Folder`).
+    Folder { manifests: PathBuf, namespace: String, runtime: Runtime },
     /// The cluster: a kubeconfig file, or the default (KUBECONFIG,
     /// ~/.kube/config, in-cluster).
     Cluster { kubeconfig: Option<PathBuf> },
@@ -409,11 +410,15 @@ fn settings(runtime: Runtime) -> HubSettings {
 
 /// Compiles a folder as `keyward check` does: every client is assumed to have
 /// its secret, which explaining does not need.
-pub fn load_folder(manifests: &std::path::Path, namespace: &str) -> anyhow::Result<(Compiled, Vec<ObjectStatus>)> {
+pub fn load_folder(
+    manifests: &std::path::Path,
+    namespace: &str,
+    runtime: Runtime,
+) -> anyhow::Result<(Compiled, Vec<ObjectStatus>)> {
     let mut folder = Folder::new(manifests, namespace);
     folder.scan().with_context(|| format!("reading {}", manifests.display()))?;
     let placeholder = |_: &ObjectKey, _: &Connection<'_>| Ok(("placeholder".to_owned(), Outcome::Existing));
-    let loaded = assemble(&folder, settings(Runtime::Folder), &placeholder);
+    let loaded = assemble(&folder, settings(runtime), &placeholder);
     let compiled = compile(loaded.input);
     let statuses = merge(compiled.statuses.clone(), loaded.statuses);
     Ok((compiled, statuses))
@@ -497,8 +502,8 @@ fn hint(statuses: &[ObjectStatus], client_id: &str) -> Option<String> {
 /// Runs `keyward explain`. `Ok(true)` when something would be granted.
 pub async fn run(opts: &ExplainOptions, out: &mut impl std::io::Write) -> anyhow::Result<bool> {
     let (compiled, statuses, notes) = match &opts.source {
-        Source::Folder { manifests, namespace } => {
-            let (c, s) = load_folder(manifests, namespace)?;
+        Source::Folder { manifests, namespace, runtime } => {
+            let (c, s) = load_folder(manifests, namespace, *runtime)?;
             (c, s, Vec::new())
         }
         Source::Cluster { kubeconfig } => load_cluster(kubeconfig.as_deref()).await?,

@@ -12,7 +12,7 @@ use keyward::explain::{ExplainOptions, Output as ExplainOutput, Query, Source as
 use keyward::serve::{self, ServeOptions};
 use keyward_core::UnixTime;
 use keyward_core::keys::Algorithm;
-use keyward_core::snapshot::Lifetimes;
+use keyward_core::snapshot::{Lifetimes, Runtime};
 
 #[derive(Parser)]
 #[command(name = "keyward", version, about = "An OAuth 2.1 / OpenID identity hub for AI agents and MCP servers")]
@@ -143,6 +143,9 @@ enum Command {
         manifests: PathBuf,
         #[arg(long, default_value = "default")]
         namespace: String,
+        /// The hub that will read the manifests.
+        #[arg(long = "for", value_enum, default_value_t = Target::Cluster)]
+        target: Target,
     },
     /// Explain a token request: the decision and every rule behind it, from a folder or the cluster.
     /// Exits 0 when something would be granted, 1 when nothing, 2 on error.
@@ -176,11 +179,34 @@ enum Command {
         /// Namespace of manifests that do not set one (with --manifests).
         #[arg(long, default_value = "default")]
         namespace: String,
+        /// With --manifests: the hub that will read them.
+        #[arg(long = "for", value_enum, default_value_t = Target::Cluster)]
+        target: Target,
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
+}
+
+/// Which hub a folder of manifests is for: what `keyward run` honours and
+/// `keyward serve` does not (a TokenReview, the cluster's own service-account
+/// issuer, secret rotation) is judged by it.
+#[derive(Clone, Copy, ValueEnum)]
+enum Target {
+    /// `keyward run` in a cluster: manifests kept in Git are for one.
+    Cluster,
+    /// `keyward serve` on this folder.
+    Serve,
+}
+
+impl From<Target> for Runtime {
+    fn from(t: Target) -> Runtime {
+        match t {
+            Target::Cluster => Runtime::Cluster,
+            Target::Serve => Runtime::Folder,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -200,8 +226,8 @@ fn main() -> ExitCode {
         LogFormat::Json => builder.json().init(),
     }
     let result = match cli.command {
-        Command::Check { manifests, namespace } => {
-            check::run(&CheckOptions { manifests, namespace }, &mut std::io::stdout())
+        Command::Check { manifests, namespace, target } => {
+            check::run(&CheckOptions { manifests, namespace, runtime: target.into() }, &mut std::io::stdout())
                 .map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Explain {
@@ -215,6 +241,7 @@ fn main() -> ExitCode {
             time,
             manifests,
             namespace,
+            target,
             kubeconfig,
             output,
         } => explain(
@@ -227,7 +254,7 @@ fn main() -> ExitCode {
             tenant,
             time,
             match manifests {
-                Some(manifests) => ExplainSource::Folder { manifests, namespace },
+                Some(manifests) => ExplainSource::Folder { manifests, namespace, runtime: target.into() },
                 None => ExplainSource::Cluster { kubeconfig },
             },
             output,

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod fullenv;
+mod incarnation;
 mod store;
 mod support;
 mod testenv;

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use keyward_core::snapshot::Runtime;
+
 use crate::support::*;
 
 fn examples() -> &'static Path {
@@ -13,7 +15,11 @@ fn examples() -> &'static Path {
 fn keyward_check_finds_every_example_ready() {
     let mut out = Vec::new();
     let ok = keyward::check::run(
-        &keyward::check::CheckOptions { manifests: examples().to_owned(), namespace: "default".into() },
+        &keyward::check::CheckOptions {
+            manifests: examples().to_owned(),
+            namespace: "default".into(),
+            runtime: Runtime::Cluster,
+        },
         &mut out,
     )
     .unwrap();
@@ -21,6 +27,22 @@ fn keyward_check_finds_every_example_ready() {
     assert!(ok, "{text}");
     assert!(!text.contains("note:"), "{text}");
     assert!(text.contains("0 not ready"), "{text}");
+}
+
+#[test]
+fn for_keyward_serve_only_the_workload_identity_example_needs_a_cluster() {
+    let mut out = Vec::new();
+    let opts = keyward::check::CheckOptions {
+        manifests: examples().to_owned(),
+        namespace: "default".into(),
+        runtime: Runtime::Folder,
+    };
+    assert!(!keyward::check::run(&opts, &mut out).unwrap());
+    let text = String::from_utf8(out).unwrap();
+    let not_ready: Vec<&str> = text.lines().filter(|l| l.contains("NotReady")).collect();
+    assert_eq!(not_ready.len(), 1, "{text}");
+    assert!(not_ready[0].starts_with("OAuthClient   agents/report-generator"), "{text}");
+    assert!(not_ready[0].contains("Unsupported"), "{text}");
 }
 
 async fn examples_hub() -> TestHub {
