@@ -9,6 +9,7 @@
 
 pub mod client_secret;
 mod collector;
+pub mod election;
 pub mod inputs;
 pub mod keys;
 pub mod kube_issuer;

@@ -20,17 +20,19 @@ use keyward_core::status::{ObjectStatus, Problem, Reason};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource as _, ResourceExt};
-use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch as channel;
 
 use super::client_secret::{self, Desired, Owner, SecretPlan};
 use super::status::{self as build, protected_resource_metadata_url};
-use super::{Compiled, RunOptions, Watches, keys};
+use super::{Compiled, RunOptions, Watches, election, keys};
 use crate::metrics::KindResult;
 use crate::server::AppState;
 
 /// Status writes and Secret writes in flight at once.
 const CONCURRENCY: usize = 16;
+/// Status is applied under one manager whichever replica leads, so a new
+/// leader owns (and may change) what the previous one wrote. The Lease is
+/// not: each replica takes it under its own manager (`election.rs`).
 const FIELD_MANAGER: &str = "keyward";
 
 struct Ctx {
@@ -61,14 +63,14 @@ pub async fn leader_loop(
     };
     loop {
         // (Re)join the election; a manager whose task ended is replaced.
-        let manager = LeaseManagerBuilder::new(ctx.client.clone(), ctx.opts.lease())
-            .with_namespace(&ctx.opts.namespace)
-            .with_identity(&ctx.opts.identity)
-            .with_duration(ctx.opts.lease_seconds)
-            .with_grace((ctx.opts.lease_seconds / 3).max(1))
-            .with_field_manager(FIELD_MANAGER)
-            .build()
-            .await;
+        let manager = election::join(
+            ctx.client.clone(),
+            &ctx.opts.namespace,
+            &ctx.opts.lease(),
+            &ctx.opts.identity,
+            ctx.opts.lease_seconds,
+        )
+        .await;
         let manager = match manager {
             Ok(m) => m,
             Err(e) => {

@@ -11,6 +11,7 @@
 //! missing kubeconfig is a failure: CI never skips this tier quietly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod election;
 mod fullenv;
 mod store;
 mod support;
