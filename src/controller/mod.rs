@@ -3,9 +3,11 @@
 //! Every replica watches the three kinds, the client Secrets and the
 //! signing-keys Secret, compiles a snapshot on every change and serves tokens
 //! from it; the token path never calls the API server. Only the Lease holder
-//! writes: client Secrets, status, events, signing keys, the JWKS ConfigMap
-//! (`writer.rs`). What to write is decided by pure builders (`client_secret.rs`,
-//! `status.rs`, `inputs.rs`) that the tests exercise without a cluster.
+//! (`election.rs`) writes: client Secrets, status, events, signing keys, the
+//! JWKS ConfigMap (`writer.rs`; a client Secret only after a fresh read of its
+//! OAuthClient, `secret_sync.rs`). What to write is decided by pure builders
+//! (`client_secret.rs`, `status.rs`, `inputs.rs`) that the tests exercise
+//! without a cluster.
 
 pub mod client_secret;
 mod collector;
@@ -13,6 +15,7 @@ pub mod election;
 pub mod inputs;
 pub mod keys;
 pub mod kube_issuer;
+mod secret_sync;
 pub mod status;
 mod watch;
 pub mod writer;

@@ -13,6 +13,7 @@
 
 mod election;
 mod fullenv;
+mod outages;
 mod store;
 mod support;
 mod testenv;

@@ -263,7 +263,18 @@ impl Relay {
     }
 
     pub async fn restore(&mut self) {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        // Right after `cut` the aborted task may not have dropped its listener yet.
+        let mut tries = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(l) => break l,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("cannot listen on the relay's port again: {e}"),
+            }
+        };
         self.task = Some(Self::serve(listener, self.target));
     }
 }
@@ -274,14 +285,20 @@ impl Drop for Relay {
     }
 }
 
-/// A client for `var`'s server that goes through `relay`.
-pub async fn client_via(var: &str, relay_port: u16) -> Client {
+/// The configuration of `var`'s kubeconfig, for 127.0.0.1:`port` (a relay,
+/// or another API server with the same certificates).
+pub async fn config_via(var: &str, port: u16) -> Config {
     let path = std::env::var(var).unwrap();
     let kubeconfig = Kubeconfig::read_from(&path).unwrap();
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
     // The serving certificate names 127.0.0.1, whatever the port.
-    config.cluster_url = format!("https://127.0.0.1:{relay_port}").parse().unwrap();
-    Client::try_from(config).unwrap()
+    config.cluster_url = format!("https://127.0.0.1:{port}").parse().unwrap();
+    config
+}
+
+/// A client for `var`'s server that goes through `relay`.
+pub async fn client_via(var: &str, relay_port: u16) -> Client {
+    Client::try_from(config_via(var, relay_port).await).unwrap()
 }
 
 pub async fn api_server_addr(var: &str) -> std::net::SocketAddr {
@@ -291,4 +308,71 @@ pub async fn api_server_addr(var: &str) -> std::net::SocketAddr {
     let host = config.cluster_url.host().unwrap().to_owned();
     let port = config.cluster_url.port_u16().unwrap_or(443);
     tokio::net::lookup_host((host.as_str(), port)).await.unwrap().next().unwrap()
+}
+
+/// Fails the list and watch requests of one collection (a path ending in
+/// `/<collection>`) while closed; single reads and writes pass. With a
+/// [`Relay`] cut and restored, it leaves one watch's cache stale while the
+/// others resume: what an API-server restart does when the watches come back
+/// one after another.
+#[derive(Clone)]
+pub struct Gate {
+    closed: Arc<std::sync::atomic::AtomicBool>,
+    collection: &'static str,
+}
+
+impl Gate {
+    pub fn new(collection: &'static str) -> Gate {
+        Gate { closed: Arc::default(), collection }
+    }
+
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    pub fn open(&self) {
+        self.closed.store(false, Ordering::SeqCst);
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Clone)]
+pub struct Gated<S> {
+    inner: S,
+    gate: Gate,
+}
+
+impl<S> tower::Service<http::Request<kube::client::Body>> for Gated<S>
+where
+    S: tower::Service<http::Request<kube::client::Body>>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: http::Request<kube::client::Body>) -> Self::Future {
+        if self.gate.closed.load(Ordering::SeqCst) && req.uri().path().ends_with(&format!("/{}", self.gate.collection))
+        {
+            return Box::pin(async { Err("the test's gate is closed".into()) });
+        }
+        let call = self.inner.call(req);
+        Box::pin(async move { call.await.map_err(Into::into) })
+    }
+}
+
+/// A client for `var`'s server through `relay` and `gate`.
+pub async fn gated_client_via(var: &str, relay_port: u16, gate: &Gate) -> Client {
+    let gate = gate.clone();
+    kube::client::ClientBuilder::try_from(config_via(var, relay_port).await)
+        .unwrap()
+        .with_layer(&tower::layer::layer_fn(move |inner| Gated { inner, gate: gate.clone() }))
+        .build()
 }
