@@ -254,8 +254,8 @@ fn main() -> ExitCode {
             runtime(hub.workers)
                 .and_then(|rt| {
                     rt.block_on(async {
-                        let client = kube::Client::try_default().await?;
-                        let running = controller::start(client, opts, keyward::server::system_clock()).await?;
+                        let clients = controller::Clients::from_config(kube::Config::infer().await?)?;
+                        let running = controller::start(clients, opts, keyward::server::system_clock()).await?;
                         tokio::select! {
                             r = running.wait() => r,
                             _ = shutdown() => { tracing::info!("shutting down"); Ok(()) }

@@ -1,10 +1,10 @@
 //! The controller when the API server goes away and comes back, on
 //! kube-apiserver 1.20: a stale cache never makes the leader write for a
-//! client that is gone.
+//! client that is gone, and after a restart the hub catches up in seconds.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
@@ -36,6 +36,12 @@ spec:
   grantTypes: {{clientCredentials: {{}}}}
   resources: [{{name: orders, scopes: ["orders:read"]}}]
 "#
+    )
+}
+
+fn a_client(ns: &str, name: &str) -> String {
+    format!(
+        "apiVersion: keyward.dev/v1alpha1\nkind: OAuthClient\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {{displayName: {name}, grantTypes: {{clientCredentials: {{}}}}, resources: [{{name: orders, scopes: [\"orders:read\"]}}]}}\n"
     )
 }
 
@@ -143,4 +149,69 @@ async fn a_deleted_clients_secret_is_never_written_again_from_a_stale_client_cac
     assert_eq!(creates, 0, "the deleted client's Secret was created again");
     assert_eq!(events, 0, "SecretCreated events for a deleted client");
     assert!(!present);
+}
+
+/// After its API server restarts (etcd kept; the watch cache, and so every
+/// watch's resourceVersion, lost: the watches meet 410 Gone), a replica makes
+/// a client created after the return Ready, and refuses the tokens of a client
+/// deleted after the return, within seconds. Tokens keep flowing meanwhile.
+#[tokio::test]
+async fn after_an_api_server_restart_new_clients_are_ready_and_deleted_ones_refused_within_seconds() {
+    const TEST: &str = "after_an_api_server_restart";
+    let Some((client, ns, hub)) = setup(TEST).await else { return };
+    let Some(mut own) = OwnApiServer::from_fullenv(VAR, TEST) else { return };
+    apply_yaml(&client, &world(&ns)).await;
+    apply_yaml(&client, &a_client(&ns, "leaving")).await;
+    own.start(VAR).await;
+    let replica = start_replica(own.clients(VAR).await, ReplicaOptions::new(&hub, &[&ns])).await;
+    eventually(30, "bot Ready", || ready(&client, &ns, "bot")).await;
+    eventually(30, "leaving Ready", || ready(&client, &ns, "leaving")).await;
+    let (bot_id, bot_secret) = credentials(&client, &ns, "bot").await;
+    let (id, value) = credentials(&client, &ns, "leaving").await;
+    eventually(10, "tokens work", || async {
+        (replica.token(&id, &value, &[]).await.0 == 200 && replica.token(&bot_id, &bot_secret, &[]).await.0 == 200)
+            .then_some(())
+    })
+    .await;
+
+    // Down long enough for a growing backoff to matter (kube-runtime's
+    // default reaches 6.4 s steps by then), then ~7 s to start again.
+    own.stop();
+    let down = Instant::now();
+    while down.elapsed() < Duration::from_secs(8) {
+        assert_eq!(replica.token(&bot_id, &bot_secret, &[]).await.0, 200, "tokens keep flowing while it is down");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    own.start(VAR).await;
+    let back = Instant::now();
+    eprintln!("RESTART the replica's API server was away {:.1} s", (back - down).as_secs_f64());
+
+    apply_yaml(&client, &a_client(&ns, "after")).await;
+    Api::<OAuthClient>::namespaced(client.clone(), &ns).delete("leaving", &DeleteParams::default()).await.unwrap();
+    let deleted = Instant::now();
+    let (ready_after, refused_after) = tokio::join!(
+        async {
+            eventually(60, "after Ready", || ready(&client, &ns, "after")).await;
+            back.elapsed()
+        },
+        async {
+            eventually(60, "leaving's token refused", || async {
+                (replica.token(&id, &value, &[]).await.0 == 401).then_some(())
+            })
+            .await;
+            deleted.elapsed()
+        }
+    );
+    let (after_id, after_secret) = credentials(&client, &ns, "after").await;
+    assert_eq!(replica.token(&after_id, &after_secret, &[]).await.0, 200);
+    eprintln!(
+        "RESTART API server back -> new client Ready: {:.2} s; delete (right after the return) -> token refused: {:.2} s",
+        ready_after.as_secs_f64(),
+        refused_after.as_secs_f64()
+    );
+    assert!(ready_after < Duration::from_secs(10), "Ready {ready_after:?} after the API server came back");
+    assert!(
+        refused_after < Duration::from_secs(2),
+        "a deleted client's token worked {refused_after:?} after the delete"
+    );
 }
