@@ -8,13 +8,14 @@
 //! event) a client created after an API-server restart was Ready only after
 //! 48–62 s. So a failed watch is retried after a step of 250 ms that doubles
 //! up to 1 s (the delay drawn in the step's upper half, so replicas do not
-//! retry in step), and the step starts over with the first event that arrives. A `410 Gone` — the resourceVersion a watch
-//! resumes from is older than what the API server remembers, as after its
-//! restart — is retried at once: the watcher has already dropped the version
-//! and relists, so waiting only delays the relist (`StreamBackoff` cannot tell
-//! a 410 from any other error, hence the loop below instead of
-//! `WatchStreamExt::backoff`). The cost: while the API server is unreachable
-//! each watch tries about once a second.
+//! retry in step), and the step starts over with the first event that
+//! arrives. A `410 Gone` — the resourceVersion a watch resumes from is older
+//! than what the API server remembers, as after its restart — is retried at
+//! once: the watcher has already dropped the version and relists, so waiting
+//! only delays the relist (`StreamBackoff` cannot tell a 410 from any other
+//! error, hence the loop below instead of `WatchStreamExt::backoff`). The
+//! watches' client has no retry of its own (`Clients`, mod.rs). The cost:
+//! while the API server is unreachable each watch tries about once a second.
 
 use std::fmt::Debug;
 use std::hash::Hash;
