@@ -134,6 +134,12 @@ enum Command {
         /// Namespaces to watch, comma-separated; empty: all.
         #[arg(long, env = "KEYWARD_WATCH_NAMESPACES", value_delimiter = ',', default_value = "")]
         watch_namespaces: Vec<String>,
+        /// How long the leader's Lease holds without a renewal. Shorter: a dead
+        /// leader is replaced sooner, for more Lease writes and more risk of
+        /// losing the lead to API latency (docs/operator.md).
+        #[arg(long, default_value_t = 15, env = "KEYWARD_LEASE_DURATION_SECONDS",
+              value_parser = clap::value_parser!(u64).range(5..=300))]
+        lease_duration_seconds: u64,
         #[command(flatten)]
         hub: HubArgs,
     },
@@ -259,7 +265,17 @@ fn main() -> ExitCode {
             },
             output,
         ),
-        Command::Run { issuer, listen, admin_listen, namespace, name, identity, watch_namespaces, hub } => {
+        Command::Run {
+            issuer,
+            listen,
+            admin_listen,
+            namespace,
+            name,
+            identity,
+            watch_namespaces,
+            lease_duration_seconds,
+            hub,
+        } => {
             let fetch = match hub.fetch.policy() {
                 Ok(p) => p,
                 Err(e) => {
@@ -287,15 +303,15 @@ fn main() -> ExitCode {
                 key_algorithm: hub.key_algorithm.into(),
                 key_rotation: hub.key_rotation(),
                 lifetimes: hub.lifetimes(),
-                lease_seconds: 15,
+                lease_seconds: lease_duration_seconds,
                 store_gc_interval: Duration::from_secs(30),
                 fetch,
             };
             runtime(hub.workers)
                 .and_then(|rt| {
                     rt.block_on(async {
-                        let client = kube::Client::try_default().await?;
-                        let running = controller::start(client, opts, keyward::server::system_clock()).await?;
+                        let clients = controller::Clients::from_config(kube::Config::infer().await?)?;
+                        let running = controller::start(clients, opts, keyward::server::system_clock()).await?;
                         tokio::select! {
                             r = running.wait() => r,
                             _ = shutdown() => { tracing::info!("shutting down"); Ok(()) }

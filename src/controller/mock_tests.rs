@@ -13,7 +13,10 @@ use kube::Client;
 use kube::client::Body;
 use serde_json::{Value, json};
 
+use super::client_secret::{Desired, Owner};
 use super::keys;
+use super::secret_sync::{self, Outcome, Stale};
+use keyward_api::v1alpha1::OAuthClient;
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
@@ -131,4 +134,157 @@ async fn the_jwks_configmap_is_created_then_left_alone_while_unchanged() {
     drop(client);
     let mut handle = server.await.unwrap();
     assert!(handle.next_request().await.is_none());
+}
+
+// The leader's write of a client Secret: planned from the caches, written only
+// after a fresh read of the owning OAuthClient (secret_sync.rs).
+
+const SECRET: &str = "/api/v1/namespaces/agents/secrets/bot-credentials";
+const SECRETS: &str = "/api/v1/namespaces/agents/secrets";
+const OWNER: &str = "/apis/keyward.dev/v1alpha1/namespaces/agents/oauthclients/bot";
+
+fn oauth_client(uid: &str, generation: i64) -> Value {
+    json!({
+        "apiVersion": "keyward.dev/v1alpha1", "kind": "OAuthClient",
+        "metadata": {"name": "bot", "namespace": "agents", "uid": uid, "generation": generation, "resourceVersion": "7"},
+        "spec": {"displayName": "Bot", "grantTypes": {"clientCredentials": {}}}
+    })
+}
+
+/// The cache's view of the owner: uid-1, generation 1.
+fn cached_owner() -> OAuthClient {
+    serde_json::from_value(oauth_client("uid-1", 1)).unwrap()
+}
+
+/// Runs one sync of bot's Secret against `answers` (each: method, path,
+/// status, body), in order; nothing else may be asked. Returns the outcome and
+/// what was sent with each request.
+async fn sync_against(
+    cached: Option<Secret>,
+    answers: Vec<(Method, &'static str, StatusCode, Value)>,
+) -> (Outcome, Vec<Value>) {
+    let (client, mut handle) = mock();
+    let server = tokio::spawn(async move {
+        let mut sent = Vec::new();
+        for (method, path, status, body) in answers {
+            sent.push(expect(&mut handle, method, path, status, body).await);
+        }
+        (handle, sent)
+    });
+    let (model, settings) = (super::tests::client(), super::tests::settings());
+    let desired = Desired {
+        owner: Owner { name: "bot", namespace: "agents", uid: "uid-1" },
+        client: &model,
+        client_id: "bot.agents",
+        settings: &settings,
+        audiences: vec![],
+        now: UnixTime(1000),
+    };
+    let mut n = 0;
+    let mut new_secret = || {
+        n += 1;
+        format!("generated-{n}")
+    };
+    let outcome =
+        secret_sync::sync(&client, &cached_owner(), &desired, cached.as_ref(), &mut new_secret).await.unwrap();
+    drop(client);
+    let (mut handle, sent) = server.await.unwrap();
+    assert!(handle.next_request().await.is_none(), "a call beyond the scenario");
+    (outcome, sent)
+}
+
+#[tokio::test]
+async fn a_missing_secret_is_created_only_after_a_fresh_read_of_its_client() {
+    let (outcome, sent) = sync_against(
+        None,
+        vec![
+            (Method::GET, SECRET, StatusCode::NOT_FOUND, not_found()),
+            (Method::GET, OWNER, StatusCode::OK, oauth_client("uid-1", 1)),
+            (Method::POST, SECRETS, StatusCode::CREATED, json!({})),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Created);
+    let owner = &sent[2]["metadata"]["ownerReferences"][0];
+    assert_eq!((owner["uid"].as_str(), owner["controller"].as_bool()), (Some("uid-1"), Some(true)));
+}
+
+#[tokio::test]
+async fn a_client_the_api_server_no_longer_has_gets_no_secret() {
+    let (outcome, _) = sync_against(
+        None,
+        vec![
+            (Method::GET, SECRET, StatusCode::NOT_FOUND, not_found()),
+            (Method::GET, OWNER, StatusCode::NOT_FOUND, not_found()),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::StaleOwner(Stale::Deleted));
+}
+
+#[tokio::test]
+async fn a_client_replaced_under_the_same_name_gets_no_secret_from_the_old_view() {
+    let (outcome, _) = sync_against(
+        None,
+        vec![
+            (Method::GET, SECRET, StatusCode::NOT_FOUND, not_found()),
+            (Method::GET, OWNER, StatusCode::OK, oauth_client("uid-2", 1)),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::StaleOwner(Stale::Replaced));
+}
+
+#[tokio::test]
+async fn a_client_being_deleted_or_changed_since_the_cache_gets_no_secret() {
+    let mut deleting = oauth_client("uid-1", 1);
+    deleting["metadata"]["deletionTimestamp"] = json!("2027-01-15T08:00:00Z");
+    deleting["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    for (fresh, stale) in [(deleting, Stale::Deleting), (oauth_client("uid-1", 2), Stale::Changed)] {
+        let (outcome, _) = sync_against(
+            None,
+            vec![
+                (Method::GET, SECRET, StatusCode::NOT_FOUND, not_found()),
+                (Method::GET, OWNER, StatusCode::OK, fresh),
+            ],
+        )
+        .await;
+        assert_eq!(outcome, Outcome::StaleOwner(stale));
+    }
+}
+
+/// A user's Secret with a client_secret, not labelled yet: the plan adopts it.
+fn users_secret() -> Secret {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "bot-credentials", "namespace": "agents", "resourceVersion": "3"},
+        "data": {"client_secret": "dXNlcnMtb3du"}
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_patch_is_also_preceded_by_a_fresh_read_and_skipped_for_a_deleted_client() {
+    let (outcome, sent) = sync_against(
+        Some(users_secret()),
+        vec![
+            (Method::GET, OWNER, StatusCode::OK, oauth_client("uid-1", 1)),
+            (Method::PATCH, SECRET, StatusCode::OK, json!({})),
+        ],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Patched(vec!["adopted"]));
+    assert_eq!(sent[1], json!({"metadata": {"labels": {"keyward.dev/oauthclient": "bot"}}}));
+
+    let (outcome, _) =
+        sync_against(Some(users_secret()), vec![(Method::GET, OWNER, StatusCode::NOT_FOUND, not_found())]).await;
+    assert_eq!(outcome, Outcome::StaleOwner(Stale::Deleted));
+}
+
+#[tokio::test]
+async fn an_up_to_date_secret_costs_no_call_at_all() {
+    let mut adopted = users_secret();
+    adopted.metadata.labels = Some([("keyward.dev/oauthclient".to_owned(), "bot".to_owned())].into());
+    let (outcome, _) = sync_against(Some(adopted), vec![]).await;
+    assert_eq!(outcome, Outcome::UpToDate);
 }

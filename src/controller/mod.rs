@@ -3,15 +3,19 @@
 //! Every replica watches the three kinds, the client Secrets and the
 //! signing-keys Secret, compiles a snapshot on every change and serves tokens
 //! from it; the token path never calls the API server. Only the Lease holder
-//! writes: client Secrets, status, events, signing keys, the JWKS ConfigMap
-//! (`writer.rs`). What to write is decided by pure builders (`client_secret.rs`,
-//! `status.rs`, `inputs.rs`) that the tests exercise without a cluster.
+//! (`election.rs`) writes: client Secrets, status, events, signing keys, the
+//! JWKS ConfigMap (`writer.rs`; a client Secret only after a fresh read of its
+//! OAuthClient, `secret_sync.rs`). What to write is decided by pure builders
+//! (`client_secret.rs`, `status.rs`, `inputs.rs`) that the tests exercise
+//! without a cluster.
 
 pub mod client_secret;
 mod collector;
+pub mod election;
 pub mod inputs;
 pub mod keys;
 pub mod kube_issuer;
+mod secret_sync;
 pub mod status;
 mod watch;
 pub mod writer;
@@ -73,6 +77,34 @@ impl RunOptions {
     }
 }
 
+/// A replica's API clients. The watches retry on their own terms
+/// (`watch.rs`): with the client's built-in retry they would first wait out
+/// whatever `Retry-After` a starting API server sends (10 s with
+/// kube-apiserver's "is starting" 503) and resume that much later. Every other
+/// call — writes, the Lease, the store — keeps the client's retry of 429, 503
+/// and 504.
+#[derive(Clone)]
+pub struct Clients {
+    pub watches: Client,
+    pub calls: Client,
+}
+
+impl Clients {
+    pub fn from_config(config: kube::Config) -> Result<Clients, kube::Error> {
+        let calls = Client::try_from(config.clone())?;
+        let mut config = config;
+        config.default_retry = false;
+        Ok(Clients { watches: Client::try_from(config)?, calls })
+    }
+}
+
+/// One client for both, as its maker shaped it.
+impl From<&Client> for Clients {
+    fn from(client: &Client) -> Clients {
+        Clients { watches: client.clone(), calls: client.clone() }
+    }
+}
+
 /// One compile's outcome, for the leader's writer.
 pub struct Compiled {
     pub objects: Objects,
@@ -110,7 +142,8 @@ impl Running {
     }
 }
 
-pub async fn start(client: Client, opts: RunOptions, clock: Clock) -> anyhow::Result<Running> {
+pub async fn start(clients: Clients, opts: RunOptions, clock: Clock) -> anyhow::Result<Running> {
+    let client = clients.calls;
     crate::serve::check_issuer(&opts.issuer)?;
     let settings =
         HubSettings { issuer: opts.issuer.clone(), defaults: opts.lifetimes.clone(), runtime: Runtime::Cluster };
@@ -155,7 +188,7 @@ pub async fn start(client: Client, opts: RunOptions, clock: Clock) -> anyhow::Re
         }
     }));
 
-    let (watches, watch_tasks) = Watches::start(&client, &opts);
+    let (watches, watch_tasks) = Watches::start(&clients.watches, &opts);
     tasks.extend(watch_tasks);
     let now = Arc::clone(&clock);
     tasks.push(tokio::spawn(kube_store.follow_revocations(move || now())));

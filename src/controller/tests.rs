@@ -16,11 +16,11 @@ use serde_json::json;
 use super::client_secret::*;
 use super::status::*;
 
-fn settings() -> HubSettings {
+pub(super) fn settings() -> HubSettings {
     HubSettings { issuer: "https://auth.example.com".into(), defaults: Lifetimes::default(), runtime: Runtime::Cluster }
 }
 
-fn client() -> model::Client {
+pub(super) fn client() -> model::Client {
     model::Client {
         meta: model::Meta { key: ObjectKey::new("agents", "bot"), ..Default::default() },
         display_name: "Bot".into(),

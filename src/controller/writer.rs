@@ -17,20 +17,23 @@ use keyward_core::UnixTime;
 use keyward_core::keys::RotationPolicy;
 use keyward_core::model::{Kind, ObjectKey, default_client_id};
 use keyward_core::status::{ObjectStatus, Problem, Reason};
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource as _, ResourceExt};
-use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch as channel;
 
-use super::client_secret::{self, Desired, Owner, SecretPlan};
+use super::client_secret::{Desired, Owner};
+use super::secret_sync::{self, Outcome, SyncError};
 use super::status::{self as build, protected_resource_metadata_url};
-use super::{Compiled, RunOptions, Watches, keys};
+use super::{Compiled, RunOptions, Watches, election, keys};
 use crate::metrics::KindResult;
 use crate::server::AppState;
 
 /// Status writes and Secret writes in flight at once.
 const CONCURRENCY: usize = 16;
+/// Status is applied under one manager whichever replica leads, so a new
+/// leader owns (and may change) what the previous one wrote. The Lease is
+/// not: each replica takes it under its own manager (`election.rs`).
 const FIELD_MANAGER: &str = "keyward";
 
 struct Ctx {
@@ -61,14 +64,14 @@ pub async fn leader_loop(
     };
     loop {
         // (Re)join the election; a manager whose task ended is replaced.
-        let manager = LeaseManagerBuilder::new(ctx.client.clone(), ctx.opts.lease())
-            .with_namespace(&ctx.opts.namespace)
-            .with_identity(&ctx.opts.identity)
-            .with_duration(ctx.opts.lease_seconds)
-            .with_grace((ctx.opts.lease_seconds / 3).max(1))
-            .with_field_manager(FIELD_MANAGER)
-            .build()
-            .await;
+        let manager = election::join(
+            ctx.client.clone(),
+            &ctx.opts.namespace,
+            &ctx.opts.lease(),
+            &ctx.opts.identity,
+            ctx.opts.lease_seconds,
+        )
+        .await;
         let manager = match manager {
             Ok(m) => m,
             Err(e) => {
@@ -139,11 +142,7 @@ async fn pass(ctx: &Ctx, compiled: Option<&Compiled>) {
                     return;
                 }
                 let Some(st) = st else { return };
-                let (st, just_created) = client_secret_pass(ctx, c, obj, st, secrets, identifiers, now).await;
-                // A Secret made in this pass reaches the snapshot through the
-                // watch; the status follows with the next compile rather than
-                // being written twice.
-                if !just_created {
+                if let Next::Status(st) = client_secret_pass(ctx, c, obj, st, secrets, identifiers, now).await {
                     client_status_pass(ctx, obj, &st, now).await;
                 }
             }
@@ -227,8 +226,20 @@ fn new_secret(rng: &SystemRandom) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
-/// Brings the client's Secret in line; returns the status to write (with the
-/// Secret's own problem if any) and whether a Secret was created.
+/// What a client's pass does after its Secret.
+enum Next {
+    /// Write this status.
+    Status(ObjectStatus),
+    /// A Secret was created: it reaches the snapshot through the watch, and
+    /// the status follows with the next compile rather than being written twice.
+    AwaitSecret,
+    /// The cached client is not the API server's any more: no write at all
+    /// from this stale view; the watch brings the change.
+    Skip,
+}
+
+/// Brings the client's Secret in line (`secret_sync.rs`); says what to do
+/// with the status (with the Secret's own problem if any).
 async fn client_secret_pass(
     ctx: &Ctx,
     c: &Compiled,
@@ -237,28 +248,16 @@ async fn client_secret_pass(
     secrets: &HashMap<ObjectKey, Arc<Secret>>,
     identifiers: &HashMap<&ObjectKey, &str>,
     now: UnixTime,
-) -> (ObjectStatus, bool) {
+) -> Next {
     let mut st = st.clone();
     let key = &st.key;
-    let Some(model) = c.clients.get(key) else { return (st, false) };
+    let Some(model) = c.clients.get(key) else { return Next::Status(st) };
     // A private_key_jwt client has nothing secret for the hub to write. A
     // Secret generated before it switched is left to its owner reference:
     // its client_secret no longer authenticates anything.
-    let Some(secret_key) = model.secret_key() else { return (st, false) };
-    let Some(uid) = obj.meta().uid.as_deref() else { return (st, false) };
+    let Some(secret_key) = model.secret_key() else { return Next::Status(st) };
+    let Some(uid) = obj.meta().uid.as_deref() else { return Next::Status(st) };
     let ns = key.namespace.as_str();
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let existing = match secrets.get(&secret_key) {
-        Some(s) => Some((**s).clone()),
-        // Not labelled yet (a Secret to adopt), or absent.
-        None => match api.get_opt(&model.secret_name).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(object = %key, error = %e, "cannot read the client Secret");
-                return (st, false);
-            }
-        },
-    };
     let client_id = st.client_id.clone().unwrap_or_else(|| default_client_id(key));
     let settings = &c.snapshot.settings;
     let desired = Desired {
@@ -269,65 +268,50 @@ async fn client_secret_pass(
         audiences: model.resources.iter().filter_map(|r| identifiers.get(&r.resource).copied()).collect(),
         now,
     };
-    let plan = client_secret::plan(&desired, existing.as_ref(), &mut || new_secret(&ctx.rng));
+    let cached = secrets.get(&secret_key).map(|s| &**s);
+    let outcome = secret_sync::sync(&ctx.client, obj, &desired, cached, &mut || new_secret(&ctx.rng)).await;
     let object_ref = obj.object_ref(&());
-    match plan {
-        SecretPlan::UpToDate => (st, false),
-        SecretPlan::Create(secret) => match api.create(&PostParams::default(), &secret).await {
-            Ok(_) => {
-                count(ctx, "Secret", true);
-                publish(
-                    ctx,
-                    &object_ref,
-                    EventType::Normal,
-                    "SecretCreated",
-                    format!("wrote credentials to Secret {}", model.secret_name),
-                )
-                .await;
-                (st, true)
-            }
-            Err(e) => {
-                count(ctx, "Secret", false);
-                tracing::warn!(object = %key, error = %e, "cannot create the client Secret");
-                (st, false)
-            }
-        },
-        SecretPlan::Patch { patch, changes } => {
-            match api.patch(&model.secret_name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-                Ok(_) => {
-                    count(ctx, "Secret", true);
-                    let (reason, ty) = if changes.contains(&"rotated") {
-                        ("SecretRotated", EventType::Normal)
-                    } else if changes.contains(&"regenerated") {
-                        ("SecretRegenerated", EventType::Warning)
-                    } else if changes.contains(&"adopted") {
-                        ("SecretAdopted", EventType::Normal)
-                    } else {
-                        ("SecretUpdated", EventType::Normal)
-                    };
-                    publish(
-                        ctx,
-                        &object_ref,
-                        ty,
-                        reason,
-                        format!("Secret {}: {}", model.secret_name, changes.join(", ")),
-                    )
-                    .await;
-                }
-                Err(e) => {
-                    count(ctx, "Secret", false);
-                    tracing::warn!(object = %key, error = %e, "cannot update the client Secret");
-                }
-            }
-            (st, false)
+    match outcome {
+        Ok(Outcome::UpToDate) => Next::Status(st),
+        Ok(Outcome::Created) => {
+            count(ctx, "Secret", true);
+            let note = format!("wrote credentials to Secret {}", model.secret_name);
+            publish(ctx, &object_ref, EventType::Normal, "SecretCreated", note).await;
+            Next::AwaitSecret
         }
-        SecretPlan::Pending(message) => {
+        Ok(Outcome::Patched(changes)) => {
+            count(ctx, "Secret", true);
+            let (reason, ty) = if changes.contains(&"rotated") {
+                ("SecretRotated", EventType::Normal)
+            } else if changes.contains(&"regenerated") {
+                ("SecretRegenerated", EventType::Warning)
+            } else if changes.contains(&"adopted") {
+                ("SecretAdopted", EventType::Normal)
+            } else {
+                ("SecretUpdated", EventType::Normal)
+            };
+            let note = format!("Secret {}: {}", model.secret_name, changes.join(", "));
+            publish(ctx, &object_ref, ty, reason, note).await;
+            Next::Status(st)
+        }
+        Ok(Outcome::Pending(message)) => {
             st.problems = vec![Problem::new(Reason::SecretPending, "spec.secret.name", message)];
-            (st, false)
+            Next::Status(st)
         }
-        SecretPlan::Conflict(message) => {
+        Ok(Outcome::Conflict(message)) => {
             st.problems = vec![Problem::new(Reason::SecretConflict, "spec.secret.name", message)];
-            (st, false)
+            Next::Status(st)
+        }
+        Ok(Outcome::StaleOwner(stale)) => {
+            tracing::debug!(object = %key, %stale, "the cached OAuthClient is stale; its Secret is left alone");
+            Next::Skip
+        }
+        Err(e) => {
+            if !matches!(e, SyncError::ReadSecret(_) | SyncError::ReadOwner(_)) {
+                count(ctx, "Secret", false);
+            }
+            tracing::warn!(object = %key, error = %e, "client Secret not written; retrying on the next pass");
+            Next::Status(st)
         }
     }
 }

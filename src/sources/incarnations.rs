@@ -68,11 +68,11 @@ impl Incarnations {
         ids.retain(|k, _| present.contains(k));
         let mut changed = ids.len() != before;
         for key in present {
-            if !ids.contains_key(&key) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = ids.entry(key) {
                 // 128 bits: ids must never repeat across incarnations.
                 let mut raw = [0u8; 16];
                 self.rng.fill(&mut raw).map_err(|_| IncarnationError::Rng)?;
-                ids.insert(key, base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw));
+                slot.insert(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw));
                 changed = true;
             }
         }

@@ -94,23 +94,17 @@ fn split_expected(rest: &str) -> Option<(&str, &str)> {
 
 /// A serde message retold without any input it quoted.
 pub fn without_input(message: &str) -> String {
-    if let Some(rest) = message.strip_prefix("invalid type: ") {
-        if let Some((unexpected, expected)) = split_expected(rest) {
-            return format!("expected {expected}, found {}", found(unexpected));
-        }
+    if let Some((unexpected, expected)) = message.strip_prefix("invalid type: ").and_then(split_expected) {
+        return format!("expected {expected}, found {}", found(unexpected));
     }
-    if let Some(rest) = message.strip_prefix("invalid value: ") {
-        if let Some((unexpected, expected)) = split_expected(rest) {
-            return format!("{} that is not {expected}", found(unexpected));
-        }
+    if let Some((unexpected, expected)) = message.strip_prefix("invalid value: ").and_then(split_expected) {
+        return format!("{} that is not {expected}", found(unexpected));
     }
-    if let Some(rest) = message.strip_prefix("invalid length ") {
-        // "3, expected a list of 2": a count, not content.
-        if let Some((len, expected)) = split_expected(rest) {
-            if len.bytes().all(|b| b.is_ascii_digit()) {
-                return format!("{len} entries, expected {expected}");
-            }
-        }
+    // "3, expected a list of 2": a count, not content.
+    if let Some((len, expected)) = message.strip_prefix("invalid length ").and_then(split_expected)
+        && len.bytes().all(|b| b.is_ascii_digit())
+    {
+        return format!("{len} entries, expected {expected}");
     }
     if message.starts_with("unknown variant `") {
         if let Some((_, expected)) = split_expected(message) {

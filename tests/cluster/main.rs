@@ -11,8 +11,10 @@
 //! missing kubeconfig is a failure: CI never skips this tier quietly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod election;
 mod fullenv;
 mod incarnation;
+mod outages;
 mod store;
 mod support;
 mod testenv;

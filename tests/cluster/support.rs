@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use keyward::controller::{self, RunOptions, Running};
+use keyward::controller::{self, Clients, RunOptions, Running};
 use keyward_core::UnixTime;
 use keyward_core::keys::Algorithm;
 use keyward_core::snapshot::Lifetimes;
@@ -146,7 +146,9 @@ impl ReplicaOptions {
 
 pub const ISSUER: &str = "https://keyward.example.test";
 
-pub async fn start_replica(client: &Client, o: ReplicaOptions) -> Replica {
+/// `client`: one client for everything (a `&Client`), or the clients
+/// `keyward run` makes (`Clients::from_config`).
+pub async fn start_replica(client: impl Into<Clients>, o: ReplicaOptions) -> Replica {
     let clock = Arc::clone(&o.clock);
     let opts = RunOptions {
         issuer: ISSUER.into(),
@@ -169,7 +171,7 @@ pub async fn start_replica(client: &Client, o: ReplicaOptions) -> Replica {
     };
     let c = Arc::clone(&clock);
     let running =
-        controller::start(client.clone(), opts, Arc::new(move || UnixTime(c.load(Ordering::SeqCst)))).await.unwrap();
+        controller::start(client.into(), opts, Arc::new(move || UnixTime(c.load(Ordering::SeqCst)))).await.unwrap();
     let base = format!("http://{}", running.addr);
     Replica { running: Some(running), base, clock, identity: o.identity }
 }
@@ -263,7 +265,18 @@ impl Relay {
     }
 
     pub async fn restore(&mut self) {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        // Right after `cut` the aborted task may not have dropped its listener yet.
+        let mut tries = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(l) => break l,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("cannot listen on the relay's port again: {e}"),
+            }
+        };
         self.task = Some(Self::serve(listener, self.target));
     }
 }
@@ -274,14 +287,20 @@ impl Drop for Relay {
     }
 }
 
-/// A client for `var`'s server that goes through `relay`.
-pub async fn client_via(var: &str, relay_port: u16) -> Client {
+/// The configuration of `var`'s kubeconfig, for 127.0.0.1:`port` (a relay,
+/// or another API server with the same certificates).
+pub async fn config_via(var: &str, port: u16) -> Config {
     let path = std::env::var(var).unwrap();
     let kubeconfig = Kubeconfig::read_from(&path).unwrap();
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
     // The serving certificate names 127.0.0.1, whatever the port.
-    config.cluster_url = format!("https://127.0.0.1:{relay_port}").parse().unwrap();
-    Client::try_from(config).unwrap()
+    config.cluster_url = format!("https://127.0.0.1:{port}").parse().unwrap();
+    config
+}
+
+/// A client for `var`'s server that goes through `relay`.
+pub async fn client_via(var: &str, relay_port: u16) -> Client {
+    Client::try_from(config_via(var, relay_port).await).unwrap()
 }
 
 pub async fn api_server_addr(var: &str) -> std::net::SocketAddr {
@@ -291,4 +310,180 @@ pub async fn api_server_addr(var: &str) -> std::net::SocketAddr {
     let host = config.cluster_url.host().unwrap().to_owned();
     let port = config.cluster_url.port_u16().unwrap_or(443);
     tokio::net::lookup_host((host.as_str(), port)).await.unwrap().next().unwrap()
+}
+
+/// Fails the list and watch requests of one collection (a path ending in
+/// `/<collection>`) while closed; single reads and writes pass. With a
+/// [`Relay`] cut and restored, it leaves one watch's cache stale while the
+/// others resume: what an API-server restart does when the watches come back
+/// one after another.
+#[derive(Clone)]
+pub struct Gate {
+    closed: Arc<std::sync::atomic::AtomicBool>,
+    collection: &'static str,
+}
+
+impl Gate {
+    pub fn new(collection: &'static str) -> Gate {
+        Gate { closed: Arc::default(), collection }
+    }
+
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    pub fn open(&self) {
+        self.closed.store(false, Ordering::SeqCst);
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Clone)]
+pub struct Gated<S> {
+    inner: S,
+    gate: Gate,
+}
+
+impl<S> tower::Service<http::Request<kube::client::Body>> for Gated<S>
+where
+    S: tower::Service<http::Request<kube::client::Body>>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: http::Request<kube::client::Body>) -> Self::Future {
+        if self.gate.closed.load(Ordering::SeqCst) && req.uri().path().ends_with(&format!("/{}", self.gate.collection))
+        {
+            return Box::pin(async { Err("the test's gate is closed".into()) });
+        }
+        let call = self.inner.call(req);
+        Box::pin(async move { call.await.map_err(Into::into) })
+    }
+}
+
+/// A client for `var`'s server through `relay` and `gate`.
+pub async fn gated_client_via(var: &str, relay_port: u16, gate: &Gate) -> Client {
+    let gate = gate.clone();
+    kube::client::ClientBuilder::try_from(config_via(var, relay_port).await)
+        .unwrap()
+        .with_layer(&tower::layer::layer_fn(move |inner| Gated { inner, gate: gate.clone() }))
+        .build()
+}
+
+/// A kube-apiserver of the test's own on kube-fullenv's etcd, which the test
+/// may stop and start again (a restart: the etcd and everything in it stay;
+/// the API server's watch cache, and so the resourceVersions watches resume
+/// from, do not). The shared API server, and the tests running against it,
+/// are not disturbed. Started with kube-fullenv's own command line (read from
+/// its running API server), on another port.
+pub struct OwnApiServer {
+    exe: std::path::PathBuf,
+    args: Vec<String>,
+    dir: std::path::PathBuf,
+    log: std::path::PathBuf,
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnApiServer {
+    /// `None` (after saying SKIP) when `var`'s kubeconfig is not kube-fullenv's
+    /// (`WORKDIR/run/kubeconfig`, with `WORKDIR/kube-apiserver.pid`) outside CI.
+    pub fn from_fullenv(var: &str, test: &str) -> Option<OwnApiServer> {
+        let found = (|| {
+            let kubeconfig = std::path::PathBuf::from(std::env::var(var).ok()?);
+            let workdir = kubeconfig.parent()?.parent()?;
+            let pid: u32 = std::fs::read_to_string(workdir.join("kube-apiserver.pid")).ok()?.trim().parse().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let dir = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+            let mut args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let exe = std::path::PathBuf::from(args.remove(0));
+            Some((exe, args, dir))
+        })();
+        let Some((exe, mut args, dir)) = found else {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{var} is not kube-fullenv's running API server: {test} cannot start its own");
+            }
+            eprintln!("SKIP {test}: {var} is not a running kube-fullenv (WORKDIR/run/kubeconfig)");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let at = args.iter().position(|a| a == "--secure-port").expect("kube-fullenv passes --secure-port");
+        args[at + 1] = port.to_string();
+        let log = std::env::temp_dir().join(format!("{}.log", unique("own-apiserver")));
+        Some(OwnApiServer { exe, args, dir, log, port, child: None })
+    }
+
+    /// Starts it and waits until it answers `/readyz`. Under `timeout`, so
+    /// that it goes away within minutes even if the test binary is killed
+    /// before it can stop it.
+    pub async fn start(&mut self, var: &str) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = std::process::Command::new("timeout")
+            .args(["-s", "KILL", "300"])
+            .arg(&self.exe)
+            .args(&self.args)
+            .current_dir(&self.dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("kube-apiserver starts");
+        self.child = Some(child);
+        let client = self.client(var).await;
+        let what = format!("own API server ready (log {})", self.log.display());
+        eventually(90, &what, || {
+            let client = client.clone();
+            async move {
+                let req = http::Request::get("/readyz").body(Vec::new()).unwrap();
+                client.request_text(req).await.ok().filter(|t| t.trim() == "ok").map(|_| ())
+            }
+        })
+        .await;
+    }
+
+    /// Stops it (SIGTERM, which `timeout` passes on; it exits within ~2 s)
+    /// and waits until it has exited.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+        for _ in 0..200 {
+            if child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("the test's own kube-apiserver did not stop within 10 s (log {})", self.log.display());
+    }
+
+    pub async fn client(&self, var: &str) -> Client {
+        client_via(var, self.port).await
+    }
+
+    /// The clients `keyward run` makes, for this API server.
+    pub async fn clients(&self, var: &str) -> Clients {
+        Clients::from_config(config_via(var, self.port).await).unwrap()
+    }
+}
+
+impl Drop for OwnApiServer {
+    fn drop(&mut self) {
+        self.stop();
+        // Kept when the test failed: the API server's side of the story.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
 }

@@ -141,9 +141,7 @@ fn subject_selector(c: &mut Check, s: &SubjectSelectorSpec) -> SubjectSelector {
         if !valid {
             c.invalid(
                 field,
-                format!(
-                    "is not a service account: write namespace/name, namespace/*, */name or */* (lowercase DNS names)"
-                ),
+                "is not a service account: write namespace/name, namespace/*, */name or */* (lowercase DNS names)",
             );
         }
     }

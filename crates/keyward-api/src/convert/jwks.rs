@@ -141,7 +141,7 @@ fn key(c: &mut Check, field: &str, k: &JwkSpec) -> Option<PublicJwk> {
             None => {
                 c.invalid(
                     format!("{field}.alg"),
-                    format!("is not accepted: use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA"),
+                    "is not accepted: use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA",
                 );
                 None
             }

@@ -113,7 +113,7 @@ impl Check {
         if self.length(field, value, 1, limits::SCOPE) && !is_scope_token(value) {
             self.invalid(
                 field,
-                format!("is not a scope token: use printable ASCII without spaces, '\"' or '\\' (RFC 6749 §3.3)"),
+                "is not a scope token: use printable ASCII without spaces, '\"' or '\\' (RFC 6749 §3.3)",
             );
         }
     }

@@ -51,7 +51,7 @@ impl TryFrom<&OAuthClient> for model::Client {
         {
             c.invalid(
                 "spec.clientId",
-                format!("is not a valid client id: use printable ASCII without spaces and without ':' (HTTP Basic authentication splits on the first colon)"),
+                "is not a valid client id: use printable ASCII without spaces and without ':' (HTTP Basic authentication splits on the first colon)",
             );
         }
 
@@ -242,9 +242,7 @@ fn trusted_issuer(c: &mut Check, field: &str, t: &TrustedIssuerSpec) -> TrustedI
             Some(_) => c.invalid(format!("{field}.algorithms[{i}]"), format!("{a} is listed twice")),
             None => c.invalid(
                 format!("{field}.algorithms[{i}]"),
-                format!(
-                    "is not accepted: use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA (never none or an HMAC)"
-                ),
+                "is not accepted: use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA (never none or an HMAC)",
             ),
         }
     }

@@ -63,7 +63,7 @@ fn identifier(c: &mut Check, kind: ResourceKind, id: &str) {
     } else if kind == ResourceKind::McpServer && !is_https_url(id) && !is_loopback_http_url(id) {
         c.invalid(
             FIELD,
-            format!("is not an https URL: an mcpServer identifier is the server's https URL, usually ending in /mcp (http only for localhost, 127.0.0.1 or [::1])"),
+            "is not an https URL: an mcpServer identifier is the server's https URL, usually ending in /mcp (http only for localhost, 127.0.0.1 or [::1])",
         );
     }
 }
