@@ -16,3 +16,4 @@ pub mod serve;
 pub mod server;
 pub mod sources;
 pub mod store;
+mod watch_retry;

@@ -151,7 +151,9 @@ pub async fn start(clients: Clients, opts: RunOptions, clock: Clock) -> anyhow::
     // Revocations and one-time uses are shared by the replicas through the API
     // server (store/kube.rs); the token path never reaches it.
     let kube_store = Arc::new(
-        KubeStore::new(client.clone(), &opts.namespace, &opts.name).context("cannot set up the cluster store")?,
+        KubeStore::new(client.clone(), &opts.namespace, &opts.name)
+            .context("cannot set up the cluster store")?
+            .with_watch_client(clients.watches.clone()),
     );
     let store: Arc<dyn Store> = Arc::clone(&kube_store) as Arc<dyn Store>;
     let state = AppState::new(

@@ -27,7 +27,7 @@ use keyward_core::UnixTime;
 use keyward_core::store::{Store, StoreError, StoreFuture, Use};
 use kube::api::{DeleteParams, ListParams, PostParams, Preconditions};
 use kube::core::PartialObjectMeta;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client};
 
 use super::memory::{Ledger, poisoned};
@@ -49,6 +49,10 @@ pub struct KubeStore {
     api: Api<Lease>,
     /// The same, metadata only: the watch and the collector need no more.
     meta: Api<PartialObjectMeta<Lease>>,
+    /// The same records through a client that does not retry on its own
+    /// (`with_watch_client`), so a restarting API server's `Retry-After`
+    /// does not hold the revocation watch back.
+    watch: Api<PartialObjectMeta<Lease>>,
     namespace: String,
     naming: Naming,
     timeout: Duration,
@@ -79,7 +83,8 @@ impl KubeStore {
     pub fn new(client: Client, namespace: &str, name: &str) -> Result<KubeStore, StoreError> {
         Ok(KubeStore {
             api: Api::namespaced(client.clone(), namespace),
-            meta: Api::namespaced(client, namespace),
+            meta: Api::namespaced(client.clone(), namespace),
+            watch: Api::namespaced(client, namespace),
             namespace: namespace.to_owned(),
             naming: Naming::new(name)?,
             timeout: CALL_TIMEOUT,
@@ -88,6 +93,12 @@ impl KubeStore {
             synced: AtomicBool::new(false),
             gc_cursor: Mutex::new(None),
         })
+    }
+
+    /// The client the revocation watch uses (see `controller::Clients`).
+    pub fn with_watch_client(mut self, client: Client) -> KubeStore {
+        self.watch = Api::namespaced(client, &self.namespace);
+        self
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> KubeStore {
@@ -119,14 +130,8 @@ impl KubeStore {
     /// `is_revoked` reads. `now` prunes what expired after each relist.
     pub async fn follow_revocations(self: Arc<Self>, now: impl Fn() -> UnixTime + Send) {
         let config = watcher::Config::default().labels(&record::selector(Some(Kind::Revoked)));
-        let stream = watcher(self.meta.clone(), config).default_backoff();
-        futures::pin_mut!(stream);
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(e) => self.observe(e, now()),
-                Err(e) => tracing::warn!(error = %e, "revocation watch failed; retrying with backoff"),
-            }
-        }
+        let stream = watcher(self.watch.clone(), config);
+        crate::watch_retry::follow(stream, "revocations", |e| self.observe(e, now())).await;
     }
 
     /// Applies one watch event to the local revocation set. A relist adds to
