@@ -71,28 +71,6 @@ impl Hub {
     }
 }
 
-/// RFC 8414 §2: an https URL with no query or fragment. Plain http is accepted
-/// for a laptop and said loudly.
-pub fn check_issuer(issuer: &str) -> anyhow::Result<()> {
-    let rest = issuer
-        .strip_prefix("https://")
-        .or_else(|| issuer.strip_prefix("http://"))
-        .context("issuer must be an http(s) URL")?;
-    anyhow::ensure!(!rest.is_empty() && !rest.starts_with('/'), "issuer must name a host");
-    anyhow::ensure!(!issuer.contains(['?', '#']), "issuer must not have a query or fragment (RFC 8414 section 2)");
-    anyhow::ensure!(
-        !issuer.ends_with('/'),
-        "issuer must not end with '/': tokens would carry a different iss than clients expect"
-    );
-    if issuer.starts_with("http://") {
-        let host = rest.split(['/', ':']).next().unwrap_or_default();
-        if !matches!(host, "127.0.0.1" | "localhost" | "[" | "::1") && !rest.starts_with("[::1]") {
-            tracing::warn!(issuer, "the issuer is plain http on a non-loopback host: use https outside a laptop");
-        }
-    }
-    Ok(())
-}
-
 pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
     crate::fsutil::create_private_dir(&opts.state_dir)?;
     let listener = TcpListener::bind(opts.listen).await.with_context(|| format!("cannot listen on {}", opts.listen))?;
@@ -102,7 +80,7 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
         None if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
         None => format!("http://{addr}"),
     };
-    check_issuer(&issuer)?;
+    crate::issuer::check_issuer(&issuer)?;
     let settings = HubSettings { issuer: issuer.clone(), defaults: opts.lifetimes.clone(), runtime: Runtime::Folder };
 
     let key_file = Arc::new(FileKeys::new(&opts.state_dir));

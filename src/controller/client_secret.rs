@@ -17,13 +17,12 @@ use keyward_core::secret::ClientSecrets;
 use keyward_core::snapshot::HubSettings;
 use serde_json::{Map, Value, json};
 
-use crate::server::digest_secret;
+use crate::secret_digest::digest_secret;
 
 /// Marks a Secret as some OAuthClient's credentials; the value is the client's
 /// name. Every replica watches Secrets by this label.
 pub const LABEL_CLIENT: &str = "keyward.dev/oauthclient";
-pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-pub const MANAGER: &str = "keyward";
+pub use crate::hub_objects::{LABEL_MANAGED_BY, MANAGER};
 /// The rotation id the current `client_secret` answers.
 pub const ANNOTATION_ROTATION_ID: &str = "keyward.dev/rotation-id";
 /// When `previous_client_secret` stops working (RFC 3339).

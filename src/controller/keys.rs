@@ -10,13 +10,13 @@ use std::sync::Arc;
 use aws_lc_rs::rand::SystemRandom;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use keyward_core::UnixTime;
 use keyward_core::keys::{KeyState, RotationPolicy};
 use kube::api::PostParams;
 use kube::{Api, Client};
 
 use super::watch::Watches;
+use crate::hub_objects::own_meta;
 use crate::keys::file::reconcile_ring;
 use crate::keys::{KeyFile, KeySet};
 use crate::server::AppState;
@@ -34,20 +34,6 @@ pub enum KeysError {
     Keys(#[from] crate::keys::file::KeyFileError),
     #[error(transparent)]
     KeySet(#[from] crate::keys::KeySetError),
-}
-
-/// Metadata of an object the hub owns in its own namespace (also the
-/// Kubernetes store's records).
-pub(crate) fn own_meta(namespace: &str, name: &str) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name.to_owned()),
-        namespace: Some(namespace.to_owned()),
-        labels: Some(BTreeMap::from([(
-            super::client_secret::LABEL_MANAGED_BY.to_owned(),
-            super::client_secret::MANAGER.to_owned(),
-        )])),
-        ..ObjectMeta::default()
-    }
 }
 
 pub fn parse(secret: &Secret) -> Result<KeyFile, KeysError> {

@@ -144,7 +144,7 @@ impl Running {
 
 pub async fn start(clients: Clients, opts: RunOptions, clock: Clock) -> anyhow::Result<Running> {
     let client = clients.calls;
-    crate::serve::check_issuer(&opts.issuer)?;
+    crate::issuer::check_issuer(&opts.issuer)?;
     let settings =
         HubSettings { issuer: opts.issuer.clone(), defaults: opts.lifetimes.clone(), runtime: Runtime::Cluster };
     let metrics = Arc::new(Metrics::new());

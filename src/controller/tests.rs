@@ -160,7 +160,7 @@ fn rotated_secret(until: &str) -> Secret {
 
 #[test]
 fn the_previous_secret_authenticates_until_the_grace_ends_then_is_removed() {
-    use crate::server::digest_secret;
+    use crate::secret_digest::digest_secret;
     let secret = rotated_secret("1970-01-01T01:16:40Z");
     let digests = secrets_of(&secret).unwrap();
     assert!(digests.verify(&digest_secret(b"old"), UnixTime(4599)));

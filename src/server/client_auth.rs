@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use aws_lc_rs::digest::{SHA256, digest};
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use keyward_core::grant::authenticate::{Presented, identify_for_assertion};
@@ -17,6 +16,7 @@ use keyward_core::{OAuthError, UnixTime};
 
 use super::AppState;
 use super::form::{Form, decode};
+use crate::secret_digest::digest_secret;
 
 /// Owned credentials, so `Presented` can borrow from them.
 pub struct Credentials {
@@ -32,12 +32,6 @@ enum Kind {
     /// `client_assertion` (the JWT) with the optional `client_id` parameter
     /// in `client_id`.
     Assertion(String),
-}
-
-pub fn digest_secret(secret: &[u8]) -> SecretDigest {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest(&SHA256, secret).as_ref());
-    SecretDigest(out)
 }
 
 fn several_methods() -> OAuthError {

@@ -38,8 +38,6 @@ use keyward_core::store::Store;
 use crate::keys::KeySet;
 use crate::metrics::Metrics;
 
-pub use client_auth::digest_secret;
-
 /// The most a request body to an OAuth endpoint may hold. A token request is a
 /// few hundred bytes; 16 KiB leaves room for long assertions later.
 pub const MAX_BODY: usize = 16 * 1024;

@@ -18,7 +18,7 @@ use keyward_core::secret::ClientSecrets;
 use keyward_core::snapshot::HubSettings;
 use keyward_core::status::{ObjectStatus, Problem, Reason};
 
-use crate::server::digest_secret;
+use crate::secret_digest::digest_secret;
 use credentials::{Connection, CredentialError, Outcome};
 use folder::Folder;
 use manifest::{Identity, Manifest};

@@ -67,7 +67,7 @@ async fn health_and_readiness_answer() {
 
 #[test]
 fn issuers_must_be_urls_without_query_fragment_or_trailing_slash() {
-    use keyward::serve::check_issuer;
+    use keyward::issuer::check_issuer;
     assert!(check_issuer("https://hub.example").is_ok());
     assert!(check_issuer("https://hub.example/path").is_ok());
     assert!(check_issuer("http://127.0.0.1:8080").is_ok());

@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use keyward_core::UnixTime;
 use keyward_core::store::StoreError;
 
-use crate::controller::client_secret::{LABEL_MANAGED_BY, MANAGER};
+use crate::hub_objects::{LABEL_MANAGED_BY, MANAGER, own_meta};
 
 /// `revoked` or `jti`: which of the store's two sets a record belongs to.
 pub const LABEL_RECORD: &str = "keyward.dev/record";
@@ -95,7 +95,7 @@ impl Naming {
 
     /// The record object for `key`, to be created in `namespace`.
     pub fn lease(&self, namespace: &str, kind: Kind, key: &str, until: UnixTime) -> Lease {
-        let mut metadata = crate::controller::keys::own_meta(namespace, &self.name(kind, &hash(key)));
+        let mut metadata = own_meta(namespace, &self.name(kind, &hash(key)));
         metadata.labels.get_or_insert_with(BTreeMap::new).insert(LABEL_RECORD.to_owned(), kind.as_str().to_owned());
         metadata.annotations = Some(BTreeMap::from([(ANNOTATION_EXPIRES.to_owned(), until.0.to_string())]));
         Lease { metadata, spec: None }
