@@ -57,9 +57,8 @@ impl IntoResponse for ApiError {
             ApiError::OAuth(e) => (status_of(e.code), e.code, e.description.to_string()),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidRequest, self.to_string()),
             ApiError::Store(e) => {
-                // The client learns only that it may retry; the cause goes to the log.
-                tracing::error!(error = %e, "store failure");
-                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::TemporarilyUnavailable, "try again later".to_owned())
+                let e = store_unavailable(e, "try again later");
+                (status_of(e.code), e.code, e.description.to_string())
             }
         };
         let body =
@@ -72,11 +71,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The one conversion of a store failure: the client learns only that it may
+/// retry (in the words of `what`), the cause goes to the log, and never a
+/// token, `jti` or secret (store errors name only hashes).
+pub(crate) fn store_unavailable(e: &keyward_core::store::StoreError, what: &'static str) -> OAuthError {
+    tracing::warn!(error = %e, "store failure");
+    OAuthError::new(ErrorCode::TemporarilyUnavailable, what)
+}
+
 fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
         _ => StatusCode::BAD_REQUEST,
     }
 }

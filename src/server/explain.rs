@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use keyward_core::grant::authenticate::{Presented, authenticate};
-use keyward_core::{OAuthError, UnixTime};
+use keyward_core::{ErrorCode, OAuthError, UnixTime};
 use serde::Deserialize;
 
 use super::client_auth::Credentials;
@@ -114,12 +114,8 @@ fn answer(st: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection
     let now = st.now();
     let caller = authenticate(&hub, &presented, now)?;
     if !caller.tags.iter().any(|t| t == ADMIN_TAG) {
-        let body = serde_json::to_vec(&serde_json::json!({
-            "error": "access_denied",
-            "error_description": format!("this client lacks the tag {ADMIN_TAG}"),
-        }))
-        .unwrap_or_default();
-        return Ok(json_response(StatusCode::FORBIDDEN, body));
+        let denied = OAuthError::new(ErrorCode::AccessDenied, format!("this client lacks the tag {ADMIN_TAG}"));
+        return Err(denied.into());
     }
 
     let fields = match fields {

@@ -7,12 +7,16 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+use keyward_core::{ErrorCode, OAuthError};
+
 use super::AppState;
+use super::error::ApiError;
 
 pub async fn jwks(State(st): State<Arc<AppState>>) -> Response {
     let keys = st.keys.load();
     let Some(keys) = keys.as_ref() else {
-        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "signing keys are not loaded yet").into_response();
+        let e = OAuthError::new(ErrorCode::TemporarilyUnavailable, "signing keys are not loaded yet");
+        return ApiError::from(e).into_response();
     };
     (
         [

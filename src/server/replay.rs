@@ -3,12 +3,12 @@
 //! restart), in a cluster a record in the API server (refused at every
 //! replica). This is the one place that asks; callers name the scope.
 
-use keyward_core::error::ErrorCode;
 use keyward_core::grant::jwt_bearer::LEEWAY;
 use keyward_core::store::Use;
 use keyward_core::{OAuthError, UnixTime};
 
 use super::AppState;
+use super::error::store_unavailable;
 
 /// Records the `jti` of an assertion under its `scope` (an issuer, or a client
 /// for client assertions) and says whether this was its first use; each
@@ -24,13 +24,6 @@ pub async fn once(st: &AppState, scope: &str, jti: &str, exp: u64, now: UnixTime
     st.metrics.one_time_use(used.as_ref().ok().copied());
     match used {
         Ok(used) => Ok(used),
-        Err(e) => {
-            // The cause (never the jti) goes to the log; the client may retry.
-            tracing::warn!(error = %e, "cannot record the one-time use of an assertion");
-            Err(OAuthError::new(
-                ErrorCode::TemporarilyUnavailable,
-                "the hub cannot check assertions for replay right now, try again",
-            ))
-        }
+        Err(e) => Err(store_unavailable(&e, "the hub cannot check assertions for replay right now, try again")),
     }
 }

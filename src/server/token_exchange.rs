@@ -18,7 +18,7 @@ use keyward_core::{OAuthError, UnixTime};
 use serde_json::Value;
 
 use super::client_auth::{Credentials, Endpoint, authenticate};
-use super::error::ApiError;
+use super::error::{ApiError, store_unavailable};
 use super::form::Form;
 use super::token::{new_jti, sign, token_response};
 use super::verify::{Rejected, verify};
@@ -110,10 +110,7 @@ async fn presented(
         Rejected::Expired => invalid_request("the token has expired"),
         _ => invalid_request("the token is not valid"),
     })?;
-    let revoked = st.store.is_revoked(&claims.jti).map_err(|e| {
-        tracing::warn!(error = %e, "cannot tell whether a subject token is revoked");
-        OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
-    })?;
+    let revoked = st.store.is_revoked(&claims.jti).map_err(|e| store_unavailable(&e, "try again later"))?;
     if revoked {
         return Err(invalid_request("the token has been revoked"));
     }

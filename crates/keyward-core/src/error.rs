@@ -27,6 +27,9 @@ pub enum ErrorCode {
     UnsupportedTokenType,
     ServerError,
     TemporarilyUnavailable,
+    /// RFC 6749 §4.1.2.1: the caller is known but not allowed (the admin
+    /// API's tag); the one code answered with 403.
+    AccessDenied,
 }
 
 impl ErrorCode {
@@ -42,6 +45,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::AccessDenied => "access_denied",
         }
     }
 }
