@@ -7,6 +7,7 @@
 pub mod check;
 pub mod controller;
 pub mod explain;
+pub mod explanation;
 pub mod fetch;
 mod fsutil;
 mod hub_objects;

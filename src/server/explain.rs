@@ -30,7 +30,7 @@ use super::error::{ApiError, json_response};
 use super::form::{self, Form};
 use super::token::read_body;
 use super::{AppState, MAX_BODY};
-use crate::explain::{ADMIN_TAG, Query, explain};
+use crate::explanation::{ADMIN_TAG, Query, explain};
 
 /// The admin routes, to merge into the OAuth router (under the issuer's path).
 pub fn routes() -> Router<Arc<AppState>> {
