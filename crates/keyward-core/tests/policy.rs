@@ -582,47 +582,6 @@ fn many_policies_decide_the_same_as_few() {
     assert_eq!(explain(a, &i).policies.len(), 41);
 }
 
-/// Not a timed assertion: prints what one condition evaluation costs, for
-/// docs/policies.md. `cargo test --release -p keyward-core --test policy
-/// condition_cost -- --nocapture`.
-#[test]
-fn condition_cost() {
-    let roles = ["viewer", "finance"];
-    let i = DecisionInput {
-        requested: None,
-        grant: GrantType::JwtBearer,
-        tenant: Some("acme"),
-        subject: Some(SA_BOT),
-        roles: &roles,
-        now: keyward_core::UnixTime(1_800_000_000),
-    };
-    for condition in [
-        "request.tenant == 'globex'",
-        "!('finance' in request.roles)",
-        "request.subject.startsWith('system:serviceaccount:agents:')",
-        "request.client.labels.team == 'billing' && 'agent' in request.client.tags",
-        "request.time.getHours() < 8 || request.time.getHours() >= 18",
-        "request.subject.matches('^system:serviceaccount:[a-z-]+:bot$')",
-    ] {
-        let c = labelled_world(vec![conditional("d", Effect::Deny, &["refund"], condition)]);
-        let a = &c.snapshot.client("bot.agents").unwrap().associations[0];
-        let plain = labelled_world(vec![policy("shop", "d", Effect::Deny, &["refund"])]);
-        let pa = &plain.snapshot.client("bot.agents").unwrap().associations[0];
-        let median = |a: &keyward_core::snapshot::Association| {
-            let mut t: Vec<std::time::Duration> = (0..2000)
-                .map(|_| {
-                    let s = std::time::Instant::now();
-                    std::hint::black_box(decide(a, &i, &mut ()));
-                    s.elapsed()
-                })
-                .collect();
-            t.sort();
-            t[t.len() / 2]
-        };
-        println!("decide with {condition:?}: {:?} (without condition: {:?})", median(a), median(pa));
-    }
-}
-
 /// The worked examples of docs/policies.md, as written there.
 #[test]
 fn the_documented_condition_examples_load_and_behave() {
