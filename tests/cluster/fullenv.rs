@@ -69,6 +69,7 @@ async fn secret(client: &Client, ns: &str, name: &str) -> Option<Secret> {
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn a_client_becomes_ready_and_its_secret_gets_a_verifiable_token() {
     let Some((client, ns, hub)) = setup("a_client_becomes_ready").await else { return };
     apply_yaml(&client, &world(&ns)).await;
@@ -114,6 +115,7 @@ async fn a_client_becomes_ready_and_its_secret_gets_a_verifiable_token() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn deleting_a_client_refuses_its_token_within_a_second_and_gc_removes_its_secret() {
     let Some((client, ns, hub)) = setup("deleting_a_client").await else { return };
     apply_yaml(&client, &world(&ns)).await;
@@ -139,6 +141,7 @@ async fn deleting_a_client_refuses_its_token_within_a_second_and_gc_removes_its_
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn a_dangling_reference_is_stalled_with_its_field_path_and_the_rest_keep_working() {
     let Some((client, ns, hub)) = setup("a_dangling_reference").await else { return };
     apply_yaml(&client, &world(&ns)).await;
@@ -163,6 +166,7 @@ async fn a_dangling_reference_is_stalled_with_its_field_path_and_the_rest_keep_w
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn secrets_are_adopted_awaited_or_refused_but_never_overwritten() {
     let Some((client, ns, hub)) = setup("secrets_are_adopted").await else { return };
     apply_yaml(&client, &world(&ns)).await;
@@ -221,6 +225,7 @@ spec: {{displayName: C, secret: {{name: taken}}, grantTypes: {{clientCredentials
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn a_rotation_keeps_the_previous_secret_working_until_the_grace_period_ends() {
     let Some((client, ns, hub)) = setup("a_rotation").await else { return };
     apply_yaml(&client, &world(&ns)).await;
@@ -250,6 +255,7 @@ async fn a_rotation_keeps_the_previous_secret_working_until_the_grace_period_end
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn two_replicas_elect_one_writer_and_the_other_takes_over() {
     let Some((client, ns, hub)) = setup("two_replicas").await else { return };
     apply_yaml(&client, &world(&ns)).await;
@@ -285,6 +291,7 @@ async fn two_replicas_elect_one_writer_and_the_other_takes_over() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn status_is_not_rewritten_when_nothing_changed() {
     let Some((client, ns, hub)) = setup("status_is_not_rewritten").await else { return };
     apply_yaml(&client, &world(&ns)).await;
@@ -318,6 +325,7 @@ fn rss_mib() -> f64 {
 /// starts: time until every one is Ready (Secret written, status patched), the
 /// process's RSS, and time from `delete` to a refused token.
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn many_clients_all_become_ready() {
     let Some(n) = std::env::var("KEYWARD_SCALE_CLIENTS").ok().and_then(|v| v.parse::<usize>().ok()) else {
         eprintln!(
@@ -378,6 +386,7 @@ async fn many_clients_all_become_ready() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn an_api_server_outage_keeps_the_last_snapshot_serving_and_the_watches_resume() {
     let Some((client, ns, hub)) = setup("an_api_server_outage").await else { return };
     apply_yaml(&client, &world(&ns)).await;
@@ -408,6 +417,7 @@ async fn an_api_server_outage_keeps_the_last_snapshot_serving_and_the_watches_re
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn a_contested_client_id_and_a_deleted_secret_are_handled_without_harm() {
     let Some((client, ns, hub)) = setup("a_contested_client_id").await else { return };
     let other = unique("kw");
@@ -462,6 +472,7 @@ async fn sa_token(client: &Client, ns: &str, sa: &str, audience: &str) -> String
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn service_account_tokens_buy_scoped_tokens_by_jwks_and_by_token_review() {
     use k8s_openapi::api::core::v1::ServiceAccount;
     let Some((client, ns, hub)) = setup("service_account_tokens").await else { return };
@@ -576,6 +587,7 @@ fn client_assertion(client_id: &str, now: u64) -> String {
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn a_private_key_jwt_client_is_ready_without_a_secret_and_each_assertion_works_once_across_replicas() {
     let Some((client, ns, hub)) = setup("private_key_jwt").await else { return };
     apply_yaml(&client, &world(&ns)).await;

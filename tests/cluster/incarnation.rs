@@ -48,6 +48,7 @@ async fn introspect(replica: &Replica, id: &str, secret: &str, token: &str) -> s
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn a_client_deleted_and_applied_again_does_not_revive_its_old_tokens() {
     let Some(client) = crate::support::client(VAR, "a_client_deleted_and_applied_again").await else { return };
     install_crds(&client, VAR).await;

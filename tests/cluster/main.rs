@@ -7,8 +7,12 @@
 //! - `KEYWARD_TESTENV_KUBECONFIG`: a current CRD API server — CEL rules and
 //!   schemas of the generated CRDs, and every example (`testenv.rs`).
 //!
-//! Without them these tests say SKIP and pass, except under `CI=true`, where a
-//! missing kubeconfig is a failure: CI never skips this tier quietly.
+//! Without a kubeconfig a test is compiled ignored (`build.rs`) and listed as
+//! such with the variable it needs; under `CI=true` it runs and a missing
+//! kubeconfig fails: CI never skips this tier quietly. Any API server will do
+//! for the tests that only need the Kubernetes API (kind, k3d, envtest: point
+//! the variable at its kubeconfig); the API-server restart test in
+//! `outages.rs` needs kube-fullenv's own processes and says SKIP elsewhere.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod election;

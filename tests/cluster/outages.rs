@@ -80,6 +80,7 @@ async fn secret_created_events(client: &Client, ns: &str, name: &str) -> i32 {
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn a_deleted_clients_secret_is_never_written_again_from_a_stale_client_cache() {
     let Some((client, ns, hub)) = setup("a_deleted_clients_secret").await else { return };
     apply_yaml(&client, &world(&ns)).await;
@@ -156,6 +157,7 @@ async fn a_deleted_clients_secret_is_never_written_again_from_a_stale_client_cac
 /// a client created after the return Ready, and refuses the tokens of a client
 /// deleted after the return, within seconds. Tokens keep flowing meanwhile.
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn after_an_api_server_restart_new_clients_are_ready_and_deleted_ones_refused_within_seconds() {
     const TEST: &str = "after_an_api_server_restart";
     let Some((client, ns, hub)) = setup(TEST).await else { return };

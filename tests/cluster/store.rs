@@ -146,6 +146,7 @@ fn median_and_p99(mut v: Vec<Duration>) -> (f64, f64) {
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn a_token_revoked_at_one_replica_is_inactive_at_the_other_within_a_second() {
     let Some((client, ns, hub)) = setup("a_token_revoked_at_one_replica").await else { return };
     let issuer = Issuer::start().await;
@@ -196,6 +197,7 @@ async fn a_token_revoked_at_one_replica_is_inactive_at_the_other_within_a_second
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn an_assertion_used_at_one_replica_is_refused_at_the_other() {
     let Some((client, ns, hub)) = setup("an_assertion_used_at_one_replica").await else { return };
     let issuer = Issuer::start().await;
@@ -230,6 +232,7 @@ async fn an_assertion_used_at_one_replica_is_refused_at_the_other() {
 /// The store's own guarantee, measured: two stores (two replicas' worth) on
 /// one API server, the same keys sent to both at once.
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn of_two_stores_racing_for_the_same_key_exactly_one_gets_first_use() {
     let Some((client, _ns, hub)) = setup("of_two_stores_racing").await else { return };
     let x = KubeStore::new(client.clone(), &hub, "keyward").unwrap();
@@ -269,6 +272,7 @@ async fn of_two_stores_racing_for_the_same_key_exactly_one_gets_first_use() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn expired_records_are_deleted_by_the_leaders_collector_and_nothing_else_is() {
     let Some((client, _ns, hub)) = setup("expired_records_are_deleted").await else { return };
     let store = KubeStore::new(client.clone(), &hub, "keyward").unwrap();
@@ -309,6 +313,7 @@ async fn expired_records_are_deleted_by_the_leaders_collector_and_nothing_else_i
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn an_unreachable_api_server_makes_revocation_and_replay_checks_503_and_keeps_introspection() {
     let Some((client, ns, hub)) = setup("an_unreachable_api_server_store").await else { return };
     let issuer = Issuer::start().await;

@@ -11,6 +11,7 @@ const VAR: &str = "KEYWARD_TESTENV_KUBECONFIG";
 
 /// Every example manifest, created for real.
 #[tokio::test]
+#[cfg_attr(not(keyward_testenv), ignore = "needs KEYWARD_TESTENV_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn every_example_is_accepted_by_a_current_api_server() {
     let Some(client) = client(VAR, "every_example_is_accepted").await else { return };
     install_crds(&client, VAR).await;
@@ -48,6 +49,7 @@ async fn create_err(client: &kube::Client, yaml: &str) -> String {
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_testenv), ignore = "needs KEYWARD_TESTENV_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn cel_rules_and_schemas_refuse_bad_clients_with_their_messages() {
     let Some(client) = client(VAR, "cel_rules_refuse_bad_clients").await else { return };
     install_crds(&client, VAR).await;
@@ -67,6 +69,7 @@ async fn cel_rules_and_schemas_refuse_bad_clients_with_their_messages() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(keyward_testenv), ignore = "needs KEYWARD_TESTENV_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn a_client_id_cannot_change_once_set() {
     let Some(client) = client(VAR, "a_client_id_cannot_change").await else { return };
     install_crds(&client, VAR).await;
