@@ -7,7 +7,8 @@
 fn main() {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     println!("cargo::rerun-if-env-changed=CI");
-    for (var, cfg) in [("KEYWARD_TEST_KUBECONFIG", "keyward_fullenv"), ("KEYWARD_TESTENV_KUBECONFIG", "keyward_testenv")]
+    for (var, cfg) in
+        [("KEYWARD_TEST_KUBECONFIG", "keyward_fullenv"), ("KEYWARD_TESTENV_KUBECONFIG", "keyward_testenv")]
     {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         println!("cargo::rerun-if-env-changed={var}");

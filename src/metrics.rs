@@ -35,6 +35,18 @@ pub struct GrantResult {
     pub result: &'static str,
 }
 
+/// The grants, and one more label for a request whose grant_type is missing
+/// or unknown.
+const GRANTS: usize = keyward_core::model::GrantType::ALL.len() + 1;
+
+fn grant_index(grant: Option<keyward_core::model::GrantType>) -> usize {
+    grant.and_then(|g| keyward_core::model::GrantType::ALL.iter().position(|x| *x == g)).unwrap_or(GRANTS - 1)
+}
+
+fn grant_label(i: usize) -> &'static str {
+    keyward_core::model::GrantType::ALL.get(i).map_or("unknown", |g| g.manifest_name())
+}
+
 const CODES: [ErrorCode; 10] = [
     ErrorCode::InvalidRequest,
     ErrorCode::InvalidClient,
@@ -50,8 +62,9 @@ const CODES: [ErrorCode; 10] = [
 
 pub struct Metrics {
     registry: Registry,
-    issued: Counter,
-    refused: [Counter; 10],
+    /// By grant (`GrantType::ALL` order, then requests with no known grant).
+    issued: [Counter; GRANTS],
+    refused: [[Counter; 10]; GRANTS],
     /// Writes the leader made, by kind (`OAuthClient`, `Secret`, `SigningKeys`…)
     /// and result (`ok`, `error`).
     pub reconciles: Family<KindResult, Counter>,
@@ -86,10 +99,11 @@ impl Metrics {
             "Token requests by grant and result (issued, or the OAuth error code)",
             tokens.clone(),
         );
-        let bind =
-            |result: &'static str| tokens.get_or_create(&GrantResult { grant: "client_credentials", result }).clone();
-        let issued = bind("issued");
-        let refused = CODES.map(|c| bind(c.as_str()));
+        let bind = |grant: usize, result: &'static str| {
+            tokens.get_or_create(&GrantResult { grant: grant_label(grant), result }).clone()
+        };
+        let issued = std::array::from_fn(|g| bind(g, "issued"));
+        let refused = std::array::from_fn(|g| CODES.map(|c| bind(g, c.as_str())));
         let reconciles = Family::<KindResult, Counter>::default();
         registry.register("reconciles", "Writes to the API server by kind and result", reconciles.clone());
         let reconcile_seconds =
@@ -140,14 +154,14 @@ impl Metrics {
     }
 
     #[inline]
-    pub fn token_issued(&self) {
-        self.issued.inc();
+    pub fn token_issued(&self, grant: Option<keyward_core::model::GrantType>) {
+        self.issued[grant_index(grant)].inc();
     }
 
     #[inline]
-    pub fn token_refused(&self, code: ErrorCode) {
+    pub fn token_refused(&self, grant: Option<keyward_core::model::GrantType>, code: ErrorCode) {
         if let Some(i) = CODES.iter().position(|c| *c == code) {
-            self.refused[i].inc();
+            self.refused[grant_index(grant)][i].inc();
         }
     }
 
@@ -182,6 +196,29 @@ impl Metrics {
             let (ready, not): (Vec<_>, Vec<_>) = of_kind.partition(|s| s.ready());
             self.ready_objects.get_or_create(&Kind { kind }).set(ready.len() as i64);
             self.not_ready_objects.get_or_create(&Kind { kind }).set(not.len() as i64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyward_core::model::GrantType;
+
+    #[test]
+    fn token_requests_are_counted_under_their_own_grant() {
+        let m = Metrics::new();
+        m.token_issued(Some(GrantType::JwtBearer));
+        m.token_refused(Some(GrantType::TokenExchange), ErrorCode::InvalidRequest);
+        m.token_refused(None, ErrorCode::UnsupportedGrantType);
+        let text = m.encode();
+        for line in [
+            r#"keyward_tokens_total{grant="jwtBearer",result="issued"} 1"#,
+            r#"keyward_tokens_total{grant="tokenExchange",result="invalid_request"} 1"#,
+            r#"keyward_tokens_total{grant="unknown",result="unsupported_grant_type"} 1"#,
+            r#"keyward_tokens_total{grant="clientCredentials",result="issued"} 0"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
         }
     }
 }

@@ -52,13 +52,14 @@ pub async fn token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match issue(&st, &headers, body).await {
+    let mut grant = None;
+    match issue(&st, &headers, body, &mut grant).await {
         Ok(r) => {
-            st.metrics.token_issued();
+            st.metrics.token_issued(grant);
             r
         }
         Err(e) => {
-            st.metrics.token_refused(e.code());
+            st.metrics.token_refused(grant, e.code());
             e.into_response()
         }
     }
@@ -73,12 +74,20 @@ pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Ap
     })
 }
 
-async fn issue(st: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+/// `grant` is set as soon as the request names a known grant, so a refusal
+/// is counted under it.
+async fn issue(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    grant: &mut Option<GrantType>,
+) -> Result<Response, ApiError> {
     let body = read_body(body)?;
     form::require_form_content_type(headers)?;
     let form = form::parse(&body)?;
     let grant_type = form.one("grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    match GrantType::from_wire(grant_type) {
+    *grant = GrantType::from_wire(grant_type);
+    match *grant {
         Some(GrantType::ClientCredentials) => client_credentials_grant(st, headers, &form).await,
         Some(GrantType::JwtBearer) => super::jwt_bearer::issue(st, headers, &form).await,
         Some(GrantType::TokenExchange) => super::token_exchange::issue(st, headers, &form).await,
