@@ -40,12 +40,7 @@ spec:
 }
 
 async fn setup(test: &str) -> Option<(Client, String, String)> {
-    let client = client(VAR, test).await?;
-    install_crds(&client, VAR).await;
-    let (ns, hub) = (unique("kw"), unique("hub"));
-    create_namespace(&client, &ns).await;
-    create_namespace(&client, &hub).await;
-    Some((client, ns, hub))
+    setup_namespaces(VAR, test).await
 }
 
 async fn ready(client: &Client, ns: &str, name: &str) -> Option<OAuthClient> {

@@ -50,11 +50,7 @@ async fn introspect(replica: &Replica, id: &str, secret: &str, token: &str) -> s
 #[tokio::test]
 #[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
 async fn a_client_deleted_and_applied_again_does_not_revive_its_old_tokens() {
-    let Some(client) = crate::support::client(VAR, "a_client_deleted_and_applied_again").await else { return };
-    install_crds(&client, VAR).await;
-    let (ns, hub) = (unique("kw"), unique("hub"));
-    create_namespace(&client, &ns).await;
-    create_namespace(&client, &hub).await;
+    let Some((client, ns, hub)) = setup_namespaces(VAR, "a_client_deleted_and_applied_again").await else { return };
     let (id, value) = (format!("bot-{ns}"), "a-secret-the-user-keeps-in-git-0123456789".to_owned());
     let secret: Secret = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1", "kind": "Secret",

@@ -83,6 +83,17 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:x}{}", nanos % 0xfffff, N.fetch_add(1, Ordering::SeqCst))
 }
 
+/// A client for `var`'s API server with the CRDs installed, and two fresh
+/// namespaces: one for the test's objects, one for the hub's own.
+pub async fn setup_namespaces(var: &str, test: &str) -> Option<(Client, String, String)> {
+    let client = client(var, test).await?;
+    install_crds(&client, var).await;
+    let (ns, hub) = (unique("kw"), unique("hub"));
+    create_namespace(&client, &ns).await;
+    create_namespace(&client, &hub).await;
+    Some((client, ns, hub))
+}
+
 pub async fn create_namespace(client: &Client, name: &str) {
     let api: Api<Namespace> = Api::all(client.clone());
     let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();

@@ -168,17 +168,8 @@ fn a_pasted_secret_never_reaches_the_log_check_output_or_status() {
     assert!(!log.contains(CANARY), "a canary reached the log:\n{log}");
 
     // `keyward check`.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("world.yaml"), WORLD).unwrap();
-    std::fs::write(dir.path().join("canary.yaml"), canary_manifests()).unwrap();
-    let mut out = Vec::new();
-    let opts = keyward::check::CheckOptions {
-        manifests: dir.path().to_owned(),
-        namespace: "default".into(),
-        runtime: Runtime::Cluster,
-    };
-    assert!(!keyward::check::run(&opts, &mut out).unwrap());
-    let out = String::from_utf8(out).unwrap();
+    let (ok, out) = check(&[("world.yaml", WORLD), ("canary.yaml", &canary_manifests())]);
+    assert!(!ok);
     assert!(out.contains("OAuthClient   agents/every-field"), "{out}");
     assert!(!out.contains(CANARY), "a canary reached check's output:\n{out}");
 
@@ -196,17 +187,8 @@ fn a_pasted_secret_never_reaches_the_log_check_output_or_status() {
 
 #[test]
 fn keyward_check_counts_a_file_it_cannot_read() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("world.yaml"), WORLD).unwrap();
-    std::fs::write(dir.path().join("broken.yaml"), "apiVersion: [\n").unwrap();
-    let mut out = Vec::new();
-    let opts = keyward::check::CheckOptions {
-        manifests: dir.path().to_owned(),
-        namespace: "default".into(),
-        runtime: Runtime::Cluster,
-    };
-    assert!(!keyward::check::run(&opts, &mut out).unwrap());
-    let out = String::from_utf8(out).unwrap();
+    let (ok, out) = check(&[("world.yaml", WORLD), ("broken.yaml", "apiVersion: [\n")]);
+    assert!(!ok);
     let last = out.lines().last().unwrap();
     assert_eq!(last, "6 objects, 0 not ready, 1 file with errors", "{out}");
     assert!(out.starts_with("note: broken.yaml: "), "{out}");
@@ -243,19 +225,21 @@ spec:
   scopes: ["orders:read"]
 "#;
 
-fn check(files: &[(&str, &str)]) -> String {
+/// `keyward check` on a folder of these files: whether all is Ready, and
+/// what it printed.
+fn check(files: &[(&str, &str)]) -> (bool, String) {
     check_for(files, Runtime::Cluster)
 }
 
-fn check_for(files: &[(&str, &str)], runtime: Runtime) -> String {
+fn check_for(files: &[(&str, &str)], runtime: Runtime) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
     let mut out = Vec::new();
     let opts = keyward::check::CheckOptions { manifests: dir.path().to_owned(), namespace: "default".into(), runtime };
-    keyward::check::run(&opts, &mut out).unwrap();
-    String::from_utf8(out).unwrap()
+    let ok = keyward::check::run(&opts, &mut out).unwrap();
+    (ok, String::from_utf8(out).unwrap())
 }
 
 fn line<'a>(out: &'a str, object: &str) -> &'a str {
@@ -264,7 +248,7 @@ fn line<'a>(out: &'a str, object: &str) -> &'a str {
 
 #[test]
 fn a_reference_to_an_invalid_object_says_invalid_and_a_missing_one_says_missing() {
-    let out = check(&[("world.yaml", WORLD), ("typo.yaml", TYPO_RESOURCE)]);
+    let (_, out) = check(&[("world.yaml", WORLD), ("typo.yaml", TYPO_RESOURCE)]);
     let biller = line(&out, "agents/biller");
     assert!(
         biller.contains(
@@ -277,7 +261,7 @@ fn a_reference_to_an_invalid_object_says_invalid_and_a_missing_one_says_missing(
 
 #[test]
 fn a_policy_naming_what_does_not_exist_is_ready_with_a_warning() {
-    let out = check(&[("world.yaml", WORLD), ("typo.yaml", TYPO_RESOURCE)]);
+    let (_, out) = check(&[("world.yaml", WORLD), ("typo.yaml", TYPO_RESOURCE)]);
     let policy = line(&out, "shop/typos");
     assert!(policy.contains(" Ready "), "{policy}");
     assert!(
@@ -310,7 +294,7 @@ spec:
 #[tokio::test]
 async fn what_only_a_cluster_can_do_is_not_ready_in_serve_and_says_why() {
     let h = hub().file("world.yaml", WORLD).file("rotating.yaml", ROTATING).start().await;
-    let out = check_for(&[("world.yaml", WORLD), ("rotating.yaml", ROTATING)], Runtime::Folder);
+    let (_, out) = check_for(&[("world.yaml", WORLD), ("rotating.yaml", ROTATING)], Runtime::Folder);
     let rotating = line(&out, "agents/rotating");
     assert!(rotating.contains("NotReady  Unsupported"), "{rotating}");
     assert!(rotating.contains("spec.secret.rotation: keyward serve does not rotate secrets"), "{rotating}");
@@ -320,7 +304,7 @@ async fn what_only_a_cluster_can_do_is_not_ready_in_serve_and_says_why() {
         "{workload}"
     );
     // `keyward check` for a cluster (its default) accepts both.
-    let out = check(&[("world.yaml", WORLD), ("rotating.yaml", ROTATING)]);
+    let (_, out) = check(&[("world.yaml", WORLD), ("rotating.yaml", ROTATING)]);
     assert!(out.ends_with("8 objects, 0 not ready, 0 files with errors\n"), "{out}");
     // And the hub serving the same folder does not know them.
     let r = h.post("/token", Some(("rotating", "x")), &[("grant_type", "client_credentials")]).await;

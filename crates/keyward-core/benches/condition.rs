@@ -9,21 +9,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use keyward_core::model::{Effect, GrantType, Policy};
+use keyward_core::model::{Effect, GrantType};
 use keyward_core::policy::{DecisionInput, decide};
 use keyward_core::snapshot::Association;
-
-fn labelled_world(policies: Vec<Policy>) -> keyward_core::Compiled {
-    let mut r = api("shop", "orders", "https://api/orders", &["read", "write", "refund", "admin"]);
-    r.meta.labels.insert("tier".into(), "prod".into());
-    let mut c = client("agents", "bot").tags(&["agent", "finance"]).may("shop", "orders", &["read", "write", "refund"]);
-    c.meta.labels.insert("team".into(), "billing".into());
-    let mut w = World::new().resource(r).client(c);
-    for p in policies {
-        w = w.policy(p);
-    }
-    w.compile()
-}
 
 fn median(a: &Association, i: &DecisionInput<'_>) -> Duration {
     let mut t: Vec<Duration> = (0..2000)

@@ -301,19 +301,6 @@ fn conditional(name: &str, effect: Effect, scopes: &[&str], condition: &str) -> 
     p
 }
 
-/// The world with labels on the client and the resource, for conditions.
-fn labelled_world(policies: Vec<keyward_core::model::Policy>) -> keyward_core::Compiled {
-    let mut r = api("shop", "orders", "https://api/orders", &["read", "write", "refund", "admin"]);
-    r.meta.labels.insert("tier".into(), "prod".into());
-    let mut c = client("agents", "bot").tags(&["agent", "finance"]).may("shop", "orders", &["read", "write", "refund"]);
-    c.meta.labels.insert("team".into(), "billing".into());
-    let mut w = World::new().resource(r).client(c);
-    for p in policies {
-        w = w.policy(p);
-    }
-    w.compile()
-}
-
 #[test]
 fn a_deny_condition_that_is_true_denies_and_one_that_is_false_does_not() {
     let c = labelled_world(vec![conditional("d", Effect::Deny, &["refund"], "request.tenant == 'globex'")]);

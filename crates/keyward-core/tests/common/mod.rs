@@ -167,3 +167,16 @@ impl World {
         })
     }
 }
+
+/// The world with labels on the client and the resource, for conditions.
+pub fn labelled_world(policies: Vec<Policy>) -> Compiled {
+    let mut r = api("shop", "orders", "https://api/orders", &["read", "write", "refund", "admin"]);
+    r.meta.labels.insert("tier".into(), "prod".into());
+    let mut c = client("agents", "bot").tags(&["agent", "finance"]).may("shop", "orders", &["read", "write", "refund"]);
+    c.meta.labels.insert("team".into(), "billing".into());
+    let mut w = World::new().resource(r).client(c);
+    for p in policies {
+        w = w.policy(p);
+    }
+    w.compile()
+}
