@@ -12,6 +12,7 @@ mod issuer;
 mod jwt_bearer;
 mod private_key_jwt;
 mod reload;
+mod slow_clients;
 mod support;
 mod token;
 mod token_exchange;
