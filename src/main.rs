@@ -11,6 +11,7 @@ use keyward::controller::{self, RunOptions};
 use keyward::explain::{ExplainOptions, Output as ExplainOutput, Source as ExplainSource};
 use keyward::explanation::Query;
 use keyward::serve::{self, ServeOptions};
+use keyward::server::listener::Limits;
 use keyward_core::UnixTime;
 use keyward_core::keys::Algorithm;
 use keyward_core::snapshot::{Lifetimes, Runtime};
@@ -46,7 +47,47 @@ impl FetchArgs {
     }
 }
 
-/// What `serve` and `run` share: signing, lifetimes, threads, fetches.
+/// The HTTP listener's limits, sized for clients that reach the hub with no
+/// reverse proxy in front (docs/deploy.md explains the defaults).
+#[derive(clap::Args)]
+struct ListenerArgs {
+    /// Seconds a client has to send a request's line and headers, counted from
+    /// connecting or from the request's first byte.
+    #[arg(long, env = "KEYWARD_HEADER_READ_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600),
+          default_value_t = Limits::DEFAULT.header_read.as_secs())]
+    header_read_timeout_seconds: u64,
+    /// Seconds a client has to send a request's whole body once the headers are in.
+    #[arg(long, env = "KEYWARD_BODY_READ_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600),
+          default_value_t = Limits::DEFAULT.body_read.as_secs())]
+    body_read_timeout_seconds: u64,
+    /// Seconds a keep-alive connection may wait for its next request.
+    #[arg(long, env = "KEYWARD_IDLE_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600),
+          default_value_t = Limits::DEFAULT.idle.as_secs())]
+    idle_timeout_seconds: u64,
+    /// Connections open at once, per listener; over it new ones wait in the
+    /// kernel's accept queue.
+    #[arg(long, env = "KEYWARD_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=1_000_000),
+          default_value_t = Limits::DEFAULT.max_connections)]
+    max_connections: u32,
+    /// On SIGTERM, seconds requests in flight may take before their connections are dropped.
+    #[arg(long, env = "KEYWARD_SHUTDOWN_GRACE_SECONDS", value_parser = clap::value_parser!(u64).range(0..=3600),
+          default_value_t = Limits::DEFAULT.shutdown_grace.as_secs())]
+    shutdown_grace_seconds: u64,
+}
+
+impl ListenerArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            header_read: Duration::from_secs(self.header_read_timeout_seconds),
+            body_read: Duration::from_secs(self.body_read_timeout_seconds),
+            idle: Duration::from_secs(self.idle_timeout_seconds),
+            max_connections: self.max_connections,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+        }
+    }
+}
+
+/// What `serve` and `run` share: signing, lifetimes, threads, fetches, the listener.
 #[derive(clap::Args)]
 struct HubArgs {
     #[arg(long, value_enum, default_value_t = KeyAlg::Es256)]
@@ -62,6 +103,8 @@ struct HubArgs {
     workers: Option<usize>,
     #[command(flatten)]
     fetch: FetchArgs,
+    #[command(flatten)]
+    listener: ListenerArgs,
 }
 
 impl HubArgs {
@@ -307,15 +350,20 @@ fn main() -> ExitCode {
                 lease_seconds: lease_duration_seconds,
                 store_gc_interval: Duration::from_secs(30),
                 fetch,
+                listener: hub.listener.limits(),
             };
             runtime(hub.workers)
                 .and_then(|rt| {
                     rt.block_on(async {
                         let clients = controller::Clients::from_config(kube::Config::infer().await?)?;
-                        let running = controller::start(clients, opts, keyward::server::system_clock()).await?;
+                        let mut running = controller::start(clients, opts, keyward::server::system_clock()).await?;
                         tokio::select! {
                             r = running.wait() => r,
-                            _ = shutdown() => { tracing::info!("shutting down"); Ok(()) }
+                            _ = shutdown() => {
+                                tracing::info!("shutting down");
+                                running.shutdown().await;
+                                Ok(())
+                            }
                         }
                     })
                 })
@@ -340,6 +388,7 @@ fn main() -> ExitCode {
                 poll_interval: Duration::from_secs(1),
                 lifetimes: hub.lifetimes(),
                 fetch,
+                listener: hub.listener.limits(),
             };
             run_serve(opts, hub.workers).map(|()| ExitCode::SUCCESS)
         }
@@ -405,10 +454,11 @@ fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
 fn run_serve(opts: ServeOptions, workers: Option<usize>) -> anyhow::Result<()> {
     runtime(workers)?.block_on(async {
         let hub = serve::start(opts, keyward::server::system_clock()).await?;
-        tokio::select! {
-            r = hub.wait() => r,
-            _ = shutdown() => { tracing::info!("shutting down"); Ok(()) }
-        }
+        // Nothing in a running hub ends on its own; a signal ends it.
+        shutdown().await;
+        tracing::info!("shutting down");
+        hub.shutdown().await;
+        Ok(())
     })
 }
 

@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use crate::keys::file::FileKeys;
 use crate::metrics::Metrics;
 use crate::report::{Reporter, merge};
+use crate::server::listener::{Drained, Limits, Server};
 use crate::server::{self, AppState, Clock};
 use crate::sources::credentials::{Connection, GeneratedCredentials};
 use crate::sources::incarnations::Incarnations;
@@ -42,6 +43,8 @@ pub struct ServeOptions {
     pub lifetimes: Lifetimes,
     /// Outbound fetches of trusted issuers' keys and userinfo.
     pub fetch: crate::fetch::FetchPolicy,
+    /// Timeouts, connection cap and shutdown grace of the HTTP listener.
+    pub listener: Limits,
 }
 
 /// A running hub: its address and state, for tests and for `main`.
@@ -49,20 +52,22 @@ pub struct Hub {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
     pub issuer: String,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: Server,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Hub {
-    /// Serves until the server stops (it does not on its own).
-    pub async fn wait(self) -> anyhow::Result<()> {
-        let r = self.server.await;
+    /// Stops gracefully: no new connections, requests in flight finish within
+    /// the listener's grace, then the background tasks stop.
+    pub async fn shutdown(self) -> Drained {
+        let drained = self.server.shutdown().await;
         for t in self.tasks {
             t.abort();
         }
-        Ok(r??)
+        drained
     }
 
+    /// Stops at once, dropping connections.
     pub fn stop(self) {
         self.server.abort();
         for t in self.tasks {
@@ -169,7 +174,7 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
     }
 
     let app = server::router(Arc::clone(&state));
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let server = server::listener::spawn(listener, app, opts.listener)?;
     tracing::info!(%addr, %issuer, manifests = %opts.manifests.display(), state_dir = %opts.state_dir.display(), "keyward serving");
     Ok(Hub { addr, state, issuer, server, tasks })
 }

@@ -36,6 +36,7 @@ use tokio::sync::watch as channel;
 
 use crate::metrics::Metrics;
 use crate::report::{Reporter, merge};
+use crate::server::listener::{Limits, Server};
 use crate::server::{self, AppState, Clock};
 use crate::store::KubeStore;
 use inputs::{Objects, inputs};
@@ -63,6 +64,8 @@ pub struct RunOptions {
     pub fetch: crate::fetch::FetchPolicy,
     /// How often the leader deletes expired store records.
     pub store_gc_interval: Duration,
+    /// Timeouts, connection cap and shutdown grace of both HTTP listeners.
+    pub listener: Limits,
 }
 
 impl RunOptions {
@@ -120,17 +123,31 @@ pub struct Running {
     pub state: Arc<AppState>,
     pub leader: channel::Receiver<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The public and the admin listener.
+    servers: Vec<Server>,
 }
 
 impl Running {
     pub fn stop(self) {
+        for s in self.servers {
+            s.abort();
+        }
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+
+    /// Stops gracefully: both listeners stop accepting and let requests in
+    /// flight finish within the grace; then the watches and the leader stop.
+    pub async fn shutdown(self) {
+        futures::future::join_all(self.servers.into_iter().map(Server::shutdown)).await;
         for t in self.tasks {
             t.abort();
         }
     }
 
     /// Runs until a task ends (none does on its own).
-    pub async fn wait(mut self) -> anyhow::Result<()> {
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
         if self.tasks.is_empty() {
             return Ok(());
         }
@@ -177,18 +194,10 @@ pub async fn start(clients: Clients, opts: RunOptions, clock: Clock) -> anyhow::
         .with_context(|| format!("cannot listen on {}", opts.admin_listen))?;
     let (addr, admin_addr) = (listener.local_addr()?, admin.local_addr()?);
     let mut tasks = Vec::new();
-    let app = server::router(Arc::clone(&state));
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "server stopped");
-        }
-    }));
-    let admin_app = server::admin_router(Arc::clone(&state));
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = axum::serve(admin, admin_app).await {
-            tracing::error!(error = %e, "admin server stopped");
-        }
-    }));
+    let servers = vec![
+        server::listener::spawn(listener, server::router(Arc::clone(&state)), opts.listener)?,
+        server::listener::spawn(admin, server::admin_router(Arc::clone(&state)), opts.listener)?,
+    ];
 
     let (watches, watch_tasks) = Watches::start(&clients.watches, &opts);
     tasks.extend(watch_tasks);
@@ -210,7 +219,7 @@ pub async fn start(clients: Clients, opts: RunOptions, clock: Clock) -> anyhow::
         leader_tx,
     )));
     tracing::info!(%addr, %admin_addr, issuer = %opts.issuer, identity = %opts.identity, "keyward running");
-    Ok(Running { addr, admin_addr, state, leader: leader_rx, tasks })
+    Ok(Running { addr, admin_addr, state, leader: leader_rx, tasks, servers })
 }
 
 /// Recompiles after every burst of watch events, on every replica.

@@ -15,6 +15,7 @@ mod health;
 mod introspect;
 mod jwks;
 mod jwt_bearer;
+pub mod listener;
 pub mod replay;
 mod revoke;
 mod token;

@@ -179,6 +179,7 @@ pub async fn start_replica(client: impl Into<Clients>, o: ReplicaOptions) -> Rep
         },
         lease_seconds: o.lease_seconds,
         store_gc_interval: o.store_gc_interval,
+        listener: Default::default(),
     };
     let c = Arc::clone(&clock);
     let running =

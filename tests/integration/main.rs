@@ -13,6 +13,7 @@ mod jwt_bearer;
 mod operator_mistakes;
 mod private_key_jwt;
 mod reload;
+mod slow_clients;
 mod support;
 mod token;
 mod token_exchange;

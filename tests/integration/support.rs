@@ -10,6 +10,7 @@ use base64::Engine;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
 use keyward::serve::{Hub, ServeOptions, start};
+use keyward::server::listener::Limits;
 use keyward_core::UnixTime;
 use keyward_core::keys::Algorithm;
 use keyward_core::snapshot::Lifetimes;
@@ -102,6 +103,7 @@ pub struct Builder {
     issuer: Option<String>,
     state: Option<(PathBuf, Option<tempfile::TempDir>)>,
     manifests: Option<tempfile::TempDir>,
+    listener: Limits,
 }
 
 impl Builder {
@@ -115,6 +117,10 @@ impl Builder {
     }
     pub fn issuer(mut self, issuer: &str) -> Self {
         self.issuer = Some(issuer.into());
+        self
+    }
+    pub fn listener(mut self, limits: Limits) -> Self {
+        self.listener = limits;
         self
     }
     pub async fn start(self) -> TestHub {
@@ -150,6 +156,7 @@ impl Builder {
                 timeout: Duration::from_secs(2),
                 ..Default::default()
             },
+            listener: self.listener,
         };
         let clock_fn: keyward::server::Clock = Arc::new(move || UnixTime(c.load(Ordering::SeqCst)));
         let mut hub = start(opts.clone(), Arc::clone(&clock_fn)).await;
@@ -176,7 +183,14 @@ impl Builder {
 }
 
 pub fn hub() -> Builder {
-    Builder { files: vec![], alg: Algorithm::ES256, issuer: None, state: None, manifests: None }
+    Builder {
+        files: vec![],
+        alg: Algorithm::ES256,
+        issuer: None,
+        state: None,
+        manifests: None,
+        listener: Limits::DEFAULT,
+    }
 }
 
 /// The usual world.
@@ -366,6 +380,7 @@ impl TestHub {
             issuer: Some(issuer),
             state: Some((self.state.clone(), self._state_dir.take())),
             manifests: Some(self.manifests),
+            listener: Limits::DEFAULT,
         };
         let h = b.try_start(50).await;
         h.clock.store(self.clock.load(Ordering::SeqCst), Ordering::SeqCst);
