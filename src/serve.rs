@@ -173,7 +173,7 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
         }));
     }
 
-    let app = server::router(Arc::clone(&state));
+    let app = server::router(Arc::clone(&state)).merge(server::metrics_router(Arc::clone(&state)));
     let server = server::listener::spawn(listener, app, opts.listener)?;
     tracing::info!(%addr, %issuer, manifests = %opts.manifests.display(), state_dir = %opts.state_dir.display(), "keyward serving");
     Ok(Hub { addr, state, issuer, server, tasks })

@@ -126,10 +126,16 @@ fn issuer_path(issuer: &str) -> String {
 /// port.
 pub fn admin_router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/metrics", get(health::metrics))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
-        .with_state(state)
+        .with_state(Arc::clone(&state))
+        .merge(metrics_router(state))
+}
+
+/// `/metrics` (Prometheus text): on the admin listener in a cluster, on the
+/// one listener of `keyward serve`.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new().route("/metrics", get(health::metrics)).with_state(state)
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

@@ -170,3 +170,21 @@ async fn the_jwks_publishes_the_next_key_before_it_signs() {
     let kid = jsonwebtoken::decode_header(r.body["access_token"].as_str().unwrap()).unwrap().kid.unwrap();
     assert!(keys.iter().any(|k| k["kid"] == kid.as_str()));
 }
+
+#[tokio::test]
+async fn serve_publishes_metrics_that_count_each_grant_and_result() {
+    let h = world().await;
+    assert_eq!(h.bot_token(&[("resource", "https://api.example.test/orders")]).await.status, 200);
+    let r = h.post("/token", Some(("bot", "wrong")), &[("grant_type", "client_credentials")]).await;
+    assert_eq!(r.status, 401);
+    let r = h.post("/token", None, &[("grant_type", "password")]).await;
+    assert_eq!(r.status, 400);
+    let text = h.get("/metrics").await.text;
+    for line in [
+        r#"keyward_tokens_total{grant="clientCredentials",result="issued"} 1"#,
+        r#"keyward_tokens_total{grant="clientCredentials",result="invalid_client"} 1"#,
+        r#"keyward_tokens_total{grant="unknown",result="unsupported_grant_type"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+    }
+}
