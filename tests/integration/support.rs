@@ -183,7 +183,14 @@ impl Builder {
 }
 
 pub fn hub() -> Builder {
-    Builder { files: vec![], alg: Algorithm::ES256, issuer: None, state: None, manifests: None, listener: Limits::DEFAULT }
+    Builder {
+        files: vec![],
+        alg: Algorithm::ES256,
+        issuer: None,
+        state: None,
+        manifests: None,
+        listener: Limits::DEFAULT,
+    }
 }
 
 /// The usual world.
