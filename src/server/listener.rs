@@ -54,7 +54,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Sleep;
 
-/// What one listener tolerates. Every duration must be above zero.
+/// What one listener tolerates. The three timeouts must be above zero; a zero
+/// grace drops connections at once on shutdown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// From accepting a connection, or from the first byte of a later request
