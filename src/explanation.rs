@@ -5,7 +5,11 @@
 //! `keyward explain` (`explain.rs`, which loads one); it loads nothing itself.
 
 use keyward_core::error::echo;
+use keyward_core::grant::Grant;
 use keyward_core::grant::client_credentials::{ClientCredentialsRequest, client_credentials};
+use keyward_core::grant::common::target;
+use keyward_core::grant::jwt_bearer::{Asserted, JwtBearerRequest, jwt_bearer, subject_allowed};
+use keyward_core::grant::token_exchange::{ExchangeRequest, PresentedToken, exchange};
 use keyward_core::model::{GrantType, ObjectKey};
 use keyward_core::policy::{self, DecisionInput, Explanation, PolicyOutcome, Removal, Verdict};
 use keyward_core::scope::parse_scope_param;
@@ -82,6 +86,12 @@ pub struct ResourceFacts {
 pub struct QueryError(pub String);
 
 /// Explains `q` against a snapshot. `Err` only when the client is unknown.
+///
+/// The grant's own core function decides, exactly as `/token` calls it, with
+/// an [`Explanation`] as its trace: the refusals, the tenant, the target and
+/// the verdicts are the token endpoint's. Only what a request would present
+/// (an assertion, a subject token) is stood in for by the query's subject,
+/// roles and tenant.
 pub fn explain(hub: &HubSnapshot, q: &Query) -> Result<Report, QueryError> {
     let client = hub.client(&q.client).ok_or_else(|| {
         QueryError(format!("unknown client '{}': no Ready OAuthClient has this client id", echo(&q.client)))
@@ -99,86 +109,82 @@ pub fn explain(hub: &HubSnapshot, q: &Query) -> Result<Report, QueryError> {
         granted: Vec::new(),
     };
     let resources: Vec<&str> = q.resource.as_deref().into_iter().collect();
-
-    // The grant's own rules, before any policy.
-    match q.grant {
+    let mut trace = Explanation { defaulted: q.scope.is_none(), ..Explanation::default() };
+    let asserted = Asserted { subject: q.subject.clone().unwrap_or_default(), roles: q.roles.clone() };
+    let presented = PresentedToken {
+        sub: q.subject.clone().unwrap_or_else(|| client.client_id.to_string()),
+        roles: q.roles.clone(),
+        tenant: q.tenant.clone(),
+        ..PresentedToken::default()
+    };
+    let decided: Option<Result<Grant<'_>, OAuthError>> = match q.grant {
         GrantType::ClientCredentials => {
-            // The token endpoint's own function: its refusals (tenant, target,
-            // scope) and its choice of tenant are the real ones.
-            let req = ClientCredentialsRequest {
-                scope: q.scope.as_deref(),
-                resources: &resources,
-                tenant: q.tenant.as_deref(),
-                now: q.now,
-            };
-            match client_credentials(hub, client, &req) {
-                Ok(g) => report.tenant = g.tenant.map(str::to_owned),
-                Err(e) => report.refused = Some(e),
-            }
             if q.subject.is_some() || !q.roles.is_empty() {
                 report.notes.push(
                     "client_credentials tokens have no subject besides the client: the subject and roles given are ignored"
                         .into(),
                 );
             }
+            let req = ClientCredentialsRequest {
+                scope: q.scope.as_deref(),
+                resources: resources.clone(),
+                tenant: q.tenant.as_deref(),
+            };
+            Some(client_credentials(hub, client, &req, q.now, &mut trace))
         }
-        GrantType::JwtBearer => match &client.jwt_bearer {
-            None => report.refused = Some(OAuthError::unauthorized_client("jwtBearer is not enabled for this client")),
-            Some(jb) => {
-                report
-                    .notes
-                    .push("the assertion itself (issuer, signature, audience, lifetime) is not checked here".into());
-                match q.subject.as_deref() {
-                    None => report.notes.push("a JWT bearer assertion always has a subject: give --subject".into()),
-                    Some(s) => {
-                        let accepted = jb
-                            .trusted_issuers
-                            .iter()
-                            .any(|t| t.subjects.is_empty() || t.subjects.iter().any(|p| policy::wildcard_match(p, s)));
-                        if !accepted {
-                            report.refused = Some(OAuthError::new(
-                                keyward_core::ErrorCode::InvalidGrant,
-                                format!("no trusted issuer of this client accepts the subject '{}'", echo(s)),
-                            ));
-                        }
+        GrantType::JwtBearer => {
+            let req = JwtBearerRequest { assertion: "", scope: q.scope.as_deref(), resources: resources.clone() };
+            match (&client.jwt_bearer, q.subject.as_deref()) {
+                (None, _) => Some(jwt_bearer(hub, client, &req, &asserted, q.now, &mut trace)),
+                (Some(_), None) => {
+                    report.notes.push("a JWT bearer assertion always has a subject: give --subject".into());
+                    None
+                }
+                (Some(jb), Some(s)) => {
+                    report.notes.push(
+                        "the assertion itself (issuer, signature, audience, lifetime) is not checked here".into(),
+                    );
+                    if jb.trusted_issuers.iter().any(|t| subject_allowed(t, s)) {
+                        Some(jwt_bearer(hub, client, &req, &asserted, q.now, &mut trace))
+                    } else {
+                        Some(Err(OAuthError::new(
+                            keyward_core::ErrorCode::InvalidGrant,
+                            format!("no trusted issuer of this client accepts the subject '{}'", echo(s)),
+                        )))
                     }
                 }
             }
-        },
+        }
         GrantType::TokenExchange => {
-            if client.token_exchange.is_none() {
-                report.refused = Some(OAuthError::unauthorized_client("tokenExchange is not enabled for this client"));
-            } else {
-                report.notes.push("the subject token itself is not checked here".into());
+            if client.token_exchange.is_some() {
+                report.notes.push(
+                    "the subject token itself is not checked here: the subject, roles and tenant given stand for its claims"
+                        .into(),
+                );
             }
+            let req = ExchangeRequest {
+                scope: q.scope.as_deref(),
+                resources: resources.clone(),
+                ..ExchangeRequest::default()
+            };
+            Some(exchange(hub, client, &presented, None, &req, q.now, &mut trace))
         }
-        other => {
-            report.refused = Some(OAuthError::new(
-                keyward_core::ErrorCode::UnsupportedGrantType,
-                format!(
-                    "{} is not served by this hub yet; the policies' decision is shown anyway",
-                    other.manifest_name()
-                ),
-            ));
+        other => Some(Err(OAuthError::new(
+            keyward_core::ErrorCode::UnsupportedGrantType,
+            format!("{} is not served by this hub yet; the policies' decision is shown anyway", other.manifest_name()),
+        ))),
+    };
+    match decided {
+        Some(Ok(g)) => {
+            report.tenant = g.tenant.map(str::to_owned);
+            report.granted = g.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
         }
+        Some(Err(e)) => report.refused = Some(e),
+        None => {}
     }
 
-    // The target Resource (RFC 8707), as the token endpoint picks it.
-    let assoc = match q.resource.as_deref() {
-        Some(id) => match (hub.resource(id), client.association(id)) {
-            (None, _) => Err(OAuthError::invalid_target(format!("unknown resource '{}'", echo(id)))),
-            (Some(_), None) => {
-                Err(OAuthError::invalid_target(format!("this client may not request resource '{}'", echo(id))))
-            }
-            (Some(_), Some(a)) => Ok(a),
-        },
-        None => match client.associations.as_slice() {
-            [only] => Ok(only),
-            [] => Err(OAuthError::invalid_target("this client may not request any resource")),
-            _ => Err(OAuthError::invalid_target("resource is required: this client may request several resources")),
-        },
-    };
-    let assoc = match assoc {
+    // The target Resource (RFC 8707), as every grant picks it.
+    let assoc = match target(hub, client, &resources) {
         Ok(a) => a,
         Err(e) => {
             report.refused.get_or_insert(e);
@@ -193,42 +199,27 @@ pub fn explain(hub: &HubSnapshot, q: &Query) -> Result<Report, QueryError> {
     });
     report.association = Some(assoc.scopes.iter().map(|s| s.to_string()).collect());
 
-    let requested = match q.scope.as_deref().map(parse_scope_param).transpose() {
-        Ok(r) => r,
-        Err(_) => {
-            report.refused.get_or_insert(OAuthError::invalid_scope("scope is malformed (RFC 6749 section 3.3)"));
+    // A grant that refused before its decision leaves the trace empty: show
+    // what the policies alone would decide.
+    if trace.policies.is_empty() && trace.verdicts.is_empty() {
+        let Ok(requested) = q.scope.as_deref().map(parse_scope_param).transpose() else {
             return Ok(report);
-        }
-    };
-    let roles: Vec<&str> = q.roles.iter().map(String::as_str).collect();
-    let input = DecisionInput {
-        requested: requested.as_deref(),
-        grant: q.grant,
-        tenant: report.tenant.as_deref(),
-        subject: if q.grant == GrantType::ClientCredentials { None } else { q.subject.as_deref() },
-        roles: if q.grant == GrantType::ClientCredentials { &[] } else { &roles },
-        now: q.now,
-    };
-    let explanation = policy::explain(assoc, &input);
-    if let Some((unknown, _)) = explanation.verdicts.iter().find(|(_, v)| *v == Verdict::Removed(Removal::NotInCatalog))
-    {
-        report.refused.get_or_insert(OAuthError::invalid_scope(format!(
-            "scope '{}' is not defined by resource '{}'",
-            echo(unknown),
-            resource.identifier
-        )));
+        };
+        let roles: Vec<&str> = q.roles.iter().map(String::as_str).collect();
+        let input = DecisionInput {
+            requested: requested.as_deref(),
+            grant: q.grant,
+            tenant: report.tenant.as_deref(),
+            subject: if q.grant == GrantType::ClientCredentials { None } else { q.subject.as_deref() },
+            roles: if q.grant == GrantType::ClientCredentials { &[] } else { &roles },
+            now: q.now,
+        };
+        trace = policy::explain(assoc, &input);
     }
-    let granted: Vec<String> = explanation.granted().into_iter().map(str::to_owned).collect();
-    let asked_for_something = requested.as_ref().map_or(!assoc.scopes.is_empty(), |r| !r.is_empty());
-    if granted.is_empty() && asked_for_something {
-        report
-            .refused
-            .get_or_insert(OAuthError::invalid_scope("none of the requested scopes may be granted to this client"));
+    if report.refused.is_some() {
+        report.granted.clear();
     }
-    if report.refused.is_none() {
-        report.granted = granted;
-    }
-    report.explanation = Some(explanation);
+    report.explanation = Some(trace);
     Ok(report)
 }
 

@@ -22,6 +22,10 @@ struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true, env = "KEYWARD_LOG_FORMAT")]
     log_format: LogFormat,
+    /// Where the audit trail goes: one JSON line per token decision and admin
+    /// call (docs/audit.md). The diagnostic log stays on stderr.
+    #[arg(long, value_enum, default_value_t = AuditLog::Stdout, global = true, env = "KEYWARD_AUDIT_LOG")]
+    audit_log: AuditLog,
     #[command(subcommand)]
     command: Command,
 }
@@ -121,6 +125,13 @@ impl HubArgs {
 enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AuditLog {
+    Stdout,
+    Stderr,
+    Off,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -265,16 +276,33 @@ enum OutputFormat {
     Json,
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
+/// The diagnostic log on stderr (RUST_LOG filters it), and the audit trail
+/// (`keyward::audit`) as JSON lines on its own stream, whatever RUST_LOG says.
+fn init_logging(format: LogFormat, audit: AuditLog) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let is_audit = |m: &tracing::Metadata<'_>| m.target() == keyward::audit::TARGET;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     // Colour codes only where a person reads them; a log collector gets plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    match cli.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    let log = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed(),
+    };
+    let log = log.with_filter(filter).with_filter(tracing_subscriber::filter::filter_fn(move |m| !is_audit(m)));
+    let trail = match audit {
+        AuditLog::Stdout => Some(keyward::audit::layer(std::io::stdout).boxed()),
+        AuditLog::Stderr => Some(keyward::audit::layer(std::io::stderr).boxed()),
+        AuditLog::Off => None,
     }
+    .map(|l| l.with_filter(tracing_subscriber::filter::filter_fn(is_audit)));
+    tracing_subscriber::registry().with(log).with(trail).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.audit_log);
     let result = match cli.command {
         Command::Check { manifests, namespace, target } => {
             check::run(&CheckOptions { manifests, namespace, runtime: target.into() }, &mut std::io::stdout())

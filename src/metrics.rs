@@ -30,6 +30,12 @@ pub struct OperationResult {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventResult {
+    pub event: &'static str,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GrantResult {
     pub grant: &'static str,
     pub result: &'static str,
@@ -80,6 +86,9 @@ pub struct Metrics {
     one_time_use: [Counter; 3],
     /// Revocations recorded: ok, error.
     revocations: [Counter; 2],
+    /// Introspections, revocations and admin calls by result, as the audit
+    /// trail records them (tokens have their own counters above).
+    requests: Family<EventResult, Counter>,
     /// Expired store records deleted (by this replica's collector).
     pub store_records_purged: Counter,
 }
@@ -130,6 +139,12 @@ impl Metrics {
         };
         let one_time_use = [op("one_time_use", "first"), op("one_time_use", "replayed"), op("one_time_use", "error")];
         let revocations = [op("revoke", "ok"), op("revoke", "error")];
+        let requests = Family::<EventResult, Counter>::default();
+        registry.register(
+            "requests",
+            "Introspection, revocation and admin requests by event and result (as the audit trail records them)",
+            requests.clone(),
+        );
         let store_records_purged = Counter::default();
         registry.register(
             "store_records_purged",
@@ -149,6 +164,7 @@ impl Metrics {
             leader,
             one_time_use,
             revocations,
+            requests,
             store_records_purged,
         }
     }
@@ -179,6 +195,11 @@ impl Metrics {
     #[inline]
     pub fn revocation(&self, ok: bool) {
         self.revocations[usize::from(!ok)].inc();
+    }
+
+    /// An audit event other than a token request.
+    pub fn request(&self, event: &'static str, result: &'static str) {
+        self.requests.get_or_create(&EventResult { event, result }).inc();
     }
 
     /// The Prometheus text exposition.

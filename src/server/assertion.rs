@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{DecodingKey, Validation};
 use keyward_core::error::{ErrorCode, echo};
-use keyward_core::grant::jwt_bearer::{Assertion, check, check_algorithm, issuer_url, trusted_issuer};
+use keyward_core::grant::jwt_bearer::{Asserted, Assertion, check, check_algorithm, issuer_url, trusted_issuer};
 use keyward_core::model::{IssuerSource, JwsAlgorithm, TrustedIssuer};
 use keyward_core::snapshot::CompiledClient;
 use keyward_core::{OAuthError, UnixTime};
@@ -34,6 +34,13 @@ pub struct Verified {
     pub subject: String,
     pub roles: Vec<String>,
     pub claims: Value,
+}
+
+impl Verified {
+    /// What the JWT bearer grant decides with.
+    pub fn asserted(self) -> Asserted {
+        Asserted { subject: self.subject, roles: self.roles }
+    }
 }
 
 fn invalid_grant(d: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {

@@ -94,6 +94,17 @@ impl<'a> Form<'a> {
     }
 }
 
+/// What the grants read (`keyward_core::grant::request`).
+impl keyward_core::grant::Params for Form<'_> {
+    fn one(&self, name: &str) -> Result<Option<&str>, OAuthError> {
+        Form::one(self, name)
+    }
+
+    fn all(&self, name: &str) -> Vec<&str> {
+        Form::all(self, name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -6,18 +6,22 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use keyward_core::grant::own_token::{OwnToken, usable};
 use serde::Serialize;
 
 use super::AppState;
 use super::client_auth::Endpoint;
 use super::error::{ApiError, json_response};
+use super::request_id::RequestId;
 use super::token_param::{self, TokenParamRequest};
 use super::verify::verify;
+use crate::audit::{Event, Kind, Outcome};
 
 #[derive(Serialize)]
 struct Active<'a> {
@@ -40,40 +44,56 @@ const INACTIVE: &[u8] = br#"{"active":false}"#;
 
 pub async fn introspect(
     State(st): State<Arc<AppState>>,
+    Extension(id): Extension<RequestId>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match run(&st, &headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+    let mut ev = Event::new(Kind::Introspection, &id.0);
+    match run(&st, &headers, body, &mut ev).await {
+        Ok(Some(body)) => {
+            st.audit.record(&ev, Outcome::Active);
+            json_response(StatusCode::OK, body)
+        }
+        Ok(None) => {
+            st.audit.record(&ev, Outcome::Inactive);
+            json_response(StatusCode::OK, INACTIVE.to_vec())
+        }
+        Err(e) => {
+            st.audit.record(&ev, Outcome::Refused(e.code()));
+            e.into_response()
+        }
     }
 }
 
+/// The active token's body, or `None` for `{"active":false}`.
 async fn run(
     st: &Arc<AppState>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+    ev: &mut Event,
+) -> Result<Option<Vec<u8>>, ApiError> {
     let TokenParamRequest { hub, caller, token, now } =
         token_param::read(st, headers, body, Endpoint::Introspect).await?;
-    let Ok(claims) = verify(st, &token, now, false) else {
-        return Ok(json_response(StatusCode::OK, INACTIVE.to_vec()));
+    ev.client_id = Some(caller.client_id.to_string());
+    let Ok(claims) = verify(st, &token, now, false) else { return Ok(None) };
+    // Tokens of a deleted client or Resource die with it; a stranger sees
+    // nothing (not even that the token exists); revoked ones are inactive.
+    // The revocation lookup is from memory in every backend.
+    let own = OwnToken {
+        client_id: &claims.client_id,
+        client_incarnation: &claims.client_incarnation,
+        aud: &claims.aud,
+        jti: &claims.jti,
     };
-    // Tokens of a deleted client, or for a deleted Resource, die with it.
-    if hub.issuing_client(&claims.client_id, &claims.client_incarnation).is_none()
-        || hub.resource(&claims.aud).is_none()
-    {
-        return Ok(json_response(StatusCode::OK, INACTIVE.to_vec()));
+    if usable(&hub, &own, &caller, |jti| st.store.is_revoked(jti))?.is_err() {
+        return Ok(None);
     }
-    let may_see = *caller.client_id == *claims.client_id
-        || hub.resource(&claims.aud).is_some_and(|r| r.introspectors.iter().any(|c| **c == *caller.client_id));
-    if !may_see {
-        return Ok(json_response(StatusCode::OK, INACTIVE.to_vec()));
-    }
-    // From memory in every backend: no disk or API call here.
-    if st.store.is_revoked(&claims.jti)? {
-        return Ok(json_response(StatusCode::OK, INACTIVE.to_vec()));
-    }
+    ev.token_id = Some(claims.jti.clone());
+    ev.token_client_id = Some(claims.client_id.clone());
+    ev.subject = Some(claims.sub.clone());
+    ev.resource = Some(claims.aud.clone());
+    ev.scope = claims.scope.clone();
+    ev.tenant = claims.tenant.clone();
     let body = serde_json::to_vec(&Active {
         active: true,
         scope: claims.scope.as_deref(),
@@ -87,6 +107,6 @@ async fn run(
         token_type: "Bearer",
         tenant: claims.tenant.as_deref(),
     })
-    .unwrap_or_else(|_| INACTIVE.to_vec());
-    Ok(json_response(StatusCode::OK, body))
+    .ok();
+    Ok(body)
 }

@@ -14,9 +14,9 @@ mod form;
 mod health;
 mod introspect;
 mod jwks;
-mod jwt_bearer;
 pub mod listener;
 pub mod replay;
+mod request_id;
 mod revoke;
 mod token;
 mod token_exchange;
@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -36,6 +36,7 @@ use keyward_core::keys::Algorithm;
 use keyward_core::snapshot::HubSnapshot;
 use keyward_core::store::Store;
 
+use crate::audit::{Audit, RequestIds};
 use crate::keys::KeySet;
 use crate::metrics::Metrics;
 
@@ -66,6 +67,9 @@ pub struct AppState {
     pub clock: Clock,
     pub rng: SystemRandom,
     pub metrics: Arc<Metrics>,
+    /// Records every token decision: the audit trail and its counters.
+    pub audit: Audit,
+    request_ids: RequestIds,
     pub outbound: Outbound,
     synced: AtomicBool,
     discovery: discovery::Documents,
@@ -83,12 +87,19 @@ impl AppState {
         outbound: Outbound,
     ) -> Arc<AppState> {
         let discovery = discovery::Documents::new(&hub.settings, alg);
+        let rng = SystemRandom::new();
+        let mut prefix = [0u8; 4];
+        // Without randomness the ids of two replicas may collide; they stay
+        // unique within this one.
+        let _ = rng.fill(&mut prefix);
         Arc::new(AppState {
             hub: ArcSwap::from_pointee(hub),
             keys: ArcSwapOption::from(keys.map(Arc::new)),
             store,
             clock,
-            rng: SystemRandom::new(),
+            rng,
+            audit: Audit::new(Arc::clone(&metrics)),
+            request_ids: RequestIds::new(u32::from_be_bytes(prefix)),
             metrics,
             outbound,
             synced: AtomicBool::new(false),
@@ -155,5 +166,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(&as_metadata, get(discovery::authorization_server))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), request_id::assign))
         .with_state(state)
 }

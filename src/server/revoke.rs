@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -16,33 +17,53 @@ use keyward_core::{OAuthError, UnixTime};
 use super::AppState;
 use super::client_auth::Endpoint;
 use super::error::{ApiError, no_store};
+use super::request_id::RequestId;
 use super::token_param::{self, TokenParamRequest};
 use super::verify::verify;
+use crate::audit::{Event, Kind, Outcome};
 
 pub async fn revoke(
     State(st): State<Arc<AppState>>,
+    Extension(id): Extension<RequestId>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match run(&st, &headers, body).await {
-        Ok(()) => no_store(StatusCode::OK.into_response()),
-        Err(e) => e.into_response(),
+    let mut ev = Event::new(Kind::Revocation, &id.0);
+    let result = run(&st, &headers, body, &mut ev).await;
+    match result {
+        Ok(outcome) => {
+            st.audit.record(&ev, outcome);
+            no_store(StatusCode::OK.into_response())
+        }
+        Err(e) => {
+            st.audit.record(&ev, Outcome::Refused(e.code()));
+            e.into_response()
+        }
     }
 }
 
-async fn run(st: &Arc<AppState>, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<(), ApiError> {
+async fn run(
+    st: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    ev: &mut Event,
+) -> Result<Outcome, ApiError> {
     let TokenParamRequest { caller, token, now, .. } = token_param::read(st, headers, body, Endpoint::Revoke).await?;
+    ev.client_id = Some(caller.client_id.to_string());
 
     // §2.2: an invalid, unknown or expired token is not an error.
-    let Ok(claims) = verify(st, &token, now, true) else { return Ok(()) };
+    let Ok(claims) = verify(st, &token, now, true) else { return Ok(Outcome::Ignored) };
     if now.0 >= claims.exp {
-        return Ok(());
+        return Ok(Outcome::Ignored);
     }
+    ev.token_id = Some(claims.jti.clone());
+    ev.token_client_id = Some(claims.client_id.clone());
     // §2.1: only the client the token was issued to may revoke it.
     if *caller.client_id != *claims.client_id {
         return Err(OAuthError::unauthorized_client("the token was not issued to this client").into());
     }
     let revoked = st.store.revoke(&claims.jti, UnixTime(claims.exp)).await;
     st.metrics.revocation(revoked.is_ok());
-    Ok(revoked?)
+    revoked?;
+    Ok(Outcome::Revoked)
 }

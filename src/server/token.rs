@@ -1,9 +1,14 @@
-//! `POST /token` (RFC 6749 §3.2). This is the hot path: no Kubernetes call, no
-//! blocking I/O, one snapshot load, one digest, one signature.
+//! `POST /token` (RFC 6749 §3.2). The handler reads the body once into a
+//! typed request (`keyward_core::grant::request`), authenticates the client,
+//! verifies what the grant presents (an assertion, a subject token), calls
+//! the grant's core function and signs what it decided. This is the hot path:
+//! no Kubernetes call, no blocking I/O, one snapshot load, one digest, one
+//! signature.
 
 use std::sync::Arc;
 
 use aws_lc_rs::rand::SecureRandom;
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -11,17 +16,21 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use keyward_core::OAuthError;
-use keyward_core::claims::client_credentials_claims;
-use keyward_core::error::{ErrorCode, echo};
-use keyward_core::grant::client_credentials::{ClientCredentialsRequest, client_credentials};
-use keyward_core::model::GrantType;
+use keyward_core::error::ErrorCode;
+use keyward_core::grant::client_credentials::client_credentials;
+use keyward_core::grant::jwt_bearer::jwt_bearer;
+use keyward_core::grant::request::grant_type;
+use keyward_core::grant::token_exchange::{TOKEN_TYPE_ACCESS_TOKEN, exchange};
+use keyward_core::grant::{Grant, TokenRequest};
+use keyward_core::snapshot::{CompiledClient, HubSnapshot};
+use keyward_core::{OAuthError, UnixTime};
 use serde::Serialize;
 
-use super::client_auth::{Credentials, Endpoint, authenticate};
+use super::client_auth::{Credentials, Endpoint, authenticate, identify};
 use super::error::{ApiError, json_response};
-use super::{AppState, MAX_BODY, form};
-
+use super::request_id::RequestId;
+use super::{AppState, MAX_BODY, assertion, form, token_exchange};
+use crate::audit::{Event, Kind, Outcome};
 #[derive(Serialize)]
 struct TokenResponse<'a> {
     access_token: &'a str,
@@ -49,17 +58,18 @@ pub(crate) fn token_response(
 
 pub async fn token(
     State(st): State<Arc<AppState>>,
+    Extension(id): Extension<RequestId>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut grant = None;
-    match issue(&st, &headers, body, &mut grant).await {
+    let mut ev = Event::new(Kind::Token, &id.0);
+    match issue(&st, &headers, body, &mut ev).await {
         Ok(r) => {
-            st.metrics.token_issued(grant);
+            st.audit.record(&ev, Outcome::Issued);
             r
         }
         Err(e) => {
-            st.metrics.token_refused(grant, e.code());
+            st.audit.record(&ev, Outcome::Refused(e.code()));
             e.into_response()
         }
     }
@@ -74,57 +84,79 @@ pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Ap
     })
 }
 
-/// `grant` is set as soon as the request names a known grant, so a refusal
-/// is counted under it.
+/// Extract, call, map. `ev` learns each fact as soon as it is known, so a
+/// refusal is recorded with everything decided before it.
 async fn issue(
     st: &AppState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-    grant: &mut Option<GrantType>,
+    ev: &mut Event,
 ) -> Result<Response, ApiError> {
     let body = read_body(body)?;
     form::require_form_content_type(headers)?;
     let form = form::parse(&body)?;
-    let grant_type = form.one("grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    *grant = GrantType::from_wire(grant_type);
-    match *grant {
-        Some(GrantType::ClientCredentials) => client_credentials_grant(st, headers, &form).await,
-        Some(GrantType::JwtBearer) => super::jwt_bearer::issue(st, headers, &form).await,
-        Some(GrantType::TokenExchange) => super::token_exchange::issue(st, headers, &form).await,
-        Some(_) => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant_type '{grant_type}' is not supported by this hub yet"),
-        )
-        .into()),
-        None => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant_type '{}' is not supported", echo(grant_type)),
-        )
-        .into()),
+    let grant = grant_type(&form)?;
+    ev.grant = Some(grant);
+    let request = TokenRequest::parse(grant, &form)?;
+    let credentials = Credentials::read(headers, &form)?;
+    let hub = st.hub.load_full();
+    let now = st.now();
+    match request {
+        TokenRequest::ClientCredentials(req) => {
+            // With a secret nothing here waits; only a `private_key_jwt`
+            // client whose keys are at a `jwksUri` may wait for them (cached).
+            let client = authenticate(st, &hub, &credentials, Endpoint::Token, now).await?;
+            ev.client_id = Some(client.client_id.to_string());
+            let grant = client_credentials(&hub, &client, &req, now, &mut ev.removed)?;
+            respond(st, ev, &hub, &client, &grant, now, None)
+        }
+        TokenRequest::JwtBearer(req) => {
+            let client = identify(st, &hub, &credentials, now).await?;
+            ev.client_id = Some(client.client_id.to_string());
+            let asserted = assertion::verify(st, &client, req.assertion, now).await?.asserted();
+            ev.subject = Some(asserted.subject.clone());
+            let grant = jwt_bearer(&hub, &client, &req, &asserted, now, &mut ev.removed)?;
+            respond(st, ev, &hub, &client, &grant, now, None)
+        }
+        TokenRequest::TokenExchange(req) => {
+            let client = authenticate(st, &hub, &credentials, Endpoint::Token, now).await?;
+            ev.client_id = Some(client.client_id.to_string());
+            let subject = token_exchange::presented(st, &hub, &client, req.subject_token, now)
+                .await
+                .map_err(|e| token_exchange::as_request_error("subject_token", e))?;
+            ev.subject = Some(subject.sub.clone());
+            let actor = match req.actor_token {
+                Some(t) => Some(
+                    token_exchange::presented(st, &hub, &client, t, now)
+                        .await
+                        .map_err(|e| token_exchange::as_request_error("actor_token", e))?,
+                ),
+                None => None,
+            };
+            let grant = exchange(&hub, &client, &subject, actor.as_ref(), &req, now, &mut ev.removed)?;
+            respond(st, ev, &hub, &client, &grant, now, Some(TOKEN_TYPE_ACCESS_TOKEN))
+        }
     }
 }
 
-/// The hot path: no store, one signature. With a secret nothing here waits;
-/// only a `private_key_jwt` client whose keys are at a `jwksUri` may wait for
-/// them (cached).
-async fn client_credentials_grant(
+/// Signs what a grant decided.
+fn respond(
     st: &AppState,
-    headers: &HeaderMap,
-    form: &form::Form<'_>,
+    ev: &mut Event,
+    hub: &HubSnapshot,
+    client: &CompiledClient,
+    grant: &Grant<'_>,
+    now: UnixTime,
+    issued_token_type: Option<&'static str>,
 ) -> Result<Response, ApiError> {
-    let hub = st.hub.load_full();
-    let now = st.now();
-    let credentials = Credentials::read(headers, form)?;
-    let client = authenticate(st, &hub, &credentials, Endpoint::Token, now).await?;
-    let client = &client;
-    let resources = form.all("resource");
-    let request =
-        ClientCredentialsRequest { scope: form.one("scope")?, resources: &resources, tenant: form.one("tenant")?, now };
-    let granted = client_credentials(&hub, client, &request)?;
+    ev.resource = Some(grant.resource.identifier.to_string());
+    ev.tenant = grant.tenant.map(str::to_owned);
+    ev.scope = Some(grant.scope.clone());
     let jti = new_jti(st)?;
-    let claims = client_credentials_claims(&hub.settings, client, &granted, now, &jti);
+    let claims = grant.claims(&hub.settings, client, now, &jti);
     let access_token = sign(st, &claims)?;
-    Ok(token_response(&access_token, granted.lifetime.as_secs(), &granted.scope, None))
+    ev.token_id = Some(jti);
+    Ok(token_response(&access_token, grant.lifetime.as_secs(), &grant.scope, issued_token_type))
 }
 
 /// 128 random bits, base64url: unique per token, and the handle revocation uses.

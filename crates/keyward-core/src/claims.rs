@@ -58,19 +58,9 @@ pub fn access_token_lifetime(settings: &HubSettings, client: &CompiledClient, re
     }
 }
 
-/// The claims of a client_credentials token: the client is its own subject.
-pub fn client_credentials_claims<'a>(
-    settings: &'a HubSettings,
-    client: &'a CompiledClient,
-    grant: &'a Grant<'a>,
-    now: UnixTime,
-    jti: &'a str,
-) -> AccessTokenClaims<'a> {
-    access_token_claims(settings, client, grant, Subject { sub: &client.client_id, roles: &[], act: None }, now, jti)
-}
-
 /// The claims of any access token: `sub` is the client itself, an asserted
-/// subject, or the subject of an exchanged token.
+/// subject, or the subject of an exchanged token. Grants reach it through
+/// [`Grant::claims`].
 pub fn access_token_claims<'a>(
     settings: &'a HubSettings,
     client: &'a CompiledClient,

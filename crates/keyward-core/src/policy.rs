@@ -123,6 +123,19 @@ impl Trace for () {
     fn policy(&mut self, _: &CompiledPolicy, _: impl FnOnce() -> PolicyOutcome) {}
 }
 
+/// Only the scopes a decision took out, each with the rule that took it: what
+/// the audit trail records of every token decision.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Removals(pub Vec<(String, Removal)>);
+
+impl Trace for Removals {
+    fn verdict(&mut self, scope: &str, verdict: impl FnOnce() -> Verdict) {
+        if let Verdict::Removed(r) = verdict() {
+            self.0.push((scope.to_owned(), r));
+        }
+    }
+}
+
 /// A complete decision, for `explain` and for tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Explanation {

@@ -36,7 +36,7 @@ fn hub() -> keyward_core::Compiled {
 }
 
 fn req<'a>(scope: Option<&'a str>, resources: &'a [&'a str], tenant: Option<&'a str>) -> ClientCredentialsRequest<'a> {
-    ClientCredentialsRequest { scope, resources, tenant, now: UnixTime(0) }
+    ClientCredentialsRequest { scope, resources: resources.to_vec(), tenant }
 }
 
 fn run(
@@ -45,9 +45,11 @@ fn run(
     r: ClientCredentialsRequest<'_>,
 ) -> Result<(String, String, Option<String>, u64), OAuthError> {
     let client = c.snapshot.client(id).unwrap();
-    client_credentials(&c.snapshot, client, &r).map(|Grant { resource, scope, tenant, lifetime }| {
-        (resource.identifier.to_string(), scope, tenant.map(str::to_owned), lifetime.as_secs())
-    })
+    client_credentials(&c.snapshot, client, &r, UnixTime(0), &mut ()).map(
+        |Grant { resource, scope, tenant, lifetime, .. }| {
+            (resource.identifier.to_string(), scope, tenant.map(str::to_owned), lifetime.as_secs())
+        },
+    )
 }
 
 fn err(r: Result<(String, String, Option<String>, u64), OAuthError>) -> (ErrorCode, String) {

@@ -3,26 +3,37 @@
 
 pub use super::common::Grant;
 use super::common::{Facts, decide_scopes, requested_scopes, target};
+use super::request::Params;
 use crate::claims::access_token_lifetime;
 use crate::error::{OAuthError, echo};
 use crate::model::GrantType;
+use crate::policy::Trace;
 use crate::snapshot::{CompiledClient, HubSnapshot};
 use crate::syntax::is_tenant;
+use crate::time::UnixTime;
 
-/// The grant's parameters, as the edge parsed them.
+/// The grant's parameters.
 #[derive(Debug, Default)]
 pub struct ClientCredentialsRequest<'r> {
     pub scope: Option<&'r str>,
     /// Every `resource` parameter (RFC 8707 allows several).
-    pub resources: &'r [&'r str],
+    pub resources: Vec<&'r str>,
     pub tenant: Option<&'r str>,
-    pub now: crate::time::UnixTime,
 }
 
+impl<'r> ClientCredentialsRequest<'r> {
+    pub fn parse(p: &'r impl Params) -> Result<Self, OAuthError> {
+        Ok(ClientCredentialsRequest { scope: p.one("scope")?, resources: p.all("resource"), tenant: p.one("tenant")? })
+    }
+}
+
+/// The grant, for an authenticated client: the client is its own subject.
 pub fn client_credentials<'a>(
     snapshot: &'a HubSnapshot,
     client: &'a CompiledClient,
     req: &ClientCredentialsRequest<'a>,
+    now: UnixTime,
+    trace: &mut impl Trace,
 ) -> Result<Grant<'a>, OAuthError> {
     let Some(cc) = &client.client_credentials else {
         return Err(OAuthError::unauthorized_client("client_credentials is not enabled for this client"));
@@ -43,15 +54,18 @@ pub fn client_credentials<'a>(
         }
     };
 
-    let assoc = target(snapshot, client, req.resources)?;
+    let assoc = target(snapshot, client, &req.resources)?;
     let resource = &*assoc.resource;
     let requested = requested_scopes(req.scope, resource)?;
-    let facts = Facts { grant: GrantType::ClientCredentials, tenant, subject: None, roles: &[], now: req.now };
-    let granted = decide_scopes(assoc, requested.as_deref(), &facts)?;
+    let facts = Facts { grant: GrantType::ClientCredentials, tenant, subject: None, roles: &[], now };
+    let granted = decide_scopes(assoc, requested.as_deref(), &facts, trace)?;
     Ok(Grant {
         resource,
         scope: granted.join(" "),
         tenant,
         lifetime: access_token_lifetime(&snapshot.settings, client, resource),
+        sub: &client.client_id,
+        roles: &[],
+        act: None,
     })
 }

@@ -1,18 +1,23 @@
 //! What every grant that issues an access token shares: choosing the target
-//! Resource (RFC 8707) and deciding the scopes (RFC 6749 §3.3) through the
-//! policy decision.
+//! Resource (RFC 8707), deciding the scopes (RFC 6749 §3.3) through the
+//! policy decision, and the [`Grant`] every grant function returns.
 
 use std::time::Duration;
 
+use serde_json::Value;
+
+use crate::claims::{AccessTokenClaims, Subject, access_token_claims};
 use crate::error::{OAuthError, echo};
 use crate::model::GrantType;
-use crate::policy::{DecisionInput, decide};
+use crate::policy::{DecisionInput, Trace, decide};
 use crate::scope::parse_scope_param;
-use crate::snapshot::{Association, CompiledClient, CompiledResource, HubSnapshot};
+use crate::snapshot::{Association, CompiledClient, CompiledResource, HubSettings, HubSnapshot};
 use crate::syntax::is_absolute_uri_without_fragment;
 use crate::time::UnixTime;
 
-/// What to put in the token.
+/// What a grant decided: everything the access token says, before its `jti`
+/// and signature. Every grant function returns one, so the edge signs them
+/// all the same way.
 #[derive(Debug)]
 pub struct Grant<'a> {
     pub resource: &'a CompiledResource,
@@ -20,6 +25,27 @@ pub struct Grant<'a> {
     pub scope: String,
     pub tenant: Option<&'a str>,
     pub lifetime: Duration,
+    /// The token's `sub`: the client itself, an asserted subject, or the
+    /// subject of an exchanged token.
+    pub sub: &'a str,
+    /// The subject's roles as the decision saw them.
+    pub roles: &'a [String],
+    /// RFC 8693 §4.1: who acts for the subject.
+    pub act: Option<Value>,
+}
+
+impl<'a> Grant<'a> {
+    /// The token's claims. `jti` is random, so the caller brings it.
+    pub fn claims(
+        &'a self,
+        settings: &'a HubSettings,
+        client: &'a CompiledClient,
+        now: UnixTime,
+        jti: &'a str,
+    ) -> AccessTokenClaims<'a> {
+        let subject = Subject { sub: self.sub, roles: self.roles, act: self.act.as_ref() };
+        access_token_claims(settings, client, self, subject, now, jti)
+    }
 }
 
 /// The Resource a request targets: the one `resource` names, or the client's
@@ -77,12 +103,14 @@ pub struct Facts<'r> {
     pub now: UnixTime,
 }
 
-/// Granted scopes, space-delimited. Nothing granted out of a non-empty request
-/// (or default) is `invalid_scope`.
+/// Granted scopes. Nothing granted out of a non-empty request (or default) is
+/// `invalid_scope`. Every verdict goes to `trace`: the audit trail's removals,
+/// or `explain`'s full explanation.
 pub fn decide_scopes(
     assoc: &Association,
     requested: Option<&[&str]>,
     facts: &Facts<'_>,
+    trace: &mut impl Trace,
 ) -> Result<Vec<String>, OAuthError> {
     let input = DecisionInput {
         requested,
@@ -92,7 +120,7 @@ pub fn decide_scopes(
         roles: facts.roles,
         now: facts.now,
     };
-    let granted = decide(assoc, &input, &mut ());
+    let granted = decide(assoc, &input, trace);
     let asked_for_something = requested.map_or(!assoc.scopes.is_empty(), |r| !r.is_empty());
     if granted.is_empty() && asked_for_something {
         return Err(OAuthError::invalid_scope("none of the requested scopes may be granted to this client"));

@@ -1,10 +1,77 @@
 //! The JWT bearer grant (RFC 7523 §2.1, §3): what an assertion must say once
-//! its signature has been verified at the edge. Time is a parameter.
+//! its signature has been verified at the edge, and what the grant then
+//! issues. Time is a parameter.
 
+use super::common::{Facts, Grant, decide_scopes, requested_scopes, target};
+use super::request::Params;
+use crate::claims::access_token_lifetime;
 use crate::error::{OAuthError, echo};
-use crate::model::{IssuerSource, JwsAlgorithm, TrustedIssuer};
-use crate::snapshot::CompiledClient;
+use crate::model::{GrantType, IssuerSource, JwsAlgorithm, TrustedIssuer};
+use crate::policy::{Trace, wildcard_match};
+use crate::snapshot::{CompiledClient, HubSnapshot};
 use crate::time::UnixTime;
+
+/// The grant's parameters.
+#[derive(Debug, Default)]
+pub struct JwtBearerRequest<'r> {
+    /// The JWT, unverified.
+    pub assertion: &'r str,
+    pub scope: Option<&'r str>,
+    pub resources: Vec<&'r str>,
+}
+
+impl<'r> JwtBearerRequest<'r> {
+    pub fn parse(p: &'r impl Params) -> Result<Self, OAuthError> {
+        Ok(JwtBearerRequest {
+            assertion: p.one("assertion")?.ok_or_else(|| OAuthError::invalid_request("assertion is required"))?,
+            scope: p.one("scope")?,
+            resources: p.all("resource"),
+        })
+    }
+}
+
+/// Whom a verified assertion is about ([`check`] has accepted it).
+#[derive(Debug, Default)]
+pub struct Asserted {
+    pub subject: String,
+    /// The roles (and groups) the issuer states, as the edge read them.
+    pub roles: Vec<String>,
+}
+
+/// The grant, once the assertion is verified: the token's subject is the
+/// assertion's, the client the one it was presented by.
+pub fn jwt_bearer<'a>(
+    snapshot: &'a HubSnapshot,
+    client: &'a CompiledClient,
+    req: &JwtBearerRequest<'a>,
+    asserted: &'a Asserted,
+    now: UnixTime,
+    trace: &mut impl Trace,
+) -> Result<Grant<'a>, OAuthError> {
+    if client.jwt_bearer.is_none() {
+        return Err(not_enabled());
+    }
+    let assoc = target(snapshot, client, &req.resources)?;
+    let resource = &*assoc.resource;
+    let requested = requested_scopes(req.scope, resource)?;
+    let roles: Vec<&str> = asserted.roles.iter().map(String::as_str).collect();
+    let facts =
+        Facts { grant: GrantType::JwtBearer, tenant: None, subject: Some(&asserted.subject), roles: &roles, now };
+    let granted = decide_scopes(assoc, requested.as_deref(), &facts, trace)?;
+    Ok(Grant {
+        resource,
+        scope: granted.join(" "),
+        tenant: None,
+        lifetime: access_token_lifetime(&snapshot.settings, client, resource),
+        sub: &asserted.subject,
+        roles: &asserted.roles,
+        act: None,
+    })
+}
+
+fn not_enabled() -> OAuthError {
+    OAuthError::unauthorized_client("the JWT bearer grant is not enabled for this client")
+}
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat` (RFC 7519 §4.1.4 allows "a
 /// small leeway").
@@ -42,9 +109,7 @@ pub fn trusted_issuer<'c>(
     iss: &str,
     cluster_issuer: Option<&str>,
 ) -> Result<&'c TrustedIssuer, OAuthError> {
-    let Some(jb) = &client.jwt_bearer else {
-        return Err(OAuthError::unauthorized_client("the JWT bearer grant is not enabled for this client"));
-    };
+    let Some(jb) = &client.jwt_bearer else { return Err(not_enabled()) };
     jb.trusted_issuers
         .iter()
         .find(|t| issuer_url(t, cluster_issuer) == Some(iss))
@@ -60,25 +125,9 @@ pub fn check_algorithm(t: &TrustedIssuer, alg: &str) -> Result<JwsAlgorithm, OAu
     }
 }
 
-/// `*` matches any run of characters (including none); everything else is
-/// literal.
-pub fn glob(pattern: &str, s: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == s;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !s.starts_with(first) || s.len() < first.len() + last.len() || !s.ends_with(last) {
-        return false;
-    }
-    let mut rest = &s[first.len()..s.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
+/// Whether the issuer's `subjects` patterns admit `subject` (none: any).
+pub fn subject_allowed(t: &TrustedIssuer, subject: &str) -> bool {
+    t.subjects.is_empty() || t.subjects.iter().any(|p| wildcard_match(p, subject))
 }
 
 /// RFC 7523 §3: audience, expiry, not-before, issued-at and lifetime,
@@ -124,7 +173,7 @@ pub fn check(
         .subject
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid_grant(format!("the assertion has no '{}'", t.subject_claim)))?;
-    if !t.subjects.is_empty() && !t.subjects.iter().any(|p| glob(p, subject)) {
+    if !subject_allowed(t, subject) {
         return Err(invalid_grant(format!("subject '{}' is not allowed for this client", echo(subject))));
     }
     if t.reject_replay && a.jti.is_none_or(str::is_empty) {
@@ -137,16 +186,33 @@ pub fn check(
 mod tests {
     use super::*;
 
+    fn issuer(subjects: &[&str]) -> TrustedIssuer {
+        TrustedIssuer {
+            source: IssuerSource::Kubernetes { issuer: None, jwks_uri: None, ca_bundle: None },
+            algorithms: vec![JwsAlgorithm::RS256],
+            audiences: vec![],
+            subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
+            subject_claim: "sub".into(),
+            userinfo: None,
+            token_review: false,
+            max_lifetime: std::time::Duration::from_secs(3600),
+            reject_replay: false,
+        }
+    }
+
     #[test]
-    fn globs_match_prefixes_suffixes_and_middles() {
-        assert!(glob("system:serviceaccount:agents:*", "system:serviceaccount:agents:bot"));
-        assert!(!glob("system:serviceaccount:agents:*", "system:serviceaccount:other:bot"));
-        assert!(glob("*:bot", "system:serviceaccount:agents:bot"));
-        assert!(glob("repo:org/*:ref:*", "repo:org/app:ref:refs/heads/main"));
-        assert!(!glob("repo:org/*:ref:*", "repo:org/app"));
-        assert!(glob("exact", "exact"));
-        assert!(!glob("exact", "exact2"));
-        assert!(glob("*", ""));
-        assert!(!glob("a*a", "a"));
+    fn subject_patterns_match_prefixes_suffixes_and_middles() {
+        let agents = issuer(&["system:serviceaccount:agents:*"]);
+        assert!(subject_allowed(&agents, "system:serviceaccount:agents:bot"));
+        assert!(!subject_allowed(&agents, "system:serviceaccount:other:bot"));
+        assert!(subject_allowed(&issuer(&["*:bot"]), "system:serviceaccount:agents:bot"));
+        let repo = issuer(&["repo:org/*:ref:*"]);
+        assert!(subject_allowed(&repo, "repo:org/app:ref:refs/heads/main"));
+        assert!(!subject_allowed(&repo, "repo:org/app"));
+        assert!(subject_allowed(&issuer(&["exact"]), "exact"));
+        assert!(!subject_allowed(&issuer(&["exact"]), "exact2"));
+        assert!(subject_allowed(&issuer(&["*"]), ""));
+        assert!(!subject_allowed(&issuer(&["a*a"]), "a"));
+        assert!(subject_allowed(&issuer(&[]), "anyone"));
     }
 }

@@ -5,9 +5,11 @@
 use serde_json::{Value, json};
 
 use super::common::{Facts, Grant, decide_scopes, requested_scopes, target};
+use super::request::Params;
 use crate::claims::access_token_lifetime;
 use crate::error::{OAuthError, echo};
 use crate::model::GrantType;
+use crate::policy::Trace;
 use crate::snapshot::{CompiledClient, HubSnapshot};
 use crate::time::UnixTime;
 
@@ -33,31 +35,64 @@ pub struct PresentedToken {
     pub may_act: Option<Value>,
 }
 
+/// The grant's parameters (RFC 8693 §2.1). The tokens are unverified here.
+#[derive(Debug, Default)]
 pub struct ExchangeRequest<'r> {
+    pub subject_token: &'r str,
+    pub actor_token: Option<&'r str>,
     pub scope: Option<&'r str>,
-    pub resources: &'r [&'r str],
+    pub resources: Vec<&'r str>,
     /// RFC 8693 `audience`: here, Resource identifiers too.
-    pub audiences: &'r [&'r str],
+    pub audiences: Vec<&'r str>,
     pub requested_token_type: Option<&'r str>,
-    pub now: UnixTime,
 }
 
-pub struct Exchanged<'a> {
-    pub grant: Grant<'a>,
-    pub act: Value,
+impl<'r> ExchangeRequest<'r> {
+    /// Both token types must be given (§2.1) and be ones this hub reads: a
+    /// JWT, which every access token of this hub is.
+    pub fn parse(p: &'r impl Params) -> Result<Self, OAuthError> {
+        let subject_token = p.one("subject_token")?.ok_or_else(|| invalid_request("subject_token is required"))?;
+        token_type(p, "subject_token_type")?;
+        let actor_token = p.one("actor_token")?;
+        match (actor_token, p.one("actor_token_type")?) {
+            (Some(_), _) => token_type(p, "actor_token_type")?,
+            (None, Some(_)) => return Err(invalid_request("actor_token_type without actor_token")),
+            (None, None) => {}
+        }
+        Ok(ExchangeRequest {
+            subject_token,
+            actor_token,
+            scope: p.one("scope")?,
+            resources: p.all("resource"),
+            audiences: p.all("audience"),
+            requested_token_type: p.one("requested_token_type")?,
+        })
+    }
+}
+
+fn token_type(p: &impl Params, name: &'static str) -> Result<(), OAuthError> {
+    match p.one(name)? {
+        None => Err(invalid_request(format!("{name} is required"))),
+        Some(TOKEN_TYPE_ACCESS_TOKEN | TOKEN_TYPE_JWT) => Ok(()),
+        Some(other) => Err(invalid_request(format!("{name} '{}' is not supported", echo(other)))),
+    }
 }
 
 fn invalid_request(d: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
     OAuthError::invalid_request(d)
 }
 
+/// The grant, once the subject (and actor) token are verified: the new token
+/// is about the subject, and says who acts for it.
 pub fn exchange<'a>(
     snapshot: &'a HubSnapshot,
     client: &'a CompiledClient,
     subject: &'a PresentedToken,
     actor: Option<&PresentedToken>,
     req: &ExchangeRequest<'_>,
-) -> Result<Exchanged<'a>, OAuthError> {
+    now: UnixTime,
+    trace: &mut impl Trace,
+) -> Result<Grant<'a>, OAuthError> {
     if client.token_exchange.is_none() {
         return Err(OAuthError::unauthorized_client("token exchange is not enabled for this client"));
     }
@@ -65,9 +100,9 @@ pub fn exchange<'a>(
         return Err(invalid_request("requested_token_type must be urn:ietf:params:oauth:token-type:access_token"));
     }
     // `resource` and `audience` both name the target; together they must agree.
-    let mut named: Vec<&str> = req.resources.to_vec();
-    for a in req.audiences {
-        if !named.contains(a) {
+    let mut named: Vec<&str> = req.resources.clone();
+    for &a in &req.audiences {
+        if !named.contains(&a) {
             named.push(a);
         }
     }
@@ -89,9 +124,8 @@ pub fn exchange<'a>(
     let requested = requested_scopes(req.scope, resource)?;
     let roles: Vec<&str> = subject.roles.iter().map(String::as_str).collect();
     let tenant = subject.tenant.as_deref();
-    let facts =
-        Facts { grant: GrantType::TokenExchange, tenant, subject: Some(&subject.sub), roles: &roles, now: req.now };
-    let mut granted = decide_scopes(assoc, requested.as_deref(), &facts)?;
+    let facts = Facts { grant: GrantType::TokenExchange, tenant, subject: Some(&subject.sub), roles: &roles, now };
+    let mut granted = decide_scopes(assoc, requested.as_deref(), &facts, trace)?;
     // Toward the same Resource, the new token can hold no more than the old.
     let same_audience = subject.aud.as_deref() == Some(&*resource.identifier);
     if let (true, Some(held)) = (same_audience, &subject.scopes) {
@@ -113,13 +147,13 @@ pub fn exchange<'a>(
         Some(prior) => json!({"sub": acting, "act": prior}),
         None => json!({"sub": acting}),
     };
-    Ok(Exchanged {
-        grant: Grant {
-            resource,
-            scope: granted.join(" "),
-            tenant,
-            lifetime: access_token_lifetime(&snapshot.settings, client, resource),
-        },
-        act,
+    Ok(Grant {
+        resource,
+        scope: granted.join(" "),
+        tenant,
+        lifetime: access_token_lifetime(&snapshot.settings, client, resource),
+        sub: &subject.sub,
+        roles: &subject.roles,
+        act: Some(act),
     })
 }

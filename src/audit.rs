@@ -1,0 +1,333 @@
+//! The audit trail: one structured event per decision the hub makes about a
+//! token — issued or refused (any grant), introspected, revoked — and per
+//! admin call. An event names the client, subject, resource, the scopes
+//! granted and the ones removed with the rule that removed each, the result
+//! and error code, and the request id the response carried in `X-Request-Id`.
+//!
+//! Never in an event: a token, a secret, an assertion, or any value the
+//! requester wrote that the hub did not resolve. A client id appears only once
+//! it names a registered client; a resource only as the identifier of the
+//! Resource the hub chose; an error only as its RFC code.
+//!
+//! Events are `tracing` events with their own target, [`TARGET`], carrying
+//! the event as one JSON object; [`Layer`] writes them as JSON lines (stdout
+//! by default, `--audit-log`), apart from the diagnostic log on stderr. An
+//! embedding program can route the target like any other. [`Audit::record`]
+//! also counts every event in `/metrics`, so the two cannot disagree.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use keyward_core::ErrorCode;
+use keyward_core::model::GrantType;
+use keyward_core::policy::{Removal, Removals};
+use serde::Serialize;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::Context;
+
+use crate::metrics::Metrics;
+
+/// The `tracing` target of audit events.
+pub const TARGET: &str = "audit";
+
+/// What an event is about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum Kind {
+    /// `POST /token`.
+    #[default]
+    #[serde(rename = "token")]
+    Token,
+    /// `POST /introspect`.
+    #[serde(rename = "introspection")]
+    Introspection,
+    /// `POST /revoke`.
+    #[serde(rename = "revocation")]
+    Revocation,
+    /// `POST /admin/explain`.
+    #[serde(rename = "admin.explain")]
+    AdminExplain,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Token => "token",
+            Kind::Introspection => "introspection",
+            Kind::Revocation => "revocation",
+            Kind::AdminExplain => "admin.explain",
+        }
+    }
+}
+
+/// How a request ended, besides an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A token was issued.
+    Issued,
+    /// Introspection answered `active: true`.
+    Active,
+    /// Introspection answered `active: false`.
+    Inactive,
+    /// A revocation was recorded.
+    Revoked,
+    /// RFC 7009 §2.2: a token that is invalid, unknown or expired is not an
+    /// error, and nothing is recorded.
+    Ignored,
+    /// An admin call answered.
+    Answered,
+    Refused(ErrorCode),
+}
+
+impl Outcome {
+    /// The `result` of the event, and the label of its counter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Issued => "issued",
+            Outcome::Active => "active",
+            Outcome::Inactive => "inactive",
+            Outcome::Revoked => "revoked",
+            Outcome::Ignored => "ignored",
+            Outcome::Answered => "answered",
+            Outcome::Refused(code) => code.as_str(),
+        }
+    }
+}
+
+/// One event, filled in by a handler as it learns each fact.
+#[derive(Debug, Default)]
+pub struct Event {
+    pub kind: Kind,
+    pub request_id: String,
+    pub grant: Option<GrantType>,
+    /// The authenticated (or, for the JWT bearer grant, identified) client.
+    pub client_id: Option<String>,
+    /// The token's subject when it is not the client itself.
+    pub subject: Option<String>,
+    /// The chosen Resource's identifier.
+    pub resource: Option<String>,
+    pub tenant: Option<String>,
+    /// Granted scopes, space-delimited.
+    pub scope: Option<String>,
+    /// Scopes the decision took out, and why.
+    pub removed: Removals,
+    /// The `jti` of the token issued, introspected or revoked.
+    pub token_id: Option<String>,
+    /// For introspection and revocation: the client the token was issued to.
+    pub token_client_id: Option<String>,
+}
+
+impl Event {
+    pub fn new(kind: Kind, request_id: &str) -> Event {
+        Event { kind, request_id: request_id.to_owned(), ..Event::default() }
+    }
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    time: Rfc3339,
+    event: Kind,
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grant: Option<&'static str>,
+    result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    removed: Vec<Removed<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_client_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Removed<'a> {
+    scope: &'a str,
+    /// The rule, as `keyward explain --output json` names it.
+    rule: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    policies: Vec<String>,
+}
+
+fn removed<'a>(scope: &'a str, r: &Removal) -> Removed<'a> {
+    let (rule, policies) = match r {
+        Removal::NotInCatalog => ("notInCatalog", vec![]),
+        Removal::NotAssociated => ("notAssociated", vec![]),
+        Removal::NotAllowed { applicable_allow } => {
+            ("notAllowed", applicable_allow.iter().map(ToString::to_string).collect())
+        }
+        Removal::Denied { by } => ("denied", vec![by.to_string()]),
+    };
+    Removed { scope, rule, policies }
+}
+
+/// Records events: counts them, and emits them when the target is enabled.
+#[derive(Clone)]
+pub struct Audit {
+    metrics: Arc<Metrics>,
+}
+
+impl Audit {
+    pub fn new(metrics: Arc<Metrics>) -> Audit {
+        Audit { metrics }
+    }
+
+    pub fn record(&self, ev: &Event, outcome: Outcome) {
+        let error = match outcome {
+            Outcome::Refused(code) => Some(code),
+            _ => None,
+        };
+        match ev.kind {
+            Kind::Token => match error {
+                None => self.metrics.token_issued(ev.grant),
+                Some(code) => self.metrics.token_refused(ev.grant, code),
+            },
+            kind => self.metrics.request(kind.as_str(), outcome.as_str()),
+        }
+        if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
+            return;
+        }
+        let line = Line {
+            time: Rfc3339(SystemTime::now()),
+            event: ev.kind,
+            request_id: &ev.request_id,
+            grant: ev.grant.map(GrantType::manifest_name),
+            result: outcome.as_str(),
+            error: error.map(ErrorCode::as_str),
+            client_id: ev.client_id.as_deref(),
+            subject: ev.subject.as_deref(),
+            resource: ev.resource.as_deref(),
+            tenant: ev.tenant.as_deref(),
+            scope: ev.scope.as_deref(),
+            removed: ev.removed.0.iter().map(|(s, r)| removed(s, r)).collect(),
+            token_id: ev.token_id.as_deref(),
+            token_client_id: ev.token_client_id.as_deref(),
+        };
+        // Serializing strings and numbers cannot fail.
+        let json = serde_json::to_string(&line).unwrap_or_default();
+        tracing::info!(target: TARGET, audit = json.as_str());
+    }
+}
+
+/// Request ids: unique per process start (a random prefix) and cheap (a
+/// counter). Never taken from the request: a value a client wrote does not go
+/// into the audit trail.
+pub struct RequestIds {
+    prefix: u32,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    pub fn new(prefix: u32) -> RequestIds {
+        RequestIds { prefix, next: AtomicU64::new(0) }
+    }
+
+    pub fn next(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}{:012x}", self.prefix, n & 0xffff_ffff_ffff)
+    }
+}
+
+/// `2026-12-02T19:30:01.123Z`.
+struct Rfc3339(SystemTime);
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = self.0.duration_since(UNIX_EPOCH).unwrap_or_default();
+        s.collect_str(&format_args!("{}", rfc3339(d.as_secs(), d.subsec_millis())))
+    }
+}
+
+/// UTC civil time from Unix seconds (H. Hinnant's days-to-civil algorithm).
+fn rfc3339(secs: u64, millis: u32) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3_600, rem % 3_600 / 60, rem % 60)
+}
+
+/// Writes audit events as JSON lines, one `write` per event so lines from
+/// concurrent requests never interleave. Ignores every other event.
+pub struct Layer<W> {
+    writer: W,
+}
+
+pub fn layer<W>(writer: W) -> Layer<W>
+where
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    Layer { writer }
+}
+
+struct AuditField<'a>(&'a mut Option<String>);
+
+impl Visit for AuditField<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "audit" {
+            *self.0 = Some(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
+}
+
+impl<S, W> tracing_subscriber::Layer<S> for Layer<W>
+where
+    S: tracing::Subscriber,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if event.metadata().target() != TARGET {
+            return;
+        }
+        let mut json = None;
+        event.record(&mut AuditField(&mut json));
+        if let Some(mut line) = json {
+            line.push('\n');
+            // An audit line that cannot be written has nowhere better to go.
+            let _ = self.writer.make_writer().write_all(line.as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(rfc3339(1_796_239_801, 123), "2026-12-02T19:30:01.123Z");
+        assert_eq!(rfc3339(4_102_444_799, 999), "2099-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn request_ids_are_distinct_and_fixed_width() {
+        let ids = RequestIds::new(0xdead_beef);
+        let (a, b) = (ids.next(), ids.next());
+        assert_ne!(a, b);
+        assert_eq!((a.len(), &a[..8]), (20, "deadbeef"));
+    }
+}
