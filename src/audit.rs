@@ -9,29 +9,47 @@
 //! it names a registered client; a resource only as the identifier of the
 //! Resource the hub chose; an error only as its RFC code.
 //!
-//! Events are `tracing` events with their own target, [`TARGET`], carrying
-//! the event as one JSON object; [`Layer`] writes them as JSON lines (stdout
-//! by default, `--audit-log`), apart from the diagnostic log on stderr. An
-//! embedding program can route the target like any other. [`Audit::record`]
-//! also counts every event in `/metrics`, so the two cannot disagree.
+//! Events are JSON lines on a stream of their own ([`Sink`]: stdout by
+//! default, `--audit-log`), apart from the diagnostic log on stderr, so a
+//! collector routes them without parsing the log. They do not go through
+//! `tracing`: `RUST_LOG` cannot silence the trail by accident, and a line is
+//! never lost to a subscriber's filter. [`Audit::record`] also counts every
+//! event in `/metrics`, so the two cannot disagree.
 
 use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::metrics::Metrics;
 use keyward_core::ErrorCode;
 use keyward_core::model::GrantType;
 use keyward_core::policy::{Removal, Removals};
 use serde::Serialize;
-use tracing::field::{Field, Visit};
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::Context;
 
-use crate::metrics::Metrics;
+/// Where the lines go.
+#[derive(Clone, Default)]
+pub enum Sink {
+    #[default]
+    Stdout,
+    Stderr,
+    /// Nowhere: the counters still count.
+    Off,
+    /// To a function, one line (without its newline) per call: for a program
+    /// that embeds the hub, and for tests.
+    Lines(Arc<dyn Fn(&str) + Send + Sync>),
+}
 
-/// The `tracing` target of audit events.
-pub const TARGET: &str = "audit";
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Sink::Stdout => "Stdout",
+            Sink::Stderr => "Stderr",
+            Sink::Off => "Off",
+            Sink::Lines(_) => "Lines",
+        })
+    }
+}
 
 /// What an event is about.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -117,6 +135,8 @@ pub struct Event {
     pub token_id: Option<String>,
     /// For introspection and revocation: the client the token was issued to.
     pub token_client_id: Option<String>,
+    /// For an admin explanation: the client explained.
+    pub explained_client_id: Option<String>,
 }
 
 impl Event {
@@ -151,6 +171,8 @@ struct Line<'a> {
     token_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     token_client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explained_client_id: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -174,15 +196,21 @@ fn removed<'a>(scope: &'a str, r: &Removal) -> Removed<'a> {
     Removed { scope, rule, policies }
 }
 
-/// Records events: counts them, and emits them when the target is enabled.
+/// Records events: counts them, and writes them to the sink.
 #[derive(Clone)]
 pub struct Audit {
     metrics: Arc<Metrics>,
+    sink: Sink,
 }
 
 impl Audit {
-    pub fn new(metrics: Arc<Metrics>) -> Audit {
-        Audit { metrics }
+    pub fn new(metrics: Arc<Metrics>, sink: Sink) -> Audit {
+        Audit { metrics, sink }
+    }
+
+    /// The counters it keeps.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
     }
 
     pub fn record(&self, ev: &Event, outcome: Outcome) {
@@ -197,7 +225,7 @@ impl Audit {
             },
             kind => self.metrics.request(kind.as_str(), outcome.as_str()),
         }
-        if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
+        if matches!(self.sink, Sink::Off) {
             return;
         }
         let line = Line {
@@ -215,10 +243,23 @@ impl Audit {
             removed: ev.removed.0.iter().map(|(s, r)| removed(s, r)).collect(),
             token_id: ev.token_id.as_deref(),
             token_client_id: ev.token_client_id.as_deref(),
+            explained_client_id: ev.explained_client_id.as_deref(),
         };
         // Serializing strings and numbers cannot fail.
-        let json = serde_json::to_string(&line).unwrap_or_default();
-        tracing::info!(target: TARGET, audit = json.as_str());
+        let mut json = serde_json::to_string(&line).unwrap_or_default();
+        // One `write` per line, so lines of concurrent requests never
+        // interleave; a line that cannot be written has nowhere better to go.
+        match &self.sink {
+            Sink::Stdout | Sink::Stderr => {
+                json.push('\n');
+                let _ = match self.sink {
+                    Sink::Stderr => std::io::stderr().lock().write_all(json.as_bytes()),
+                    _ => std::io::stdout().lock().write_all(json.as_bytes()),
+                };
+            }
+            Sink::Lines(f) => f(&json),
+            Sink::Off => {}
+        }
     }
 }
 
@@ -265,50 +306,6 @@ fn rfc3339(secs: u64, millis: u32) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3_600, rem % 3_600 / 60, rem % 60)
-}
-
-/// Writes audit events as JSON lines, one `write` per event so lines from
-/// concurrent requests never interleave. Ignores every other event.
-pub struct Layer<W> {
-    writer: W,
-}
-
-pub fn layer<W>(writer: W) -> Layer<W>
-where
-    W: for<'w> MakeWriter<'w> + 'static,
-{
-    Layer { writer }
-}
-
-struct AuditField<'a>(&'a mut Option<String>);
-
-impl Visit for AuditField<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "audit" {
-            *self.0 = Some(value.to_owned());
-        }
-    }
-
-    fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
-}
-
-impl<S, W> tracing_subscriber::Layer<S> for Layer<W>
-where
-    S: tracing::Subscriber,
-    W: for<'w> MakeWriter<'w> + 'static,
-{
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() != TARGET {
-            return;
-        }
-        let mut json = None;
-        event.record(&mut AuditField(&mut json));
-        if let Some(mut line) = json {
-            line.push('\n');
-            // An audit line that cannot be written has nowhere better to go.
-            let _ = self.writer.make_writer().write_all(line.as_bytes());
-        }
-    }
 }
 
 #[cfg(test)]

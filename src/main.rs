@@ -22,10 +22,6 @@ struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true, env = "KEYWARD_LOG_FORMAT")]
     log_format: LogFormat,
-    /// Where the audit trail goes: one JSON line per token decision and admin
-    /// call (docs/audit.md). The diagnostic log stays on stderr.
-    #[arg(long, value_enum, default_value_t = AuditLog::Stdout, global = true, env = "KEYWARD_AUDIT_LOG")]
-    audit_log: AuditLog,
     #[command(subcommand)]
     command: Command,
 }
@@ -109,9 +105,21 @@ struct HubArgs {
     fetch: FetchArgs,
     #[command(flatten)]
     listener: ListenerArgs,
+    /// Where the audit trail goes: one JSON line per token decision and admin
+    /// call (docs/audit.md). The diagnostic log stays on stderr.
+    #[arg(long, value_enum, default_value_t = AuditLog::Stdout, env = "KEYWARD_AUDIT_LOG")]
+    audit_log: AuditLog,
 }
 
 impl HubArgs {
+    fn audit(&self) -> keyward::audit::Sink {
+        match self.audit_log {
+            AuditLog::Stdout => keyward::audit::Sink::Stdout,
+            AuditLog::Stderr => keyward::audit::Sink::Stderr,
+            AuditLog::Off => keyward::audit::Sink::Off,
+        }
+    }
+
     fn key_rotation(&self) -> Duration {
         Duration::from_secs(self.key_rotation_hours.max(1) * 3600)
     }
@@ -276,33 +284,22 @@ enum OutputFormat {
     Json,
 }
 
-/// The diagnostic log on stderr (RUST_LOG filters it), and the audit trail
-/// (`keyward::audit`) as JSON lines on its own stream, whatever RUST_LOG says.
-fn init_logging(format: LogFormat, audit: AuditLog) {
-    use tracing_subscriber::Layer as _;
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let is_audit = |m: &tracing::Metadata<'_>| m.target() == keyward::audit::TARGET;
+/// The diagnostic log, on stderr (RUST_LOG filters it). The audit trail has
+/// its own stream (`--audit-log`).
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     // Colour codes only where a person reads them; a log collector gets plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let log = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi).boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed(),
-    };
-    let log = log.with_filter(filter).with_filter(tracing_subscriber::filter::filter_fn(move |m| !is_audit(m)));
-    let trail = match audit {
-        AuditLog::Stdout => Some(keyward::audit::layer(std::io::stdout).boxed()),
-        AuditLog::Stderr => Some(keyward::audit::layer(std::io::stderr).boxed()),
-        AuditLog::Off => None,
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
     }
-    .map(|l| l.with_filter(tracing_subscriber::filter::filter_fn(is_audit)));
-    tracing_subscriber::registry().with(log).with(trail).init();
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, cli.audit_log);
+    init_logging(cli.log_format);
     let result = match cli.command {
         Command::Check { manifests, namespace, target } => {
             check::run(&CheckOptions { manifests, namespace, runtime: target.into() }, &mut std::io::stdout())
@@ -379,6 +376,7 @@ fn main() -> ExitCode {
                 store_gc_interval: Duration::from_secs(30),
                 fetch,
                 listener: hub.listener.limits(),
+                audit: hub.audit(),
             };
             runtime(hub.workers)
                 .and_then(|rt| {
@@ -417,6 +415,7 @@ fn main() -> ExitCode {
                 lifetimes: hub.lifetimes(),
                 fetch,
                 listener: hub.listener.limits(),
+                audit: hub.audit(),
             };
             run_serve(opts, hub.workers).map(|()| ExitCode::SUCCESS)
         }

@@ -45,6 +45,8 @@ pub struct ServeOptions {
     pub fetch: crate::fetch::FetchPolicy,
     /// Timeouts, connection cap and shutdown grace of the HTTP listener.
     pub listener: Limits,
+    /// Where the audit trail goes.
+    pub audit: crate::audit::Sink,
 }
 
 /// A running hub: its address and state, for tests and for `main`.
@@ -125,7 +127,7 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
         opts.key_algorithm,
         Arc::clone(&store),
         Arc::clone(&clock),
-        Arc::new(Metrics::new()),
+        crate::audit::Audit::new(Arc::new(Metrics::new()), opts.audit.clone()),
         outbound,
     );
     state.set_synced(true);

@@ -66,6 +66,8 @@ pub struct RunOptions {
     pub store_gc_interval: Duration,
     /// Timeouts, connection cap and shutdown grace of both HTTP listeners.
     pub listener: Limits,
+    /// Where the audit trail goes.
+    pub audit: crate::audit::Sink,
 }
 
 impl RunOptions {
@@ -179,7 +181,7 @@ pub async fn start(clients: Clients, opts: RunOptions, clock: Clock) -> anyhow::
         opts.key_algorithm,
         store,
         Arc::clone(&clock),
-        Arc::clone(&metrics),
+        crate::audit::Audit::new(Arc::clone(&metrics), opts.audit.clone()),
         crate::server::Outbound {
             fetcher: Some(
                 crate::fetch::Fetcher::new(opts.fetch.clone()).context("cannot build the outbound HTTP client")?,

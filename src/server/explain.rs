@@ -14,13 +14,13 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::{Extension, Router};
 use keyward_core::grant::authenticate::{Presented, authenticate};
 use keyward_core::{ErrorCode, OAuthError, UnixTime};
 use serde::Deserialize;
@@ -28,8 +28,10 @@ use serde::Deserialize;
 use super::client_auth::Credentials;
 use super::error::{ApiError, json_response};
 use super::form::{self, Form};
+use super::request_id::RequestId;
 use super::token::read_body;
 use super::{AppState, MAX_BODY};
+use crate::audit::{Event, Kind, Outcome};
 use crate::explanation::{ADMIN_TAG, Query, explain};
 
 /// The admin routes, to merge into the OAuth router (under the issuer's path).
@@ -37,10 +39,22 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/admin/explain", post(handle)).layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
-async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    match answer(&st, &headers, body) {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+async fn handle(
+    State(st): State<Arc<AppState>>,
+    Extension(id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let mut ev = Event::new(Kind::AdminExplain, &id.0);
+    match answer(&st, &headers, body, &mut ev) {
+        Ok(r) => {
+            st.audit.record(&ev, Outcome::Answered);
+            r
+        }
+        Err(e) => {
+            st.audit.record(&ev, Outcome::Refused(e.code()));
+            e.into_response()
+        }
     }
 }
 
@@ -85,7 +99,12 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
 }
 
-fn answer(st: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+fn answer(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    ev: &mut Event,
+) -> Result<Response, ApiError> {
     let body = read_body(body)?;
     // Credentials first, so nobody learns anything about the query's fate
     // before authenticating. JSON bodies carry none: Basic only.
@@ -113,6 +132,7 @@ fn answer(st: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection
     let hub = st.hub.load_full();
     let now = st.now();
     let caller = authenticate(&hub, &presented, now)?;
+    ev.client_id = Some(caller.client_id.to_string());
     if !caller.tags.iter().any(|t| t == ADMIN_TAG) {
         let denied = OAuthError::new(ErrorCode::AccessDenied, format!("this client lacks the tag {ADMIN_TAG}"));
         return Err(denied.into());
@@ -138,6 +158,9 @@ fn answer(st: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection
         now: fields.time.map_or(now, UnixTime),
     };
     let report = explain(&hub, &query).map_err(|e| OAuthError::invalid_request(e.0))?;
+    // Which client was explained (a registered one: explain knows it).
+    ev.explained_client_id = Some(report.client_id.clone());
+    ev.resource = report.resource.as_ref().map(|r| r.identifier.clone());
     let body = serde_json::to_vec(&report.to_json()).unwrap_or_default();
     Ok(json_response(StatusCode::OK, body))
 }

@@ -83,7 +83,7 @@ impl AppState {
         alg: Algorithm,
         store: Arc<dyn Store>,
         clock: Clock,
-        metrics: Arc<Metrics>,
+        audit: Audit,
         outbound: Outbound,
     ) -> Arc<AppState> {
         let discovery = discovery::Documents::new(&hub.settings, alg);
@@ -98,9 +98,9 @@ impl AppState {
             store,
             clock,
             rng,
-            audit: Audit::new(Arc::clone(&metrics)),
+            metrics: audit.metrics(),
+            audit,
             request_ids: RequestIds::new(u32::from_be_bytes(prefix)),
-            metrics,
             outbound,
             synced: AtomicBool::new(false),
             discovery,

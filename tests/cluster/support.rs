@@ -180,6 +180,7 @@ pub async fn start_replica(client: impl Into<Clients>, o: ReplicaOptions) -> Rep
         lease_seconds: o.lease_seconds,
         store_gc_interval: o.store_gc_interval,
         listener: Default::default(),
+        audit: keyward::audit::Sink::Off,
     };
     let c = Arc::clone(&clock);
     let running =

@@ -3,6 +3,7 @@
 //! signing code).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit;
 mod bad_input;
 mod discovery;
 mod examples;

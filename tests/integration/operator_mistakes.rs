@@ -3,7 +3,7 @@
 //! check`, status), a typo is named where it is, and what a mode cannot do is
 //! refused rather than accepted and broken.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use keyward::controller::inputs::{Objects, inputs};
 use keyward_api::v1alpha1::{AccessPolicy, OAuthClient, Resource};
@@ -114,32 +114,6 @@ fn typed_objects() -> Objects {
         }
     }
     objects
-}
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
 }
 
 #[test]

@@ -104,6 +104,7 @@ pub struct Builder {
     state: Option<(PathBuf, Option<tempfile::TempDir>)>,
     manifests: Option<tempfile::TempDir>,
     listener: Limits,
+    audit: keyward::audit::Sink,
 }
 
 impl Builder {
@@ -121,6 +122,16 @@ impl Builder {
     }
     pub fn listener(mut self, limits: Limits) -> Self {
         self.listener = limits;
+        self
+    }
+    /// The audit trail's lines, into `trail` (default: nowhere).
+    pub fn audit(mut self, trail: &Captured) -> Self {
+        let trail = trail.clone();
+        self.audit = keyward::audit::Sink::Lines(Arc::new(move |line| {
+            use std::io::Write as _;
+            let mut t = trail.clone();
+            let _ = t.write_all(format!("{line}\n").as_bytes());
+        }));
         self
     }
     pub async fn start(self) -> TestHub {
@@ -157,6 +168,7 @@ impl Builder {
                 ..Default::default()
             },
             listener: self.listener,
+            audit: self.audit.clone(),
         };
         let clock_fn: keyward::server::Clock = Arc::new(move || UnixTime(c.load(Ordering::SeqCst)));
         let mut hub = start(opts.clone(), Arc::clone(&clock_fn)).await;
@@ -190,6 +202,7 @@ pub fn hub() -> Builder {
         state: None,
         manifests: None,
         listener: Limits::DEFAULT,
+        audit: keyward::audit::Sink::Off,
     }
 }
 
@@ -381,9 +394,38 @@ impl TestHub {
             state: Some((self.state.clone(), self._state_dir.take())),
             manifests: Some(self.manifests),
             listener: Limits::DEFAULT,
+            audit: keyward::audit::Sink::Off,
         };
         let h = b.try_start(50).await;
         h.clock.store(self.clock.load(Ordering::SeqCst), Ordering::SeqCst);
         h
+    }
+}
+
+/// A writer that keeps what a `tracing` layer writes, for tests that read the
+/// log or the audit trail.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
