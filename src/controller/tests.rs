@@ -30,6 +30,7 @@ pub(super) fn client() -> model::Client {
         client_id: None,
         auth_method: model::AuthMethod::ClientSecretBasic,
         keys: None,
+        federated: vec![],
         secret_name: "bot-credentials".into(),
         secret_labels: Default::default(),
         secret_annotations: Default::default(),

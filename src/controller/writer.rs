@@ -383,9 +383,13 @@ async fn client_status_pass(ctx: &Ctx, obj: &OAuthClient, st: &ObjectStatus, now
     apply_status(ctx, obj, serde_json::to_value(&desired).unwrap_or_default(), "OAuthClient").await;
 }
 
-/// The client's Secret; none for `private_key_jwt`, which holds no secret.
+/// The client's Secret; none for `private_key_jwt` or `federated_jwt`,
+/// which hold no secret.
 fn c_secret_name(obj: &OAuthClient) -> Option<String> {
-    if obj.spec.token_endpoint_auth_method == Some(TokenEndpointAuthMethod::PrivateKeyJwt) {
+    if matches!(
+        obj.spec.token_endpoint_auth_method,
+        Some(TokenEndpointAuthMethod::PrivateKeyJwt | TokenEndpointAuthMethod::FederatedJwt)
+    ) {
         return None;
     }
     Some(

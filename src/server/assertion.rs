@@ -14,7 +14,6 @@ use jsonwebtoken::{DecodingKey, Validation};
 use keyward_core::error::{ErrorCode, echo};
 use keyward_core::grant::jwt_bearer::{Asserted, Assertion, check, check_algorithm, issuer_url, trusted_issuer};
 use keyward_core::model::{IssuerSource, JwsAlgorithm, TrustedIssuer};
-use keyward_core::snapshot::CompiledClient;
 use keyward_core::{OAuthError, UnixTime};
 use serde_json::Value;
 
@@ -168,10 +167,11 @@ pub(super) fn parts(token: &str) -> Result<(Value, Value), Fault> {
     Ok((header, payload))
 }
 
-/// Verifies `token` as an assertion of one of `client`'s trusted issuers.
+/// Verifies `token` as an assertion of one of `issuers`: a client's JWT
+/// bearer issuers (`grant_issuers`), or its federated credentials.
 pub async fn verify(
     st: &AppState,
-    client: &CompiledClient,
+    issuers: &[TrustedIssuer],
     token: &str,
     now: UnixTime,
 ) -> Result<Verified, OAuthError> {
@@ -181,7 +181,7 @@ pub async fn verify(
     let (header, payload) = parts(token)?;
     let iss = payload.get("iss").and_then(Value::as_str).ok_or_else(|| invalid_grant("the assertion has no iss"))?;
     let cluster_issuer = st.outbound.cluster.as_ref().and_then(|c| c.issuer());
-    let t = trusted_issuer(client, iss, cluster_issuer.as_deref())?;
+    let t = trusted_issuer(issuers, iss, cluster_issuer.as_deref())?;
     let alg = header.get("alg").and_then(Value::as_str).unwrap_or("none");
     let alg = check_algorithm(t, alg)?;
     let kid = match header.get("kid") {

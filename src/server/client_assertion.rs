@@ -1,8 +1,15 @@
-//! `private_key_jwt` at the edge (RFC 7523 §2.2): parses the client
-//! assertion, finds the client's key (in its manifest, or at its `jwksUri`
-//! through the guarded fetcher), checks the signature with jsonwebtoken and
-//! hands the claims to the core's rules (`grant::client_assertion`). A `jti`
-//! is accepted once.
+//! Client assertions at the edge (RFC 7523 §2.2).
+//!
+//! `private_key_jwt`: parses the client assertion, finds the client's key (in
+//! its manifest, or at its `jwksUri` through the guarded fetcher), checks the
+//! signature with jsonwebtoken and hands the claims to the core's rules
+//! (`grant::client_assertion`). A `jti` is accepted once.
+//!
+//! `federated_jwt` (workload identity federation): the client names itself
+//! with `client_id`, and the assertion is a JWT one of its federated
+//! credentials issued — a pod's projected service-account token — verified
+//! exactly as a JWT bearer assertion is (`assertion.rs`: keys or TokenReview,
+//! audience, lifetime, subjects). Every refusal is `invalid_client`.
 //!
 //! As for grant assertions, everything that needs no key (size, shape,
 //! `typ`, `alg`, `kid`, which client) is refused before any outbound fetch.
@@ -15,7 +22,7 @@ use keyward_core::error::{ErrorCode, echo};
 use keyward_core::grant::client_assertion::{
     Audience, ClientAssertion, HubAudiences, algorithm, check, claimed_client, select_key, typ_is_explicit,
 };
-use keyward_core::model::{ClientKeys, JwsAlgorithm, PublicJwk, PublicKey};
+use keyward_core::model::{ClientKeys, JwsAlgorithm, PublicJwk, PublicKey, TrustedIssuer};
 use keyward_core::snapshot::{CompiledClient, Credential, HubSnapshot};
 use keyward_core::store::Use;
 use keyward_core::{OAuthError, UnixTime};
@@ -57,6 +64,11 @@ pub async fn verify(
     if token.len() > MAX_ASSERTION {
         return Err(invalid("the client assertion is too large"));
     }
+    if let Some(client) = client_id_param.and_then(|id| hub.client(id))
+        && let Credential::Federated(issuers) = &client.credential
+    {
+        return federated(st, client, issuers, token, now).await;
+    }
     let (header, payload) = parts(token).map_err(fault)?;
     let explicitly_typed = typ_is_explicit(header.get("typ").and_then(Value::as_str))?;
     let alg = algorithm(header.get("alg").and_then(Value::as_str))?;
@@ -94,6 +106,23 @@ pub async fn verify(
         return Err(invalid("the client assertion was already used (jti)"));
     }
     Ok(Arc::clone(client))
+}
+
+/// A `federated_jwt` client: the assertion's faults are the client's
+/// (`invalid_client`, RFC 7521 §4.2.1); a hub that cannot check it now says so
+/// (503).
+async fn federated(
+    st: &AppState,
+    client: &Arc<CompiledClient>,
+    issuers: &[TrustedIssuer],
+    token: &str,
+    now: UnixTime,
+) -> Result<Arc<CompiledClient>, OAuthError> {
+    match super::assertion::verify(st, issuers, token, now).await {
+        Ok(_) => Ok(Arc::clone(client)),
+        Err(e) if e.code == ErrorCode::TemporarilyUnavailable => Err(e),
+        Err(e) => Err(invalid(format!("client assertion: {}", e.description))),
+    }
 }
 
 /// A manifest key as jsonwebtoken's verification key. The members were

@@ -18,7 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use keyward_core::error::ErrorCode;
 use keyward_core::grant::client_credentials::client_credentials;
-use keyward_core::grant::jwt_bearer::jwt_bearer;
+use keyward_core::grant::jwt_bearer::{grant_issuers, jwt_bearer};
 use keyward_core::grant::request::grant_type;
 use keyward_core::grant::token_exchange::{TOKEN_TYPE_ACCESS_TOKEN, exchange};
 use keyward_core::grant::{Grant, TokenRequest};
@@ -113,7 +113,7 @@ async fn issue(
         TokenRequest::JwtBearer(req) => {
             let client = identify(st, &hub, &credentials, now).await?;
             ev.client_id = Some(client.client_id.to_string());
-            let asserted = assertion::verify(st, &client, req.assertion, now).await?.asserted();
+            let asserted = assertion::verify(st, grant_issuers(&client)?, req.assertion, now).await?.asserted();
             ev.subject = Some(asserted.subject.clone());
             let grant = jwt_bearer(&hub, &client, &req, &asserted, now, &mut ev.removed)?;
             respond(st, ev, &hub, &client, &grant, now, None)

@@ -7,6 +7,7 @@
 
 use base64::Engine;
 use keyward_core::error::ErrorCode;
+use keyward_core::grant::jwt_bearer::grant_issuers;
 use keyward_core::grant::own_token::{OwnToken, usable};
 use keyward_core::grant::token_exchange::PresentedToken;
 use keyward_core::snapshot::{CompiledClient, HubSnapshot};
@@ -47,7 +48,7 @@ pub(super) async fn presented(
 ) -> Result<PresentedToken, OAuthError> {
     let iss = unverified_iss(token).ok_or_else(|| invalid_request("not a JWT"))?;
     if iss != hub.settings.issuer {
-        let v = assertion::verify(st, caller, token, now).await?;
+        let v = assertion::verify(st, grant_issuers(caller)?, token, now).await?;
         return Ok(PresentedToken {
             sub: v.subject,
             roles: v.roles,

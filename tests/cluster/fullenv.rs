@@ -565,6 +565,176 @@ spec:
     assert_eq!(s, 200, "JWKS-only validation cannot see the deletion (docs/jwt-bearer.md)");
 }
 
+/// Workload identity federation (`federated_jwt`): a pod's projected
+/// service-account token is its client authentication for every grant, so it
+/// gets a token and hops to the next Resource by token exchange with no
+/// secret anywhere; another service account's token is `invalid_client`.
+#[tokio::test]
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (see tests/cluster/main.rs)")]
+async fn a_federated_client_authenticates_with_its_service_account_token_for_every_grant() {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let Some((client, ns, hub)) = setup("federated_jwt").await else { return };
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
+    for name in ["agent", "intruder"] {
+        let sa: ServiceAccount = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+        sas.create(&PostParams::default(), &sa).await.unwrap();
+    }
+    let (docs, orders) = (format!("https://docs.{ns}.example.test/mcp"), format!("https://orders.{ns}.example.test"));
+    apply_yaml(
+        &client,
+        &format!(
+            r#"
+apiVersion: keyward.dev/v1alpha1
+kind: Resource
+metadata: {{name: docs, namespace: {ns}}}
+spec:
+  type: mcpServer
+  identifier: {docs}
+  displayName: Docs
+  scopes: [{{name: "docs:search"}}]
+---
+apiVersion: keyward.dev/v1alpha1
+kind: Resource
+metadata: {{name: orders, namespace: {ns}}}
+spec:
+  type: api
+  identifier: {orders}
+  displayName: Orders
+  scopes: [{{name: "orders:read"}}]
+---
+apiVersion: keyward.dev/v1alpha1
+kind: OAuthClient
+metadata: {{name: agent, namespace: {ns}}}
+spec:
+  displayName: Research agent
+  tokenEndpointAuthMethod: federated_jwt
+  federatedCredentials:
+    - {{kubernetes: true, subjects: ["system:serviceaccount:{ns}:agent"]}}
+  grantTypes:
+    clientCredentials: {{}}
+    jwtBearer: {{trustedIssuers: [{{kubernetes: true, subjects: ["system:serviceaccount:{ns}:agent"]}}]}}
+    tokenExchange: {{}}
+  resources:
+    - {{name: docs, scopes: ["docs:search"]}}
+    - {{name: orders, scopes: ["orders:read"]}}
+"#
+        ),
+    )
+    .await;
+    let o = ReplicaOptions::new(&hub, &[&ns]);
+    o.clock
+        .store(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(), Ordering::SeqCst);
+    let replica = start_replica(&client, o).await;
+    eventually(30, "agent Ready", || ready(&client, &ns, "agent")).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    assert!(secrets.get_opt("agent-credentials").await.unwrap().is_none(), "a federated client gets no Secret");
+
+    let client_id = format!("agent.{ns}");
+    let token = sa_token(&client, &ns, "agent", ISSUER).await;
+    let intruder = sa_token(&client, &ns, "intruder", ISSUER).await;
+    let post = |form: Vec<(&'static str, String)>| {
+        let base = replica.base.clone();
+        async move {
+            let r = reqwest::Client::new().post(format!("{base}/token")).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let authenticated = |assertion: &str| {
+        vec![
+            ("client_id", client_id.clone()),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned()),
+            ("client_assertion", assertion.to_owned()),
+        ]
+    };
+    let with = |mut auth: Vec<(&'static str, String)>, more: &[(&'static str, &str)]| {
+        auth.extend(more.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        auth
+    };
+
+    // client_credentials; the cluster's issuer is discovered in the background.
+    let cc = with(authenticated(&token), &[("grant_type", "client_credentials"), ("resource", &docs)]);
+    let body = eventually(30, "the service-account token authenticates the client", || async {
+        let (s, b) = post(cc.clone()).await;
+        (s == 200).then_some(b)
+    })
+    .await;
+    assert_eq!(body["scope"], "docs:search");
+
+    // The JWT bearer grant, the same token as both client authentication and
+    // grant assertion: the token's subject is the service account.
+    let jb = with(
+        authenticated(&token),
+        &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", &token), ("resource", &docs)],
+    );
+    let (s, b) = post(jb).await;
+    assert_eq!(s, 200, "{b}");
+    let docs_token = b["access_token"].as_str().unwrap().to_owned();
+
+    // The hop: exchange the docs token for one toward orders, again with no secret.
+    let te = with(
+        authenticated(&token),
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            ("subject_token", &docs_token),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+            ("resource", &orders),
+        ],
+    );
+    let (s, b) = post(te.clone()).await;
+    assert_eq!(s, 200, "{b}");
+    let claims = {
+        use base64::Engine;
+        let p = b["access_token"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
+        serde_json::from_slice::<serde_json::Value>(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        (claims["aud"].as_str(), claims["sub"].as_str(), claims["client_id"].as_str(), claims["scope"].as_str()),
+        (
+            Some(orders.as_str()),
+            Some(format!("system:serviceaccount:{ns}:agent").as_str()),
+            Some(client_id.as_str()),
+            Some("orders:read")
+        )
+    );
+
+    // Another service account of the same cluster is not this client.
+    let subject = format!("system:serviceaccount:{ns}:intruder");
+    for form in [
+        with(authenticated(&intruder), &[("grant_type", "client_credentials"), ("resource", &docs)]),
+        with(authenticated(&intruder), &te[3..].iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()),
+    ] {
+        let (s, b) = post(form).await;
+        assert_eq!(
+            (s, b["error"].as_str(), b["error_description"].as_str()),
+            (
+                401,
+                Some("invalid_client"),
+                Some(format!("client assertion: subject '{subject}' is not allowed for this client").as_str())
+            )
+        );
+    }
+    // A token for another audience, and a secret, are refused too.
+    let elsewhere = sa_token(&client, &ns, "agent", "https://other.example.test").await;
+    let (s, b) = post(with(authenticated(&elsewhere), &[("grant_type", "client_credentials")])).await;
+    assert_eq!(
+        (s, b["error_description"].as_str()),
+        (401, Some("client assertion: the assertion is not for this hub (aud)"))
+    );
+    let (s, b) = post(vec![
+        ("grant_type", "client_credentials".to_owned()),
+        ("client_id", client_id.clone()),
+        ("client_secret", "guess".to_owned()),
+    ])
+    .await;
+    assert_eq!(
+        (s, b["error_description"].as_str()),
+        (401, Some("client is registered for federated_jwt, not client_secret_post"))
+    );
+}
+
 /// A `private_key_jwt` assertion signed with the example client's test key
 /// (tests/fixtures), for `client_id` at the replicas' clock `now`.
 fn client_assertion(client_id: &str, now: u64) -> String {

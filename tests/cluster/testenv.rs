@@ -66,6 +66,20 @@ async fn cel_rules_and_schemas_refuse_bad_clients_with_their_messages() {
     assert!(e.contains("spec.clientId"), "{e}");
     let e = create_err(&client, &format!("{base}  tokenEndpointAuthMethod: client_secret_jwt\n")).await;
     assert!(e.contains("tokenEndpointAuthMethod"), "{e}");
+    let e = create_err(&client, &format!("{base}  tokenEndpointAuthMethod: federated_jwt\n")).await;
+    assert!(e.contains("federated_jwt needs federatedCredentials, and only federated_jwt uses them"), "{e}");
+    let federated =
+        format!("{base}  tokenEndpointAuthMethod: federated_jwt\n  federatedCredentials: [{{kubernetes: true}}]\n");
+    let e = create_err(&client, &federated).await;
+    assert!(e.contains("each federated credential must name the subjects"), "{e}");
+    let e =
+        create_err(&client, &format!("{base}  federatedCredentials: [{{kubernetes: true, subjects: [a]}}]\n")).await;
+    assert!(e.contains("only federated_jwt uses them"), "{e}");
+    let with_secret = format!(
+        "{base}  tokenEndpointAuthMethod: federated_jwt\n  federatedCredentials: [{{kubernetes: true, subjects: [a]}}]\n  secret: {{name: s}}\n"
+    );
+    let e = create_err(&client, &with_secret).await;
+    assert!(e.contains("a federated_jwt client has no secret"), "{e}");
 }
 
 #[tokio::test]

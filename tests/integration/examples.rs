@@ -40,9 +40,10 @@ fn for_keyward_serve_only_the_workload_identity_example_needs_a_cluster() {
     assert!(!keyward::check::run(&opts, &mut out).unwrap());
     let text = String::from_utf8(out).unwrap();
     let not_ready: Vec<&str> = text.lines().filter(|l| l.contains("NotReady")).collect();
-    assert_eq!(not_ready.len(), 1, "{text}");
+    assert_eq!(not_ready.len(), 2, "{text}");
     assert!(not_ready[0].starts_with("OAuthClient   agents/report-generator"), "{text}");
-    assert!(not_ready[0].contains("Unsupported"), "{text}");
+    assert!(not_ready[1].starts_with("OAuthClient   agents/research-agent"), "{text}");
+    assert!(not_ready.iter().all(|l| l.contains("Unsupported")), "{text}");
 }
 
 async fn examples_hub() -> TestHub {

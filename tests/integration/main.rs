@@ -8,6 +8,7 @@ mod bad_input;
 mod discovery;
 mod examples;
 mod explain;
+mod federated_jwt;
 mod introspection;
 mod issuer;
 mod jwt_bearer;

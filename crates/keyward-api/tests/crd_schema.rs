@@ -165,7 +165,7 @@ fn schema_carries_the_limits_and_patterns_the_conversion_checks() {
     assert_eq!(node(&c, &["spec", "resources", "[]", "scopes", "[]"])["pattern"], r"^[!#-\[\]-~]+$");
     assert_eq!(
         node(&c, &["spec", "tokenEndpointAuthMethod"])["enum"],
-        json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
+        json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "federated_jwt"])
     );
     let r = schema::<Resource>();
     assert_eq!(node(&r, &["spec", "identifier"])["maxLength"], 2048);

@@ -166,9 +166,13 @@ pub fn compile(input: CompileInput) -> Compiled {
             }
             linked.push(idx);
         }
-        // A private_key_jwt client authenticates with its own keys: it has no
-        // Secret to wait for.
+        // A private_key_jwt client authenticates with its own keys, a
+        // federated_jwt one with its issuers' JWTs: neither has a Secret to
+        // wait for.
         let credential = match (c.secret_key(), &c.keys) {
+            (None, _) if c.auth_method == crate::model::AuthMethod::FederatedJwt => {
+                Some(Credential::Federated(c.federated.clone()))
+            }
             (None, Some(keys)) => Some(Credential::Keys(keys.clone())),
             (None, None) => {
                 st.problems.push(Problem::new(
@@ -381,10 +385,11 @@ fn unsupported_in_folder(c: &Client) -> Vec<Problem> {
             "keyward serve does not rotate secrets (keyward run does); remove the rotation here, and to replace a generated secret delete its credentials file in the state directory",
         ));
     }
-    let issuers = c.grants.jwt_bearer.iter().flat_map(|g| g.trusted_issuers.iter());
-    for (i, t) in issuers.enumerate() {
+    let grant = c.grants.jwt_bearer.iter().flat_map(|g| g.trusted_issuers.iter());
+    let grant = grant.enumerate().map(|(i, t)| (format!("spec.grantTypes.jwtBearer.trustedIssuers[{i}]"), t));
+    let federated = c.federated.iter().enumerate().map(|(i, t)| (format!("spec.federatedCredentials[{i}]"), t));
+    for (field, t) in grant.chain(federated) {
         let IssuerSource::Kubernetes { issuer, jwks_uri, .. } = &t.source else { continue };
-        let field = format!("spec.grantTypes.jwtBearer.trustedIssuers[{i}]");
         if t.token_review {
             problems.push(Problem::new(
                 Reason::Unsupported,

@@ -82,6 +82,11 @@ pub enum AuthMethod {
     /// RFC 7523 §2.2 / OpenID Connect Core §9: a JWT signed with the client's
     /// private key; the hub holds only the public keys.
     PrivateKeyJwt,
+    /// RFC 7523 §2.2 transport with a JWT a trusted issuer minted for the
+    /// workload (a projected service-account token): workload identity
+    /// federation. The client names itself with `client_id`; the JWT's
+    /// issuer and subject must match one of its federated credentials.
+    FederatedJwt,
 }
 
 impl AuthMethod {
@@ -90,7 +95,14 @@ impl AuthMethod {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::FederatedJwt => "federated_jwt",
         }
+    }
+
+    /// Whether the client proves itself with a secret the hub keeps in a
+    /// Secret (or the folder's credentials file).
+    pub fn uses_secret(self) -> bool {
+        matches!(self, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost)
     }
 }
 
@@ -163,6 +175,9 @@ pub struct Client {
     pub auth_method: AuthMethod,
     /// `private_key_jwt` only: the client's public keys.
     pub keys: Option<ClientKeys>,
+    /// `federated_jwt` only: whose JWTs authenticate the client, each with
+    /// the subjects that may.
+    pub federated: Vec<TrustedIssuer>,
     /// Name of the Secret (same namespace) that holds `client_secret`.
     pub secret_name: String,
     /// Put on a generated Secret.
@@ -179,10 +194,12 @@ pub struct Client {
 
 impl Client {
     /// The Secret (same namespace) that holds this client's `client_secret`;
-    /// `None` for a `private_key_jwt` client, which holds no secret. Every
-    /// source (compile, the folder loader, the controller, explain) asks here.
+    /// `None` for a `private_key_jwt` or `federated_jwt` client, which holds
+    /// no secret. Every source (compile, the folder loader, the controller,
+    /// explain) asks here.
     pub fn secret_key(&self) -> Option<ObjectKey> {
-        (self.auth_method != AuthMethod::PrivateKeyJwt)
+        self.auth_method
+            .uses_secret()
             .then(|| ObjectKey::new(self.meta.key.namespace.clone(), self.secret_name.clone()))
     }
 }

@@ -186,6 +186,9 @@ pub struct CompiledClient {
 pub enum Credential {
     Secrets(ClientSecrets),
     Keys(crate::model::ClientKeys),
+    /// `federated_jwt`: the issuers (with their subjects) whose JWTs
+    /// authenticate the client.
+    Federated(Vec<crate::model::TrustedIssuer>),
 }
 
 impl CompiledClient {

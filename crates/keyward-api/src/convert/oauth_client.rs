@@ -59,12 +59,14 @@ impl TryFrom<&OAuthClient> for model::Client {
             TokenEndpointAuthMethod::ClientSecretBasic => AuthMethod::ClientSecretBasic,
             TokenEndpointAuthMethod::ClientSecretPost => AuthMethod::ClientSecretPost,
             TokenEndpointAuthMethod::PrivateKeyJwt => AuthMethod::PrivateKeyJwt,
+            TokenEndpointAuthMethod::FederatedJwt => AuthMethod::FederatedJwt,
         };
         let private_key_jwt = auth_method == AuthMethod::PrivateKeyJwt;
         let keys = super::jwks::client_keys(&mut c, private_key_jwt, spec.jwks.as_ref(), spec.jwks_uri.as_deref());
-        if private_key_jwt && spec.secret.is_some() {
-            c.invalid("spec.secret", "a private_key_jwt client has no secret: remove spec.secret");
+        if !auth_method.uses_secret() && spec.secret.is_some() {
+            c.invalid("spec.secret", format!("a {} client has no secret: remove spec.secret", auth_method.as_str()));
         }
+        let federated = federated_credentials(&mut c, auth_method, &spec.federated_credentials);
 
         let secret_name = match spec.secret.as_ref().and_then(|s| s.name.as_deref()) {
             Some(name) => {
@@ -143,6 +145,7 @@ impl TryFrom<&OAuthClient> for model::Client {
             client_id: spec.client_id.clone(),
             auth_method,
             keys,
+            federated,
             secret_name,
             secret_labels,
             secret_annotations,
@@ -278,6 +281,35 @@ fn trusted_issuer(c: &mut Check, field: &str, t: &TrustedIssuerSpec) -> TrustedI
         max_lifetime,
         reject_replay: t.reject_replay.unwrap_or(!t.kubernetes),
     }
+}
+
+/// `spec.federatedCredentials`: used by `federated_jwt` and only by it, and
+/// never without subjects (an issuer alone would let any of its subjects act
+/// as the client).
+fn federated_credentials(c: &mut Check, method: AuthMethod, specs: &[TrustedIssuerSpec]) -> Vec<TrustedIssuer> {
+    let field = "spec.federatedCredentials";
+    match (method == AuthMethod::FederatedJwt, specs.is_empty()) {
+        (true, true) => c.invalid(field, "federated_jwt needs at least one federated credential"),
+        (false, false) => c.invalid(field, "is only used with tokenEndpointAuthMethod: federated_jwt"),
+        _ => {}
+    }
+    if specs.len() > 16 {
+        c.invalid(field, "at most 16 federated credentials");
+    }
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let field = format!("{field}[{i}]");
+            if t.subjects.is_empty() {
+                c.invalid(
+                    format!("{field}.subjects"),
+                    "must name the subjects that may authenticate as this client (an issuer alone would admit all of its subjects)",
+                );
+            }
+            trusted_issuer(c, &field, t)
+        })
+        .collect()
 }
 
 /// Stands in for an issuer whose spec is invalid (the client is rejected anyway).

@@ -50,6 +50,12 @@ use super::common::{limits, patterns};
 #[x_kube(validation = Rule::new("!(has(self.tokenEndpointAuthMethod) && self.tokenEndpointAuthMethod == 'private_key_jwt' && has(self.secret))")
     .message("a private_key_jwt client has no secret: remove spec.secret")
     .field_path(".secret"))]
+#[x_kube(validation = Rule::new("(has(self.tokenEndpointAuthMethod) && self.tokenEndpointAuthMethod == 'federated_jwt') == has(self.federatedCredentials)")
+    .message("federated_jwt needs federatedCredentials, and only federated_jwt uses them")
+    .field_path(".tokenEndpointAuthMethod"))]
+#[x_kube(validation = Rule::new("!(has(self.tokenEndpointAuthMethod) && self.tokenEndpointAuthMethod == 'federated_jwt' && has(self.secret))")
+    .message("a federated_jwt client has no secret: remove spec.secret")
+    .field_path(".secret"))]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthClientSpec {
     /// Human-readable name shown on consent screens and in audit output,
@@ -88,9 +94,12 @@ pub struct OAuthClientSpec {
     /// How the client authenticates at the token, introspection and revocation
     /// endpoints: `client_secret_basic` (HTTP Basic, the default),
     /// `client_secret_post` (`client_id` and `client_secret` in the form body),
-    /// or `private_key_jwt` (a JWT signed with the client's own private key,
+    /// `private_key_jwt` (a JWT signed with the client's own private key,
     /// RFC 7523 §2.2; its public keys go in `jwks` or `jwksUri` and the hub
-    /// holds no secret for it).
+    /// holds no secret for it), or `federated_jwt` (a JWT a trusted issuer
+    /// minted for the workload, such as its projected service-account token,
+    /// sent the same way with `client_id`; see `federatedCredentials`; no
+    /// secret either).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
 
@@ -108,6 +117,20 @@ pub struct OAuthClientSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = limits::URI))]
     pub jwks_uri: Option<String>,
+
+    /// For `federated_jwt`: whose JWTs authenticate this client, the pattern
+    /// cloud providers call workload identity federation. Typically the
+    /// cluster's service-account issuer (`kubernetes: true`) with the one
+    /// service account that runs the workload: the pod presents its projected
+    /// token as `client_assertion` (with `client_id`) for every grant and
+    /// needs no secret. Same fields as `grantTypes.jwtBearer.trustedIssuers`,
+    /// but `subjects` is required: an issuer alone would let any of its
+    /// subjects act as this client. 1 to 16 entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.all(c, has(c.subjects) && size(c.subjects) > 0)")
+        .message("each federated credential must name the subjects that may authenticate as this client"))]
+    pub federated_credentials: Vec<TrustedIssuerSpec>,
 
     /// The Secret the hub writes the client's credentials to (keys
     /// `client_id`, `client_secret`, `token_endpoint`, `issuer`). Mount it into
@@ -156,6 +179,10 @@ pub enum TokenEndpointAuthMethod {
     /// Connect Core §9), verified with `jwks` or `jwksUri`.
     #[serde(rename = "private_key_jwt")]
     PrivateKeyJwt,
+    /// A JWT from one of `federatedCredentials` (workload identity
+    /// federation), sent as a client assertion with `client_id`.
+    #[serde(rename = "federated_jwt")]
+    FederatedJwt,
 }
 
 /// A JWK Set of public keys (RFC 7517 §5).

@@ -33,9 +33,10 @@ pub fn authenticate<'s>(
         Presented::Nothing => return Err(OAuthError::invalid_client("client authentication is required")),
         Presented::IdOnly { client_id } => {
             return Err(match snapshot.client(client_id) {
-                Some(c) if c.auth_method == AuthMethod::PrivateKeyJwt => OAuthError::invalid_client(
-                    "client_assertion is required: this client authenticates with private_key_jwt",
-                ),
+                Some(c) if !c.auth_method.uses_secret() => OAuthError::invalid_client(format!(
+                    "client_assertion is required: this client authenticates with {}",
+                    c.auth_method.as_str()
+                )),
                 Some(_) => OAuthError::invalid_client("client_secret is required"),
                 None => unknown(client_id),
             });
@@ -53,7 +54,7 @@ pub fn authenticate<'s>(
     }
     let verified = match &client.credential {
         Credential::Secrets(secrets) => secrets.verify(secret, now),
-        Credential::Keys(_) => false,
+        Credential::Keys(_) | Credential::Federated(_) => false,
     };
     if !verified {
         return Err(OAuthError::invalid_client("client authentication failed"));

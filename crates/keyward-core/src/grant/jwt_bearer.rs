@@ -103,14 +103,19 @@ pub fn issuer_url<'a>(t: &'a TrustedIssuer, cluster_issuer: Option<&'a str>) -> 
     }
 }
 
-/// The client's trusted issuer for `iss`, or `invalid_grant`.
+/// The issuers whose assertions the JWT bearer grant accepts from `client`.
+pub fn grant_issuers(client: &CompiledClient) -> Result<&[TrustedIssuer], OAuthError> {
+    client.jwt_bearer.as_ref().map(|jb| jb.trusted_issuers.as_slice()).ok_or_else(not_enabled)
+}
+
+/// The trusted issuer for `iss` among `issuers` (a client's JWT bearer
+/// issuers, or its federated credentials), or `invalid_grant`.
 pub fn trusted_issuer<'c>(
-    client: &'c CompiledClient,
+    issuers: &'c [TrustedIssuer],
     iss: &str,
     cluster_issuer: Option<&str>,
 ) -> Result<&'c TrustedIssuer, OAuthError> {
-    let Some(jb) = &client.jwt_bearer else { return Err(not_enabled()) };
-    jb.trusted_issuers
+    issuers
         .iter()
         .find(|t| issuer_url(t, cluster_issuer) == Some(iss))
         .ok_or_else(|| invalid_grant(format!("issuer '{}' is not trusted by this client", echo(iss))))

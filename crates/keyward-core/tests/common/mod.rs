@@ -38,6 +38,7 @@ pub fn client(ns: &str, name: &str) -> Client {
         client_id: None,
         auth_method: AuthMethod::ClientSecretBasic,
         keys: None,
+        federated: vec![],
         secret_name: format!("{name}-credentials"),
         secret_labels: Default::default(),
         secret_annotations: Default::default(),

@@ -450,3 +450,58 @@ mod private_key_jwt {
         assert_invalid(r, "spec.secret", "has no secret");
     }
 }
+
+mod federated_jwt {
+    use keyward_core::model::IssuerSource;
+
+    use super::*;
+    use crate::v1alpha1::TrustedIssuerSpec;
+
+    fn service_account(subjects: &[&str]) -> TrustedIssuerSpec {
+        TrustedIssuerSpec {
+            kubernetes: true,
+            subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
+            ..TrustedIssuerSpec::default()
+        }
+    }
+
+    fn federated(credentials: Vec<TrustedIssuerSpec>) -> Result<model::Client, Invalid> {
+        convert(|s| {
+            s.token_endpoint_auth_method = Some(TokenEndpointAuthMethod::FederatedJwt);
+            s.federated_credentials = credentials;
+        })
+    }
+
+    #[test]
+    fn a_service_account_credential_converts_and_the_client_holds_no_secret() {
+        let c = federated(vec![service_account(&["system:serviceaccount:agents:bot"])]).unwrap();
+        assert_eq!(c.auth_method, AuthMethod::FederatedJwt);
+        assert_eq!(c.secret_key(), None);
+        assert_eq!(c.federated.len(), 1);
+        assert!(matches!(c.federated[0].source, IssuerSource::Kubernetes { .. }));
+        assert_eq!(c.federated[0].subjects, ["system:serviceaccount:agents:bot"]);
+        // Projected tokens are presented many times.
+        assert!(!c.federated[0].reject_replay);
+    }
+
+    #[test]
+    fn every_credential_names_its_subjects() {
+        let r = federated(vec![service_account(&["system:serviceaccount:agents:bot"]), service_account(&[])]);
+        assert_invalid(r, "spec.federatedCredentials[1].subjects", "must name the subjects");
+    }
+
+    #[test]
+    fn credentials_go_with_federated_jwt_and_nothing_else() {
+        assert_invalid(federated(vec![]), "spec.federatedCredentials", "needs at least one federated credential");
+        let r = convert(|s| s.federated_credentials = vec![service_account(&["x"])]);
+        assert_invalid(r, "spec.federatedCredentials", "only used with tokenEndpointAuthMethod: federated_jwt");
+        let r = convert(|s| {
+            s.token_endpoint_auth_method = Some(TokenEndpointAuthMethod::FederatedJwt);
+            s.federated_credentials = vec![service_account(&["x"])];
+            s.secret = Some(ClientSecretSpec::default());
+        });
+        assert_invalid(r, "spec.secret", "a federated_jwt client has no secret");
+        let r = federated(vec![TrustedIssuerSpec { subjects: vec!["x".into()], ..TrustedIssuerSpec::default() }]);
+        assert_invalid(r, "spec.federatedCredentials[0].issuer", "is required unless kubernetes is true");
+    }
+}
