@@ -18,7 +18,12 @@ work=$(mktemp -d)
 cleanup() { for j in $(jobs -p); do pkill -P "$j" 2>/dev/null || true; kill "$j" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-(cd "$root" && CARGO_TARGET_DIR=$cache/target cargo build --release --locked -q --bin keyward)
+# KEYWARD_BIN: a binary built elsewhere (another commit, for an A/B run);
+# KEYWARD_ARGS: extra `serve` flags (e.g. --audit-log off).
+if [ -z "${KEYWARD_BIN:-}" ]; then
+  (cd "$root" && CARGO_TARGET_DIR=$cache/target cargo build --release --locked -q --bin keyward)
+fi
+bin=${KEYWARD_BIN:-$cache/target/release/keyward}
 
 # An RSA issuer: key, JWKS, and a long-lived assertion (no jti replay check).
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/issuer.pem" 2>/dev/null
@@ -62,8 +67,9 @@ spec:
       trustedIssuers: [{issuer: "$ISSUER", jwksUri: "$ISSUER/jwks.json", algorithms: [RS256], maxLifetime: 3h, rejectReplay: false}]
   resources: [{name: orders, scopes: ["orders:read"]}]
 YAML
-RUST_LOG=warn taskset -c 0 "$cache/target/release/keyward" serve --manifests "$work/manifests" --state-dir "$work/state" \
-  --listen 127.0.0.1:18612 --issuer "$HUB" --workers 1 --fetch-allow 127.0.0.1 --fetch-allow-http &
+RUST_LOG=warn taskset -c 0 "$bin" serve --manifests "$work/manifests" ${KEYWARD_ARGS:-} --state-dir "$work/state" \
+  --listen 127.0.0.1:18612 --issuer "$HUB" --workers 1 --fetch-allow 127.0.0.1 --fetch-allow-http \
+  > "$work/audit.jsonl" &
 HUB_PID=$!
 for _ in $(seq 1 50); do curl -s -o /dev/null http://127.0.0.1:18612/healthz && break; sleep 0.1; done
 BODY="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&client_id=wl&assertion=$ASSERTION"

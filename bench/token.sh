@@ -20,7 +20,12 @@ work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EX
 SECRET=bench-secret-0123456789abcdef0123456789abcdef
 
 echo "== building keyward and the ceiling (release)"
-(cd "$root" && CARGO_TARGET_DIR=$cache/target cargo build --release --locked -q --bin keyward)
+# KEYWARD_BIN: a binary built elsewhere (another commit, for an A/B run);
+# KEYWARD_ARGS: extra `serve` flags (e.g. --audit-log off).
+if [ -z "${KEYWARD_BIN:-}" ]; then
+  (cd "$root" && CARGO_TARGET_DIR=$cache/target cargo build --release --locked -q --bin keyward)
+fi
+bin=${KEYWARD_BIN:-$cache/target/release/keyward}
 (cd "$shared/ceiling" && CARGO_TARGET_DIR=$cache/bench-target cargo build --release -q)
 "$shared/keys.sh" "$cache/bench-keys" >/dev/null
 
@@ -52,9 +57,11 @@ YAML
 
 KEYS_DIR=$cache/bench-keys PORT=18602 WORKERS=1 taskset -c 0 "$cache/bench-target/release/httpfloor" 2>/dev/null &
 CEIL_PID=$!
-RUST_LOG=warn taskset -c 0 "$cache/target/release/keyward" serve --manifests "$work/manifests" \
-  --state-dir "$work/state" --listen 127.0.0.1:18601 --workers 1 &
+RUST_LOG=warn taskset -c 0 "$bin" serve --manifests "$work/manifests" ${KEYWARD_ARGS:-} \
+  --state-dir "$work/state" --listen 127.0.0.1:18601 --workers 1 > "$work/audit.jsonl" &
 HUB_PID=$!
+# The audit trail (one line per token, on stdout) goes to a file, as it would
+# to a log collector: its cost is part of what is measured.
 for port in 18601 18602; do
   for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 done
