@@ -1,6 +1,6 @@
 //! Unit tests for the public surface that needs no server: allow-list
 //! parsing, policy validation, CA-bundle clients, redaction, key filtering.
-//! Real HTTP exchanges are in `tests/fetch/`.
+//! Real HTTP exchanges are in `tests/integration/fetch/`.
 
 use super::*;
 use serde_json::json;

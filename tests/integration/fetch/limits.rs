@@ -11,7 +11,7 @@ use axum::routing::get;
 use futures::stream;
 use keyward::fetch::{FetchError, FetchPolicy, Fetcher};
 
-use crate::support::{Hits, JwksServer, bounded, kids, policy, serve};
+use super::support::{Hits, JwksServer, bounded, kids, policy, serve};
 
 /// Endless chunked JSON-looking bytes: no Content-Length to refuse up front.
 fn endless() -> Body {

@@ -2,7 +2,6 @@
 //! 127.0.0.1 (port 0, allow-listed per test): caching, refresh limits,
 //! size and time bounds, single-flight, redirects and address refusals.
 //! Loopback only; every test is bounded in time.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod caching;
 mod discovery;

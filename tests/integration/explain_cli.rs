@@ -1,6 +1,5 @@
 //! `keyward explain` as a user runs it: the binary on `examples/` (and on a
 //! folder written here), its text and JSON output and its exit codes.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use keyward::fetch::{FetchError, FetchPolicy, Fetcher};
 
-use crate::support::{JwksServer, bounded, kids, policy};
+use super::support::{JwksServer, bounded, kids, policy};
 
 #[tokio::test]
 async fn a_jwks_is_fetched_once_and_then_served_from_cache() {

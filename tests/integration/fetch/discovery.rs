@@ -9,7 +9,7 @@ use axum::routing::get;
 use keyward::fetch::{FetchError, Fetcher};
 use serde_json::{Value, json};
 
-use crate::support::{Hits, bounded, json_response, policy, serve};
+use super::support::{Hits, bounded, json_response, policy, serve};
 
 fn host(headers: &HeaderMap) -> String {
     headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_owned()

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 use keyward::fetch::{AddrClass, FetchError, FetchPolicy, Fetcher, Refusal};
 
-use crate::support::{JwksServer, allow, bounded, json_response, jwks, kids, policy, serve, serve_on};
+use super::support::{JwksServer, allow, bounded, json_response, jwks, kids, policy, serve, serve_on};
 
 fn refused_as(result: Result<impl std::fmt::Debug, FetchError>, class: AddrClass) {
     match result {
