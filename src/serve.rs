@@ -66,6 +66,7 @@ impl Hub {
         for t in self.tasks {
             t.abort();
         }
+        self.state.audit.flush();
         drained
     }
 

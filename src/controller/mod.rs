@@ -146,6 +146,7 @@ impl Running {
         for t in self.tasks {
             t.abort();
         }
+        self.state.audit.flush();
     }
 
     /// Runs until a task ends (none does on its own).

@@ -14,13 +14,13 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
-use axum::{Extension, Router};
 use keyward_core::grant::authenticate::{Presented, authenticate};
 use keyward_core::{ErrorCode, OAuthError, UnixTime};
 use serde::Deserialize;
@@ -28,7 +28,6 @@ use serde::Deserialize;
 use super::client_auth::Credentials;
 use super::error::{ApiError, json_response};
 use super::form::{self, Form};
-use super::request_id::RequestId;
 use super::token::read_body;
 use super::{AppState, MAX_BODY};
 use crate::audit::{Event, Kind, Outcome};
@@ -39,23 +38,10 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/admin/explain", post(handle)).layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
-async fn handle(
-    State(st): State<Arc<AppState>>,
-    Extension(id): Extension<RequestId>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let mut ev = Event::new(Kind::AdminExplain, &id.0);
-    match answer(&st, &headers, body, &mut ev) {
-        Ok(r) => {
-            st.audit.record(&ev, Outcome::Answered);
-            r
-        }
-        Err(e) => {
-            st.audit.record(&ev, Outcome::Refused(e.code()));
-            e.into_response()
-        }
-    }
+async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let mut ev = st.event(Kind::AdminExplain);
+    let result = answer(&st, &headers, body, &mut ev);
+    st.answer(&ev, result.map(|r| (r, Outcome::Answered)))
 }
 
 /// The JSON body.

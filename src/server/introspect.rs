@@ -6,19 +6,17 @@
 
 use std::sync::Arc;
 
-use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use keyward_core::grant::own_token::{OwnToken, usable};
 use serde::Serialize;
 
 use super::AppState;
 use super::client_auth::Endpoint;
 use super::error::{ApiError, json_response};
-use super::request_id::RequestId;
 use super::token_param::{self, TokenParamRequest};
 use super::verify::verify;
 use crate::audit::{Event, Kind, Outcome};
@@ -44,25 +42,15 @@ const INACTIVE: &[u8] = br#"{"active":false}"#;
 
 pub async fn introspect(
     State(st): State<Arc<AppState>>,
-    Extension(id): Extension<RequestId>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut ev = Event::new(Kind::Introspection, &id.0);
-    match run(&st, &headers, body, &mut ev).await {
-        Ok(Some(body)) => {
-            st.audit.record(&ev, Outcome::Active);
-            json_response(StatusCode::OK, body)
-        }
-        Ok(None) => {
-            st.audit.record(&ev, Outcome::Inactive);
-            json_response(StatusCode::OK, INACTIVE.to_vec())
-        }
-        Err(e) => {
-            st.audit.record(&ev, Outcome::Refused(e.code()));
-            e.into_response()
-        }
-    }
+    let mut ev = st.event(Kind::Introspection);
+    let result = run(&st, &headers, body, &mut ev).await.map(|active| match active {
+        Some(body) => (json_response(StatusCode::OK, body), Outcome::Active),
+        None => (json_response(StatusCode::OK, INACTIVE.to_vec()), Outcome::Inactive),
+    });
+    st.answer(&ev, result)
 }
 
 /// The active token's body, or `None` for `{"active":false}`.

@@ -166,6 +166,5 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(&as_metadata, get(discovery::authorization_server))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
-        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), request_id::assign))
         .with_state(state)
 }

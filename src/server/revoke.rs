@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -17,29 +16,18 @@ use keyward_core::{OAuthError, UnixTime};
 use super::AppState;
 use super::client_auth::Endpoint;
 use super::error::{ApiError, no_store};
-use super::request_id::RequestId;
 use super::token_param::{self, TokenParamRequest};
 use super::verify::verify;
 use crate::audit::{Event, Kind, Outcome};
 
 pub async fn revoke(
     State(st): State<Arc<AppState>>,
-    Extension(id): Extension<RequestId>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut ev = Event::new(Kind::Revocation, &id.0);
+    let mut ev = st.event(Kind::Revocation);
     let result = run(&st, &headers, body, &mut ev).await;
-    match result {
-        Ok(outcome) => {
-            st.audit.record(&ev, outcome);
-            no_store(StatusCode::OK.into_response())
-        }
-        Err(e) => {
-            st.audit.record(&ev, Outcome::Refused(e.code()));
-            e.into_response()
-        }
-    }
+    st.answer(&ev, result.map(|outcome| (no_store(StatusCode::OK.into_response()), outcome)))
 }
 
 async fn run(

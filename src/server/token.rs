@@ -8,12 +8,11 @@
 use std::sync::Arc;
 
 use aws_lc_rs::rand::SecureRandom;
-use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use keyward_core::error::ErrorCode;
@@ -28,7 +27,6 @@ use serde::Serialize;
 
 use super::client_auth::{Credentials, Endpoint, authenticate, identify};
 use super::error::{ApiError, json_response};
-use super::request_id::RequestId;
 use super::{AppState, MAX_BODY, assertion, form, token_exchange};
 use crate::audit::{Event, Kind, Outcome};
 #[derive(Serialize)]
@@ -58,21 +56,12 @@ pub(crate) fn token_response(
 
 pub async fn token(
     State(st): State<Arc<AppState>>,
-    Extension(id): Extension<RequestId>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut ev = Event::new(Kind::Token, &id.0);
-    match issue(&st, &headers, body, &mut ev).await {
-        Ok(r) => {
-            st.audit.record(&ev, Outcome::Issued);
-            r
-        }
-        Err(e) => {
-            st.audit.record(&ev, Outcome::Refused(e.code()));
-            e.into_response()
-        }
-    }
+    let mut ev = st.event(Kind::Token);
+    let result = issue(&st, &headers, body, &mut ev).await;
+    st.answer(&ev, result.map(|r| (r, Outcome::Issued)))
 }
 
 pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
