@@ -1,7 +1,6 @@
 //! The generated CRDs: names, columns and subresources; every CEL rule compiles
 //! and stays inside the cost budget; and the rules accept and reject what the
 //! conversion does, evaluated client-side with kube's CEL engine.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use keyward_api::{AccessPolicy, OAuthClient, Resource};
 use keyward_core::model;

@@ -1,6 +1,5 @@
 //! The committed `crds/*.yaml` are exactly what `keyward_api::crds()` renders,
 //! so a change to the Rust types cannot ship with a stale CRD.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 

@@ -1,6 +1,5 @@
 //! The example manifests under tests/fixtures read, convert and pass the CRD's
 //! CEL rules: the documentation's examples cannot rot.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use keyward_api::{AccessPolicy, OAuthClient, Resource};
 use keyward_core::model;

@@ -1,7 +1,4 @@
-#![allow(clippy::unwrap_used)]
-mod common;
-
-use common::*;
+use crate::common::*;
 use keyward_core::ErrorCode;
 use keyward_core::grant::authenticate::{Presented, authenticate};
 use keyward_core::grant::client_credentials::{ClientCredentialsRequest, Grant, client_credentials};

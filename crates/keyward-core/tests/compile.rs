@@ -1,7 +1,4 @@
-#![allow(clippy::unwrap_used)]
-mod common;
-
-use common::*;
+use crate::common::*;
 use keyward_core::UnixTime;
 use keyward_core::model::{Kind, ObjectKey};
 use keyward_core::status::{ObjectStatus, Reason};

@@ -1,7 +1,4 @@
-#![allow(clippy::unwrap_used)]
-mod common;
-
-use common::*;
+use crate::common::*;
 use keyward_core::model::{ClientSelector, Effect, GrantType, ObjectKey};
 use keyward_core::policy::{DecisionInput, Removal, Verdict, decide, explain};
 

@@ -1,11 +1,8 @@
-#![allow(clippy::unwrap_used)]
 //! Token exchange rules (RFC 8693) on a compiled world: narrowing, targets,
 //! `may_act`, `act` chains, and the subject token's tenant and roles reaching
 //! the target's policies.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use keyward_core::ErrorCode;
 use keyward_core::grant::token_exchange::{ExchangeRequest, PresentedToken};
 use keyward_core::model::{Effect, TokenExchangeGrant};
