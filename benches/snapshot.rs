@@ -9,10 +9,10 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use keyward::sources::credentials::{Connection, Outcome};
+use keyward::sources::ClientRef;
+use keyward::sources::credentials::Outcome;
 use keyward::sources::{assemble, folder::Folder};
 use keyward_core::compile;
-use keyward_core::model::ObjectKey;
 use keyward_core::snapshot::{HubSettings, Lifetimes, Runtime};
 
 fn env(name: &str, default: usize) -> usize {
@@ -88,7 +88,10 @@ fn main() {
     let settings =
         HubSettings { issuer: "https://hub.example".into(), defaults: Lifetimes::default(), runtime: Runtime::Folder };
     // Secrets are not what is measured: every client gets a fixed one.
-    let secret = |_: &ObjectKey, _: &Connection<'_>| Ok(("s".repeat(43), Outcome::Existing));
+    let secret = |_: &ClientRef<'_>| {
+        let digest = keyward_core::secret::SecretDigest([7; 32]);
+        Ok((keyward_core::secret::ClientSecrets::single(digest), Outcome::Existing))
+    };
     let rss_before = rss_kib("VmRSS:");
 
     let (mut parse, mut convert, mut build) = (vec![], vec![], vec![]);

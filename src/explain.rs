@@ -8,13 +8,14 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use keyward_core::compile::{Compiled, compile};
-use keyward_core::model::{Kind, ObjectKey};
+use keyward_core::model::Kind;
 use keyward_core::snapshot::{HubSettings, Lifetimes, Runtime};
 use keyward_core::status::ObjectStatus;
 
 use crate::explanation::{Query, explain};
 use crate::report::merge;
-use crate::sources::credentials::{Connection, Outcome};
+use crate::sources::ClientRef;
+use crate::sources::credentials::Outcome;
 use crate::sources::{assemble, folder::Folder};
 
 /// Where `keyward explain` reads the configuration from.
@@ -53,7 +54,7 @@ pub fn load_folder(
 ) -> anyhow::Result<(Compiled, Vec<ObjectStatus>)> {
     let mut folder = Folder::new(manifests, namespace);
     folder.scan().with_context(|| format!("reading {}", manifests.display()))?;
-    let placeholder = |_: &ObjectKey, _: &Connection<'_>| Ok(("placeholder".to_owned(), Outcome::Existing));
+    let placeholder = |_: &ClientRef<'_>| Ok((placeholder_secrets(), Outcome::Existing));
     let loaded = assemble(&folder, settings(runtime), &placeholder);
     let compiled = compile(loaded.input);
     let statuses = merge(compiled.statuses.clone(), loaded.statuses);
@@ -69,7 +70,7 @@ pub async fn load_cluster(
     use keyward_api::v1alpha1::{AccessPolicy, OAuthClient, Resource};
     use kube::api::{Api, ListParams};
 
-    use crate::controller::client_secret::LABEL_CLIENT;
+    use crate::assembly::client_secret::LABEL_CLIENT;
     use crate::controller::inputs::{Objects, inputs};
 
     let client = match kubeconfig {
@@ -166,4 +167,10 @@ pub async fn run(opts: &ExplainOptions, out: &mut impl std::io::Write) -> anyhow
         Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?)?,
     }
     Ok(report.granted_anything())
+}
+
+/// Every client is assumed to have its secret: checking and explaining need
+/// no value.
+fn placeholder_secrets() -> keyward_core::secret::ClientSecrets {
+    keyward_core::secret::ClientSecrets::single(crate::secret_digest::digest_secret(b"placeholder"))
 }

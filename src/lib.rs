@@ -4,6 +4,7 @@
 //! and rotates signing keys, `store/` persists runtime state; `serve` and
 //! `check` are the commands that wire them. `main.rs` only parses arguments.
 
+pub mod assembly;
 pub mod audit;
 pub mod check;
 pub mod controller;

@@ -18,16 +18,18 @@ use keyward_core::snapshot::{HubSettings, Lifetimes, Runtime};
 use keyward_core::store::Store;
 use tokio::net::TcpListener;
 
+use crate::assembly::client_secret::{Desired, Owner};
 use crate::keys::file::FileKeys;
 use crate::metrics::Metrics;
 use crate::report::{Reporter, merge};
 use crate::server::listener::{Drained, Limits, Server};
 use crate::server::{self, AppState, Clock};
-use crate::sources::credentials::{Connection, GeneratedCredentials};
+use crate::sources::ClientRef;
+use crate::sources::credentials::GeneratedCredentials;
 use crate::sources::incarnations::Incarnations;
 use crate::sources::{assemble, folder::Folder};
 use crate::store::EmbeddedStore;
-use keyward_core::model::ObjectKey;
+use keyward_core::UnixTime;
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -119,7 +121,7 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
     let mut folder = Folder::new(&opts.manifests, &opts.namespace);
     folder.scan().with_context(|| format!("cannot read manifests in {}", opts.manifests.display()))?;
     let mut reporter = Reporter::default();
-    let snapshot = load(&folder, &settings, &generated, &incarnations, &mut reporter)?;
+    let snapshot = load(&folder, &settings, &generated, &incarnations, &mut reporter, clock())?;
     let fetcher = crate::fetch::Fetcher::new(opts.fetch.clone()).context("cannot build the outbound HTTP client")?;
     let outbound = crate::server::Outbound { fetcher: Some(fetcher), cluster: None };
     let state = AppState::new(
@@ -190,9 +192,24 @@ fn load(
     generated: &GeneratedCredentials,
     incarnations: &Incarnations,
     reporter: &mut Reporter,
+    now: UnixTime,
 ) -> anyhow::Result<keyward_core::HubSnapshot> {
-    let make = |key: &ObjectKey, conn: &Connection<'_>| generated.ensure(key, conn);
     let ids = incarnations.sync(folder).context("cannot keep the clients' incarnations")?;
+    // The folder's credentials follow the cluster's plan; the client's
+    // incarnation stands in for the owner's uid.
+    let make = |r: &ClientRef<'_>| {
+        let key = &r.client.meta.key;
+        let uid = ids.get(&key.to_string()).map_or("", String::as_str);
+        let desired = Desired {
+            owner: Owner { name: &key.name, namespace: &key.namespace, uid },
+            client: r.client,
+            client_id: r.client_id,
+            settings,
+            audiences: r.audiences.clone(),
+            now,
+        };
+        generated.ensure(&desired)
+    };
     let mut loaded = assemble(folder, settings.clone(), &make);
     for c in &mut loaded.input.clients {
         c.meta.uid = ids.get(&c.meta.key.to_string()).cloned();
@@ -221,13 +238,14 @@ async fn reload_loop(
         tick.tick().await;
         let (shared, settings, generated, incarnations) =
             (Arc::clone(&shared), settings.clone(), Arc::clone(&generated), Arc::clone(&incarnations));
+        let now = state.now();
         let result = tokio::task::spawn_blocking(move || {
             let mut guard = shared.lock().map_err(|_| anyhow::anyhow!("loader state poisoned"))?;
             let (folder, reporter) = &mut *guard;
             if !folder.scan()? {
                 return Ok(None);
             }
-            anyhow::Ok(Some(load(folder, &settings, &generated, &incarnations, reporter)?))
+            anyhow::Ok(Some(load(folder, &settings, &generated, &incarnations, reporter, now)?))
         })
         .await;
         match result {

@@ -37,14 +37,7 @@ fn key_of(obj: &impl kube::Resource) -> ObjectKey {
 }
 
 fn rejected(kind: Kind, obj: &impl kube::Resource, problems: Vec<Problem>) -> ObjectStatus {
-    ObjectStatus {
-        kind,
-        key: key_of(obj),
-        generation: obj.meta().generation,
-        problems,
-        warnings: Vec::new(),
-        client_id: None,
-    }
+    crate::assembly::rejected(kind, key_of(obj), obj.meta().generation, problems)
 }
 
 /// Objects being deleted are left out: their tokens stop now, not when the

@@ -9,7 +9,7 @@
 //! (`client_secret.rs`, `status.rs`, `inputs.rs`) that the tests exercise
 //! without a cluster.
 
-pub mod client_secret;
+pub use crate::assembly::client_secret;
 mod collector;
 pub mod election;
 pub mod inputs;

@@ -19,7 +19,7 @@ use keyward_core::snapshot::HubSettings;
 use keyward_core::status::{ObjectStatus, Problem, Reason};
 
 use crate::secret_digest::digest_secret;
-use credentials::{Connection, CredentialError, Outcome};
+use credentials::{CredentialError, Outcome};
 use folder::Folder;
 use manifest::{Identity, Manifest};
 
@@ -46,14 +46,7 @@ fn kind_of(kind: &str) -> Option<Kind> {
 }
 
 fn rejected(kind: Kind, id: &Identity, problems: Vec<Problem>) -> ObjectStatus {
-    ObjectStatus {
-        kind,
-        key: ObjectKey::new(id.namespace.clone(), id.name.clone()),
-        generation: None,
-        problems,
-        warnings: Vec::new(),
-        client_id: None,
-    }
+    crate::assembly::rejected(kind, ObjectKey::new(id.namespace.clone(), id.name.clone()), None, problems)
 }
 
 fn secret_value(s: &Secret) -> Option<Vec<u8>> {
@@ -63,8 +56,18 @@ fn secret_value(s: &Secret) -> Option<Vec<u8>> {
     s.data.as_ref().and_then(|d| d.get("client_secret")).map(|b| b.0.clone())
 }
 
-/// Makes (or reuses) the secret of a client whose Secret is not in the folder.
-pub type SecretMaker<'a> = &'a dyn Fn(&ObjectKey, &Connection<'_>) -> Result<(String, Outcome), CredentialError>;
+/// A client whose credentials the hub keeps (its Secret is not in the folder).
+pub struct ClientRef<'a> {
+    pub client: &'a Client,
+    pub client_id: &'a str,
+    /// Identifiers of the Resources it may ask for.
+    pub audiences: Vec<&'a str>,
+}
+
+/// Makes, reuses or rotates the secret of a client whose Secret is not in the
+/// folder (`credentials.rs` in `keyward serve`; a stand-in for `check` and
+/// `explain`).
+pub type SecretMaker<'a> = &'a dyn Fn(&ClientRef<'_>) -> Result<(ClientSecrets, Outcome), CredentialError>;
 
 /// Builds the compile input from what the folder holds.
 pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'_>) -> Loaded {
@@ -141,8 +144,10 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
 
     let mut secrets = HashMap::new();
     let mut used_byo = HashSet::new();
-    let token_endpoint = settings.endpoint("/token");
-    // A private_key_jwt client has no secret: nothing to read or generate.
+    let identifiers: HashMap<&ObjectKey, &str> =
+        resources.iter().map(|r| (&r.meta.key, r.identifier.as_str())).collect();
+    // A private_key_jwt or federated_jwt client has no secret: nothing to read
+    // or generate.
     for (c, key) in clients.iter().filter_map(|c| Some((c, c.secret_key()?))) {
         match byo.get(&key) {
             // A Secret of that name that lacks client_secret is the user's:
@@ -155,25 +160,24 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
             None => {
                 let client_id =
                     c.client_id.clone().unwrap_or_else(|| keyward_core::model::default_client_id(&c.meta.key));
-                let conn =
-                    Connection { client_id: &client_id, issuer: &settings.issuer, token_endpoint: &token_endpoint };
-                match generated(&key, &conn) {
-                    Ok((value, outcome)) => {
-                        match outcome {
-                            Outcome::Created(p) => info.push(format!(
-                                "OAuthClient {}: generated credentials in {}",
-                                c.meta.key,
-                                p.display()
-                            )),
-                            Outcome::Updated(p) => info.push(format!(
-                                "OAuthClient {}: refreshed connection fields in {}",
-                                c.meta.key,
-                                p.display()
-                            )),
-                            Outcome::Existing => {}
+                let audiences = c.resources.iter().filter_map(|g| identifiers.get(&g.resource).copied()).collect();
+                match generated(&ClientRef { client: c, client_id: &client_id, audiences }) {
+                    Ok((client_secrets, outcome)) => {
+                        let did = match &outcome {
+                            Outcome::Created(p) => Some(("generated credentials in", p)),
+                            Outcome::Updated(p) => Some(("updated", p)),
+                            Outcome::Rotated(p) => {
+                                Some(("rotated the secret (the previous one works until the grace period ends) in", p))
+                            }
+                            Outcome::Existing => None,
+                        };
+                        if let Some((what, p)) = did {
+                            info.push(format!("OAuthClient {}: {what} {}", c.meta.key, p.display()));
                         }
-                        secrets.insert(key, ClientSecrets::single(digest_secret(value.as_bytes())));
+                        secrets.insert(key, client_secrets);
                     }
+                    // compile says the Secret is pending.
+                    Err(CredentialError::Pending(_)) => {}
                     Err(e) => notes.push(format!("OAuthClient {}: {e}", c.meta.key)),
                 }
             }

@@ -269,10 +269,11 @@ spec:
 async fn what_only_a_cluster_can_do_is_not_ready_in_serve_and_says_why() {
     let h = hub().file("world.yaml", WORLD).file("rotating.yaml", ROTATING).start().await;
     let (_, out) = check_for(&[("world.yaml", WORLD), ("rotating.yaml", ROTATING)], Runtime::Folder);
+    // Rotation is the same in both (assembly::client_secret).
     let rotating = line(&out, "agents/rotating");
-    assert!(rotating.contains("NotReady  Unsupported"), "{rotating}");
-    assert!(rotating.contains("spec.secret.rotation: keyward serve does not rotate secrets"), "{rotating}");
+    assert!(rotating.contains(" Ready "), "{rotating}");
     let workload = line(&out, "agents/workload");
+    assert!(workload.contains("NotReady  Unsupported"), "{workload}");
     assert!(
         workload.contains("spec.grantTypes.jwtBearer.trustedIssuers[0].kubernetes: keyward serve has no cluster"),
         "{workload}"
@@ -280,7 +281,71 @@ async fn what_only_a_cluster_can_do_is_not_ready_in_serve_and_says_why() {
     // `keyward check` for a cluster (its default) accepts both.
     let (_, out) = check(&[("world.yaml", WORLD), ("rotating.yaml", ROTATING)]);
     assert!(out.ends_with("8 objects, 0 not ready, 0 files with errors\n"), "{out}");
-    // And the hub serving the same folder does not know them.
-    let r = h.post("/token", Some(("rotating", "x")), &[("grant_type", "client_credentials")]).await;
-    r.assert_error(401, "invalid_client", "unknown client 'rotating'");
+    // And the hub serving the same folder does not know the workload.
+    let r = h
+        .post(
+            "/token",
+            None,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("client_id", "workload"),
+                ("assertion", "x"),
+            ],
+        )
+        .await;
+    r.assert_error(401, "invalid_client", "unknown client 'workload'");
+}
+
+fn rotation(id: &str) -> String {
+    format!(
+        r#"
+apiVersion: keyward.dev/v1alpha1
+kind: OAuthClient
+metadata: {{name: rotating, namespace: agents}}
+spec:
+  displayName: Rotating
+  clientId: rotating
+  secret: {{rotation: {{id: "{id}", gracePeriod: 10m}}}}
+  grantTypes: {{clientCredentials: {{}}}}
+  resources: [{{name: orders, namespace: shop, scopes: ["orders:read"]}}]
+"#
+    )
+}
+
+/// `keyward serve` rotates a generated secret as a cluster does: a new
+/// `spec.secret.rotation.id` gives a new secret, the previous one keeps
+/// working until the grace period ends, and the credentials file holds what
+/// a cluster's Secret holds.
+#[tokio::test]
+async fn serve_rotates_a_secret_with_a_grace_period_like_a_cluster() {
+    const ORDERS: &str = "https://api.example.test/orders";
+    let h = hub().file("world.yaml", WORLD).file("rotating.yaml", &rotation("2026-11")).start().await;
+    let first = h.credentials("agents", "rotating-credentials");
+    let keys: Vec<&str> = first.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["audiences", "client_id", "client_secret", "discovery_url", "issuer", "token_endpoint"]);
+    assert_eq!(first["audiences"], ORDERS);
+    assert_eq!(first["discovery_url"], format!("{}/.well-known/oauth-authorization-server", h.issuer()));
+    let old = first["client_secret"].clone();
+    let token = |secret: String| {
+        let h = &h;
+        async move { h.post("/token", Some(("rotating", &secret)), &[("grant_type", "client_credentials")]).await }
+    };
+    assert_eq!(token(old.clone()).await.status, 200);
+
+    h.write("rotating.yaml", &rotation("2026-12"));
+    h.eventually("the secret rotated", || async {
+        h.credentials("agents", "rotating-credentials")["client_secret"] != old
+    })
+    .await;
+    let new = h.credentials("agents", "rotating-credentials")["client_secret"].clone();
+    // The file is written before the new snapshot is served.
+    h.eventually("the new secret is served", || async { token(new.clone()).await.status == 200 }).await;
+    let during = h.credentials("agents", "rotating-credentials");
+    assert_eq!(during["previous_client_secret"], old);
+    assert_eq!(token(old.clone()).await.status, 200, "the previous secret works during the grace period");
+    assert_eq!(token(new.clone()).await.status, 200);
+
+    h.advance(10 * 60 + 1);
+    token(old).await.assert_error(401, "invalid_client", "client authentication failed");
+    assert_eq!(token(new).await.status, 200);
 }

@@ -378,13 +378,6 @@ pub fn compile(input: CompileInput) -> Compiled {
 /// would be Ready on paper and fail at the first token request.
 fn unsupported_in_folder(c: &Client) -> Vec<Problem> {
     let mut problems = Vec::new();
-    if c.secret_rotation.is_some() && c.secret_key().is_some() {
-        problems.push(Problem::new(
-            Reason::Unsupported,
-            "spec.secret.rotation",
-            "keyward serve does not rotate secrets (keyward run does); remove the rotation here, and to replace a generated secret delete its credentials file in the state directory",
-        ));
-    }
     let grant = c.grants.jwt_bearer.iter().flat_map(|g| g.trusted_issuers.iter());
     let grant = grant.enumerate().map(|(i, t)| (format!("spec.grantTypes.jwtBearer.trustedIssuers[{i}]"), t));
     let federated = c.federated.iter().enumerate().map(|(i, t)| (format!("spec.federatedCredentials[{i}]"), t));
