@@ -75,14 +75,40 @@ pub fn compile(input: CompileInput) -> Compiled {
     clients.sort_by(|a, b| age_order(&a.meta, &b.meta));
     policies.sort_by(|a, b| age_order(&a.meta, &b.meta));
 
-    let mut statuses = Vec::with_capacity(clients.len() + resources.len() + policies.len());
+    let accepted_resources = accept_resources(&resources);
+    let accepted_clients = accept_clients(&clients, &accepted_resources, &secrets, &settings, &invalid);
+    let resource_keys = accepted_resources.keys.clone();
+    let (compiled_resources, mut statuses) = compile_resources(accepted_resources, &accepted_clients, &invalid);
+    let compiled_policies =
+        compile_policies(&policies, &compiled_resources, &resource_keys, &accepted_clients, &invalid, &mut statuses);
+    let AcceptedClients { pending, statuses: client_statuses, .. } = accepted_clients;
+    let snapshot_clients = link_clients(pending, &compiled_resources, &compiled_policies);
+    statuses.extend(client_statuses);
+    statuses.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
 
-    // Resources: unique names and identifiers.
-    let mut accepted_resources: Vec<(Resource, ObjectStatus)> = Vec::with_capacity(resources.len());
+    let snapshot = HubSnapshot {
+        settings,
+        clients: snapshot_clients,
+        resources: compiled_resources.iter().map(|r| (r.identifier.clone(), Arc::clone(r))).collect(),
+        policies: compiled_policies.into_iter().map(|(p, _)| p).collect(),
+    };
+    Compiled { snapshot, statuses }
+}
+
+/// Phase 1: Resources with unique names and identifiers.
+struct AcceptedResources<'a> {
+    accepted: Vec<(&'a Resource, ObjectStatus)>,
+    rejected: Vec<ObjectStatus>,
+    /// Every name seen, accepted or not.
+    keys: HashSet<&'a ObjectKey>,
+}
+
+fn accept_resources(resources: &[Resource]) -> AcceptedResources<'_> {
+    let mut accepted_resources: Vec<(&Resource, ObjectStatus)> = Vec::with_capacity(resources.len());
     let mut identifier_owner: HashMap<&str, &ObjectKey> = HashMap::new();
     let mut resource_keys: HashSet<&ObjectKey> = HashSet::new();
     let mut rejected_resources = Vec::new();
-    for r in &resources {
+    for r in resources {
         let mut st = status(Kind::Resource, &r.meta);
         if !resource_keys.insert(&r.meta.key) {
             st.problems.push(Problem::new(
@@ -100,28 +126,52 @@ pub fn compile(input: CompileInput) -> Compiled {
             identifier_owner.insert(&r.identifier, &r.meta.key);
         }
         if st.ready() {
-            accepted_resources.push((r.clone(), st));
+            accepted_resources.push((r, st));
         } else {
             rejected_resources.push(st);
         }
     }
+    AcceptedResources { accepted: accepted_resources, rejected: rejected_resources, keys: resource_keys }
+}
+
+/// A client accepted by phase 2, waiting for its associations.
+struct Pending<'a> {
+    client: &'a Client,
+    client_id: String,
+    credential: Credential,
+    resources: Vec<usize>,
+}
+
+/// Phase 2: everything that decides whether a client is accepted.
+struct AcceptedClients<'a> {
+    pending: Vec<Pending<'a>>,
+    statuses: Vec<ObjectStatus>,
+    /// Every name seen, accepted or not.
+    keys: HashSet<&'a ObjectKey>,
+}
+
+impl AcceptedClients<'_> {
+    fn id_by_key(&self) -> HashMap<&ObjectKey, &str> {
+        self.pending.iter().map(|p| (&p.client.meta.key, p.client_id.as_str())).collect()
+    }
+}
+
+fn accept_clients<'a>(
+    clients: &'a [Client],
+    resources: &AcceptedResources<'_>,
+    secrets: &HashMap<ObjectKey, crate::secret::ClientSecrets>,
+    settings: &HubSettings,
+    invalid: &HashSet<(Kind, ObjectKey)>,
+) -> AcceptedClients<'a> {
+    let accepted_resources = &resources.accepted;
     let resource_index: HashMap<&ObjectKey, usize> =
         accepted_resources.iter().enumerate().map(|(i, (r, _))| (&r.meta.key, i)).collect();
-    let rejected_resource_keys: HashSet<&ObjectKey> =
-        rejected_resources.iter().map(|s: &ObjectStatus| &s.key).collect();
-
-    // Clients, first pass: everything that decides acceptance.
-    struct Pending<'a> {
-        client: &'a Client,
-        client_id: String,
-        credential: Credential,
-        resources: Vec<usize>,
-    }
+    let rejected_resource_keys: HashSet<&ObjectKey> = resources.rejected.iter().map(|s| &s.key).collect();
     let mut pending: Vec<Pending<'_>> = Vec::with_capacity(clients.len());
     let mut id_owner: HashMap<String, ObjectKey> = HashMap::new();
     let mut client_keys: HashSet<&ObjectKey> = HashSet::new();
     let mut client_statuses: Vec<ObjectStatus> = Vec::with_capacity(clients.len());
-    for c in &clients {
+    for c in clients {
         let mut st = status(Kind::OAuthClient, &c.meta);
         let client_id = c.client_id.clone().unwrap_or_else(|| default_client_id(&c.meta.key));
         st.client_id = Some(client_id.clone());
@@ -149,7 +199,7 @@ pub fn compile(input: CompileInput) -> Compiled {
                     Kind::Resource,
                     &grant.resource,
                     rejected_resource_keys.contains(&grant.resource),
-                    &invalid,
+                    invalid,
                 );
                 st.problems.push(Problem::new(Reason::ResourceNotFound, format!("spec.resources[{i}].name"), why));
                 continue;
@@ -204,18 +254,27 @@ pub fn compile(input: CompileInput) -> Compiled {
         client_statuses.push(st);
     }
 
-    // Resources get their introspectors from the accepted clients.
-    let id_by_key: HashMap<&ObjectKey, &str> =
-        pending.iter().map(|p| (&p.client.meta.key, p.client_id.as_str())).collect();
-    let mut compiled_resources: Vec<Arc<CompiledResource>> = Vec::with_capacity(accepted_resources.len());
-    for (r, mut st) in accepted_resources {
+    AcceptedClients { pending, statuses: client_statuses, keys: client_keys }
+}
+
+/// Phase 3: Resources, with their introspectors from the accepted clients.
+fn compile_resources(
+    resources: AcceptedResources<'_>,
+    clients: &AcceptedClients<'_>,
+    invalid: &HashSet<(Kind, ObjectKey)>,
+) -> (Vec<Arc<CompiledResource>>, Vec<ObjectStatus>) {
+    let id_by_key = clients.id_by_key();
+    let client_keys = &clients.keys;
+    let mut statuses = Vec::with_capacity(resources.accepted.len() + resources.rejected.len());
+    let mut compiled_resources: Vec<Arc<CompiledResource>> = Vec::with_capacity(resources.accepted.len());
+    for (r, mut st) in resources.accepted {
         let mut introspectors = Vec::new();
         for (i, k) in r.introspectors.iter().enumerate() {
             match id_by_key.get(k) {
                 Some(id) => introspectors.push(Box::from(*id)),
                 None => st.warnings.push(format!(
                     "spec.introspection.clients[{i}]: {}, so it cannot introspect",
-                    reference(Kind::OAuthClient, k, client_keys.contains(k), &invalid)
+                    reference(Kind::OAuthClient, k, client_keys.contains(k), invalid)
                 )),
             }
         }
@@ -231,13 +290,26 @@ pub fn compile(input: CompileInput) -> Compiled {
         }));
         statuses.push(st);
     }
-    statuses.extend(rejected_resources);
+    statuses.extend(resources.rejected);
+    (compiled_resources, statuses)
+}
 
-    // Policies: all accepted; selectors resolve to nothing rather than dangle, so
-    // a policy written before its resource starts working when the resource lands.
+/// Phase 4: policies, all accepted; selectors resolve to nothing rather than
+/// dangle, so a policy written before its resource starts working when the
+/// resource lands.
+fn compile_policies<'p>(
+    policies: &'p [Policy],
+    compiled_resources: &[Arc<CompiledResource>],
+    resource_keys: &HashSet<&ObjectKey>,
+    clients: &AcceptedClients<'_>,
+    invalid: &HashSet<(Kind, ObjectKey)>,
+    statuses: &mut Vec<ObjectStatus>,
+) -> Vec<(Arc<CompiledPolicy>, &'p Policy)> {
+    let id_by_key = clients.id_by_key();
+    let client_keys = &clients.keys;
     let mut policy_keys: HashSet<&ObjectKey> = HashSet::new();
     let mut compiled_policies: Vec<(Arc<CompiledPolicy>, &Policy)> = Vec::with_capacity(policies.len());
-    for p in &policies {
+    for p in policies {
         let mut st = status(Kind::AccessPolicy, &p.meta);
         if !policy_keys.insert(&p.meta.key) {
             st.problems.push(Problem::new(
@@ -256,13 +328,13 @@ pub fn compile(input: CompileInput) -> Compiled {
         for (i, name) in p.resources.names.iter().enumerate() {
             let key = ObjectKey::new(p.meta.key.namespace.clone(), name.clone());
             if !compiled_resources.iter().any(|r| r.key == key) {
-                let why = reference(Kind::Resource, &key, resource_keys.contains(&key), &invalid);
+                let why = reference(Kind::Resource, &key, resource_keys.contains(&key), invalid);
                 st.warnings.push(format!("spec.resources.names[{i}]: {why}"));
             }
         }
         for (i, key) in p.clients.names.iter().enumerate() {
             if !id_by_key.contains_key(key) {
-                let why = reference(Kind::OAuthClient, key, client_keys.contains(key), &invalid);
+                let why = reference(Kind::OAuthClient, key, client_keys.contains(key), invalid);
                 st.warnings.push(format!("spec.clients.names[{i}]: {why}"));
             }
         }
@@ -311,13 +383,21 @@ pub fn compile(input: CompileInput) -> Compiled {
         statuses.push(st);
     }
 
+    compiled_policies
+}
+
+/// Phase 5: each accepted client's associations, with the policies that
+/// apply to each.
+fn link_clients(
+    pending: Vec<Pending<'_>>,
+    compiled_resources: &[Arc<CompiledResource>],
+    compiled_policies: &[(Arc<CompiledPolicy>, &Policy)],
+) -> HashMap<Box<str>, Arc<CompiledClient>> {
     // Which policies select each resource, computed once rather than per client.
     let policies_of: Vec<Vec<usize>> = compiled_resources
         .iter()
         .map(|r| (0..compiled_policies.len()).filter(|&i| selects_resource(compiled_policies[i].1, r)).collect())
         .collect();
-
-    // Clients, second pass: associations with their applicable policies.
     let mut snapshot_clients = HashMap::with_capacity(pending.len());
     for p in pending {
         let c = p.client;
@@ -362,16 +442,7 @@ pub fn compile(input: CompileInput) -> Compiled {
             }),
         );
     }
-    statuses.extend(client_statuses);
-    statuses.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
-
-    let snapshot = HubSnapshot {
-        settings,
-        clients: snapshot_clients,
-        resources: compiled_resources.iter().map(|r| (r.identifier.clone(), Arc::clone(r))).collect(),
-        policies: compiled_policies.into_iter().map(|(p, _)| p).collect(),
-    };
-    Compiled { snapshot, statuses }
+    snapshot_clients
 }
 
 /// What a client asks that only a cluster can do. Accepting it in a folder
