@@ -5,8 +5,11 @@
 #   docker build -t registry.example.com/platform/keyward:0.1.0 .
 #
 # Needs BuildKit (the default builder of Docker 23+ and of buildx) for the
-# cache mounts. Not built on the machine this file was written on, which has
-# no container engine: see docs/deploy.md.
+# cache mounts. Without Docker: image/build.sh builds the same image (the
+# runtime stage's base rebuilt from Debian packages, this stage's config read
+# from this file) and .ci/image.sh runs it; see docs/deploy.md. Keep the
+# runtime stage to FROM, LABEL, COPY, USER, EXPOSE, ENTRYPOINT, CMD in exec
+# form: image/assemble.py refuses what it cannot reproduce.
 
 # Same toolchain as CI (rust-version in Cargo.toml is the floor: 1.89). The
 # builder's Debian release must match the runtime's (bookworm = debian12): the
@@ -28,9 +31,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 
 # distroless/cc: glibc, libgcc and CA certificates, no shell, no package
 # manager. The binary is dynamically linked against glibc because aws-lc-rs
-# builds AWS-LC from C; a fully static musl build (x86_64-unknown-linux-musl
-# on gcr.io/distroless/static) is possible in principle but has not been
-# verified for this project.
+# builds AWS-LC from C; why not static: docs/deploy.md, "Static linking".
 FROM gcr.io/distroless/cc-debian12:nonroot
 LABEL org.opencontainers.image.title="keyward" \
       org.opencontainers.image.description="OAuth 2.1 / OpenID authorization server and Kubernetes operator for AI agents and MCP servers" \
