@@ -192,6 +192,7 @@ fn removed<'a>(scope: &'a str, r: &Removal) -> Removed<'a> {
             ("notAllowed", applicable_allow.iter().map(ToString::to_string).collect())
         }
         Removal::Denied { by } => ("denied", vec![by.to_string()]),
+        Removal::NoRole { .. } => ("noRole", vec![]),
     };
     Removed { scope, rule, policies }
 }

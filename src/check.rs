@@ -41,7 +41,7 @@ pub fn run(opts: &CheckOptions, out: &mut impl std::io::Write) -> anyhow::Result
         let verdict = if s.ready() { "Ready" } else { "NotReady" };
         writeln!(
             out,
-            "{:<13} {:<40} {:<9} {:<20} {}",
+            "{:<16} {:<40} {:<9} {:<20} {}",
             s.kind.to_string(),
             s.key.to_string(),
             verdict,

@@ -269,6 +269,7 @@ impl Report {
                                 Removal::NotAssociated => ("notAssociated", vec![]),
                                 Removal::NotAllowed { applicable_allow } => ("notAllowed", keys(applicable_allow)),
                                 Removal::Denied { by } => ("denied", vec![by.to_string()]),
+                                Removal::NoRole { roles } => ("noRole", roles.clone()),
                             };
                             json!({"scope": scope, "granted": false, "rule": rule, "policies": policies})
                         }

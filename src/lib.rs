@@ -15,6 +15,7 @@ mod fsutil;
 mod hub_objects;
 pub mod issuer;
 pub mod keys;
+pub mod login;
 pub mod metrics;
 pub mod report;
 mod secret_digest;

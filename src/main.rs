@@ -154,6 +154,9 @@ enum KeyAlg {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print the argon2id hash (PHC form) of the password read from standard
+    /// input, for a static IdentityProvider's password Secret.
+    HashPassword,
     /// Run the hub on a folder of OAuthClient, Resource and AccessPolicy manifests.
     Serve {
         /// Folder of YAML manifests (read recursively; reloaded on change).
@@ -286,6 +289,22 @@ enum OutputFormat {
 
 /// The diagnostic log, on stderr (RUST_LOG filters it). The audit trail has
 /// its own stream (`--audit-log`).
+/// One line of standard input (without its newline) → its argon2id hash.
+fn hash_password() -> anyhow::Result<ExitCode> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    let mut raw = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut raw).map_err(|_| anyhow::anyhow!("no randomness"))?;
+    let salt = SaltString::encode_b64(&raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hash =
+        argon2::Argon2::default().hash_password(password.as_bytes(), &salt).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{hash}");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     // Colour codes only where a person reads them; a log collector gets plain text.
@@ -301,6 +320,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {
+        Command::HashPassword => hash_password(),
         Command::Check { manifests, namespace, target } => {
             check::run(&CheckOptions { manifests, namespace, runtime: target.into() }, &mut std::io::stdout())
                 .map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })

@@ -111,10 +111,12 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
     };
     tracing::info!(file = %key_file.path().display(), kid = %keys.active.kid, alg = keys.active.alg.as_str(), "{what}");
 
-    let store: Arc<dyn Store> = Arc::new(
+    let embedded = Arc::new(
         EmbeddedStore::open(&opts.state_dir.join("state.redb"))
             .context("cannot open the state store (is another keyward serve using this state directory?)")?,
     );
+    let store: Arc<dyn Store> = Arc::clone(&embedded) as Arc<dyn Store>;
+    let records: Arc<dyn keyward_core::store::Records> = embedded;
 
     let generated = Arc::new(GeneratedCredentials::new(&opts.state_dir));
     let incarnations = Arc::new(Incarnations::new(&opts.state_dir));
@@ -132,6 +134,7 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
         Arc::clone(&clock),
         crate::audit::Audit::new(Arc::new(Metrics::new()), opts.audit.clone()),
         outbound,
+        crate::server::People { records: Some(records), pages: crate::server::pages::Pages::built_in() },
     );
     state.set_synced(true);
 

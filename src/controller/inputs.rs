@@ -81,7 +81,19 @@ pub fn inputs(objects: &Objects, settings: HubSettings) -> Inputs {
         .collect();
     let invalid = rejected_statuses.iter().map(|s| (s.kind, s.key.clone())).collect();
     Inputs {
-        input: CompileInput { settings, clients, resources, policies, secrets, invalid },
+        // User logins need the cluster store first (compile says so on every
+        // client that asks for them), so providers are not watched yet.
+        input: CompileInput {
+            settings,
+            clients,
+            resources,
+            policies,
+            secrets,
+            identity_providers: Vec::new(),
+            passwords: HashMap::new(),
+            default_identity_provider: None,
+            invalid,
+        },
         rejected: rejected_statuses,
         clients: converted,
     }

@@ -189,6 +189,7 @@ pub async fn start(clients: Clients, opts: RunOptions, clock: Clock) -> anyhow::
             ),
             cluster: Some(Arc::new(kube_issuer::KubeIssuer::start(client.clone()))),
         },
+        crate::server::People::default(),
     );
 
     let listener = TcpListener::bind(opts.listen).await.with_context(|| format!("cannot listen on {}", opts.listen))?;

@@ -39,6 +39,7 @@ pub(super) fn client() -> model::Client {
         grants: Default::default(),
         resources: vec![],
         session: Default::default(),
+        identity_provider: None,
     }
 }
 

@@ -39,6 +39,7 @@ pub struct Signer {
     pub alg: Algorithm,
     inner: Inner,
     header_b64: String,
+    id_header_b64: String,
 }
 
 impl std::fmt::Debug for Signer {
@@ -75,7 +76,16 @@ impl Signer {
         // RFC 9068 §2.1: access tokens carry `typ: at+jwt`. kid is ours, so it
         // needs no escaping.
         let header = format!(r#"{{"alg":"{}","typ":"at+jwt","kid":"{}"}}"#, alg.as_str(), kid);
-        Ok(Signer { kid: kid.to_owned(), alg, inner, header_b64: B64.encode(header) })
+        // OpenID Connect ID tokens: a plain JWT, so no resource server can
+        // mistake one for an access token.
+        let id_header = format!(r#"{{"alg":"{}","typ":"JWT","kid":"{}"}}"#, alg.as_str(), kid);
+        Ok(Signer {
+            kid: kid.to_owned(),
+            alg,
+            inner,
+            header_b64: B64.encode(header),
+            id_header_b64: B64.encode(id_header),
+        })
     }
 
     /// The public half as a JWK (RFC 7518 §6.2/§6.3, RFC 8037 §2).
@@ -115,10 +125,19 @@ impl Signer {
         jwk
     }
 
-    /// A compact JWS over `claims` (already JSON).
+    /// A compact JWS access token over `claims` (already JSON).
     pub fn sign_jwt(&self, claims_json: &[u8], rng: &dyn SecureRandom) -> Result<String, KeyError> {
-        let mut out = String::with_capacity(self.header_b64.len() + claims_json.len() * 4 / 3 + 400);
-        out.push_str(&self.header_b64);
+        self.sign_with(&self.header_b64, claims_json, rng)
+    }
+
+    /// A compact JWS ID token (`typ: JWT`).
+    pub fn sign_id_token(&self, claims_json: &[u8], rng: &dyn SecureRandom) -> Result<String, KeyError> {
+        self.sign_with(&self.id_header_b64, claims_json, rng)
+    }
+
+    fn sign_with(&self, header_b64: &str, claims_json: &[u8], rng: &dyn SecureRandom) -> Result<String, KeyError> {
+        let mut out = String::with_capacity(header_b64.len() + claims_json.len() * 4 / 3 + 400);
+        out.push_str(header_b64);
         out.push('.');
         B64.encode_string(claims_json, &mut out);
         match &self.inner {

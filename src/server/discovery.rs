@@ -25,17 +25,25 @@ struct Metadata<'a> {
     jwks_uri: String,
     introspection_endpoint: String,
     revocation_endpoint: String,
-    grant_types_supported: [&'a str; 3],
-    token_endpoint_auth_methods_supported: [&'a str; 3],
+    authorization_endpoint: String,
+    userinfo_endpoint: String,
+    grant_types_supported: [&'a str; 5],
+    token_endpoint_auth_methods_supported: [&'a str; 4],
     /// RFC 8414 §2: required with `private_key_jwt`. Never `none`, never an HMAC.
     token_endpoint_auth_signing_alg_values_supported: [&'a str; 9],
     introspection_endpoint_auth_methods_supported: [&'a str; 3],
     introspection_endpoint_auth_signing_alg_values_supported: [&'a str; 9],
     revocation_endpoint_auth_methods_supported: [&'a str; 3],
     revocation_endpoint_auth_signing_alg_values_supported: [&'a str; 9],
-    /// No authorization endpoint yet, so no response types (RFC 8414 §2 still
-    /// requires the member).
-    response_types_supported: [&'a str; 0],
+    response_types_supported: [&'a str; 1],
+    response_modes_supported: [&'a str; 1],
+    /// PKCE is required, with S256 only (OAuth 2.1 §4.1.1).
+    code_challenge_methods_supported: [&'a str; 1],
+    /// RFC 9207: every authorization response names the issuer.
+    authorization_response_iss_parameter_supported: bool,
+    prompt_values_supported: [&'a str; 3],
+    scopes_supported: [&'a str; 4],
+    claims_supported: [&'a str; 11],
     /// Signing algorithms of the access tokens (RFC 9068).
     token_signing_alg_values_supported: [&'a str; 1],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -45,28 +53,55 @@ struct Metadata<'a> {
 }
 
 const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
+/// At the token endpoint a public client (`none`) may redeem its code.
+const TOKEN_AUTH_METHODS: [&str; 4] = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
 const AUTH_SIGNING_ALGS: [&str; 9] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
 
 impl Documents {
-    pub fn new(settings: &HubSettings, alg: Algorithm) -> Documents {
+    /// `users`: whether this hub keeps user sessions (documented either way,
+    /// since clients' metadata schemas require the authorization endpoint).
+    pub fn new(settings: &HubSettings, alg: Algorithm, users: bool) -> Documents {
+        let _ = users;
         let mut m = Metadata {
             issuer: &settings.issuer,
             token_endpoint: settings.endpoint("/token"),
             jwks_uri: settings.endpoint("/jwks.json"),
             introspection_endpoint: settings.endpoint("/introspect"),
             revocation_endpoint: settings.endpoint("/revoke"),
+            authorization_endpoint: settings.endpoint("/authorize"),
+            userinfo_endpoint: settings.endpoint("/userinfo"),
             grant_types_supported: [
+                "authorization_code",
+                "refresh_token",
                 "client_credentials",
                 "urn:ietf:params:oauth:grant-type:jwt-bearer",
                 "urn:ietf:params:oauth:grant-type:token-exchange",
             ],
-            token_endpoint_auth_methods_supported: AUTH_METHODS,
+            token_endpoint_auth_methods_supported: TOKEN_AUTH_METHODS,
             token_endpoint_auth_signing_alg_values_supported: AUTH_SIGNING_ALGS,
             introspection_endpoint_auth_methods_supported: AUTH_METHODS,
             introspection_endpoint_auth_signing_alg_values_supported: AUTH_SIGNING_ALGS,
             revocation_endpoint_auth_methods_supported: AUTH_METHODS,
             revocation_endpoint_auth_signing_alg_values_supported: AUTH_SIGNING_ALGS,
-            response_types_supported: [],
+            response_types_supported: ["code"],
+            response_modes_supported: ["query"],
+            code_challenge_methods_supported: ["S256"],
+            authorization_response_iss_parameter_supported: true,
+            prompt_values_supported: ["none", "login", "consent"],
+            scopes_supported: ["openid", "profile", "email", "offline_access"],
+            claims_supported: [
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "azp",
+                "name",
+                "preferred_username",
+                "email",
+            ],
             token_signing_alg_values_supported: [alg.as_str()],
             subject_types_supported: None,
             id_token_signing_alg_values_supported: None,

@@ -174,8 +174,8 @@ async fn accept_loop(
             a = listener.accept() => a,
         };
         match accepted {
-            Ok((stream, _)) => {
-                tokio::spawn(connection(stream, router.clone(), limits, signal.subscribe(), slot));
+            Ok((stream, peer)) => {
+                tokio::spawn(connection(stream, peer, router.clone(), limits, signal.subscribe(), slot));
             }
             // The client gave up between SYN and accept: nothing to do.
             Err(e) if is_connection_error(&e) => {}
@@ -214,6 +214,7 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 
 async fn connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     router: Router,
     limits: Limits,
     mut signal: watch::Receiver<Signal>,
@@ -222,7 +223,7 @@ async fn connection(
     // Responses go out in one write; don't let Nagle hold a second one.
     let _ = stream.set_nodelay(true);
     let clock = Arc::new(Clock::new(limits));
-    let service = Tracked { router, clock: Arc::clone(&clock), body_read: limits.body_read };
+    let service = Tracked { router, clock: Arc::clone(&clock), body_read: limits.body_read, peer };
     let io = TokioIo::new(Watched { stream, clock: Arc::clone(&clock) });
     // No hyper timer: our clock does the header timeout (see the module doc),
     // and hyper's default 30 s header timeout must not apply on top.
@@ -435,6 +436,8 @@ struct Tracked {
     router: Router,
     clock: Arc<Clock>,
     body_read: Duration,
+    /// The client's address, for handlers that throttle per address.
+    peer: std::net::SocketAddr,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Tracked {
@@ -445,6 +448,8 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
     fn call(&self, request: Request<Incoming>) -> Tracking {
         use hyper::body::Body as _;
         self.clock.on_request();
+        let mut request = request;
+        request.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
         let request = if request.body().is_end_stream() {
             request.map(Body::new)
         } else {

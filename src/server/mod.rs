@@ -4,23 +4,31 @@
 //! the clock.
 
 mod assertion;
+mod authorize;
+pub mod browser;
 mod client_assertion;
 mod client_auth;
 pub mod cluster_issuer;
+mod consent;
 mod discovery;
 pub mod error;
 mod explain;
+mod flow;
 mod form;
 mod health;
 mod introspect;
 mod jwks;
 pub mod listener;
+mod login;
+pub mod pages;
 pub mod replay;
 mod request_id;
 mod revoke;
 mod token;
 mod token_exchange;
 mod token_param;
+mod user_grants;
+mod userinfo;
 mod verify;
 
 use std::sync::Arc;
@@ -34,7 +42,7 @@ use axum::routing::{get, post};
 use keyward_core::UnixTime;
 use keyward_core::keys::Algorithm;
 use keyward_core::snapshot::HubSnapshot;
-use keyward_core::store::Store;
+use keyward_core::store::{Records, Store};
 
 use crate::audit::{Audit, RequestIds};
 use crate::keys::KeySet;
@@ -52,6 +60,18 @@ pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
 pub struct Outbound {
     pub fetcher: Option<crate::fetch::Fetcher>,
     pub cluster: Option<Arc<dyn cluster_issuer::ClusterIssuer>>,
+}
+
+/// What the user side of the hub runs on.
+pub struct People {
+    pub records: Option<Arc<dyn Records>>,
+    pub pages: pages::Pages,
+}
+
+impl Default for People {
+    fn default() -> Self {
+        People { records: None, pages: pages::Pages::built_in() }
+    }
 }
 
 pub fn system_clock() -> Clock {
@@ -73,10 +93,17 @@ pub struct AppState {
     pub outbound: Outbound,
     synced: AtomicBool,
     discovery: discovery::Documents,
+    /// Codes, login sessions, consents and refresh tokens; `None` where the
+    /// hub has no store for them yet (a cluster), and the user grants are off.
+    pub records: Option<Arc<dyn Records>>,
+    pub pages: pages::Pages,
+    pub passwords: crate::login::Passwords,
+    pub throttle: crate::login::Throttle,
 }
 
 impl AppState {
     /// `alg` is the configured signing algorithm, which discovery advertises.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         hub: HubSnapshot,
         keys: Option<KeySet>,
@@ -85,8 +112,9 @@ impl AppState {
         clock: Clock,
         audit: Audit,
         outbound: Outbound,
+        people: People,
     ) -> Arc<AppState> {
-        let discovery = discovery::Documents::new(&hub.settings, alg);
+        let discovery = discovery::Documents::new(&hub.settings, alg, people.records.is_some());
         let rng = SystemRandom::new();
         let mut prefix = [0u8; 4];
         // Without randomness the ids of two replicas may collide; they stay
@@ -104,7 +132,24 @@ impl AppState {
             outbound,
             synced: AtomicBool::new(false),
             discovery,
+            records: people.records,
+            pages: people.pages,
+            passwords: crate::login::Passwords::default(),
+            throttle: crate::login::Throttle::default(),
         })
+    }
+
+    pub fn issuer(&self) -> String {
+        self.hub.load().settings.issuer.clone()
+    }
+
+    /// Where the hub's pages live under the issuer (`""` or `/hub`).
+    pub fn path_prefix(&self) -> String {
+        issuer_path(&self.hub.load().settings.issuer)
+    }
+
+    pub fn assets(&self) -> String {
+        format!("{}/assets", self.path_prefix())
     }
 
     /// Set once the configuration has been loaded (the folder read, or every
@@ -156,6 +201,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/introspect", post(introspect::introspect))
         .route("/revoke", post(revoke::revoke))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route("/authorize", get(authorize::authorize).post(authorize::authorize))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/consent", post(consent::submit))
+        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route(
+            "/assets/style.css",
+            get(|axum::extract::State(st): axum::extract::State<Arc<AppState>>| async move { st.pages.style() }),
+        )
         .route("/jwks.json", get(jwks::jwks))
         .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
         .merge(explain::routes());

@@ -91,6 +91,16 @@ async fn issue(
     let hub = st.hub.load_full();
     let now = st.now();
     match request {
+        TokenRequest::AuthorizationCode(req) => {
+            let client = authenticate(st, &hub, &credentials, Endpoint::Token, now).await?;
+            ev.client_id = Some(client.client_id.to_string());
+            super::user_grants::redeem(st, ev, &hub, &client, &req, now).await
+        }
+        TokenRequest::RefreshToken(req) => {
+            let client = authenticate(st, &hub, &credentials, Endpoint::Token, now).await?;
+            ev.client_id = Some(client.client_id.to_string());
+            super::user_grants::rotate(st, ev, &hub, &client, &req, now).await
+        }
         TokenRequest::ClientCredentials(req) => {
             // With a secret nothing here waits; only a `private_key_jwt`
             // client whose keys are at a `jwksUri` may wait for them (cached).

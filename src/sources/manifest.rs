@@ -6,7 +6,7 @@
 //! types stay tolerant for rolling upgrades in a cluster.
 
 use k8s_openapi::api::core::v1::Secret;
-use keyward_api::v1alpha1::{AccessPolicy, OAuthClient, Resource};
+use keyward_api::v1alpha1::{AccessPolicy, IdentityProvider, OAuthClient, Resource};
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
@@ -21,7 +21,8 @@ pub enum Manifest {
     Client(Box<OAuthClient>),
     Resource(Box<Resource>),
     Policy(Box<AccessPolicy>),
-    /// A bring-your-own client Secret.
+    IdentityProvider(Box<IdentityProvider>),
+    /// A bring-your-own client Secret, or a static provider's passwords.
     Secret(Box<Secret>),
 }
 
@@ -119,7 +120,7 @@ fn read_doc(mut value: Value, default_namespace: &str) -> Read {
         return Read::Error(None, "apiVersion and kind are required".into());
     };
     let (api_version, kind) = (api_version.to_owned(), kind.to_owned());
-    let ours = matches!(kind.as_str(), "OAuthClient" | "Resource" | "AccessPolicy");
+    let ours = matches!(kind.as_str(), "OAuthClient" | "Resource" | "AccessPolicy" | "IdentityProvider");
     let secret = kind == "Secret" && api_version == "v1";
     if !ours && !secret {
         // A kind of our own group that we do not serve is a typo to report;
@@ -127,7 +128,9 @@ fn read_doc(mut value: Value, default_namespace: &str) -> Read {
         if api_version.starts_with(API_GROUP) {
             return Read::Error(
                 None,
-                format!("kind is not served by {API_GROUP}: use OAuthClient, Resource or AccessPolicy"),
+                format!(
+                    "kind is not served by {API_GROUP}: use OAuthClient, Resource, AccessPolicy or IdentityProvider"
+                ),
             );
         }
         // Another kind's type is named only when it reads as one.
@@ -159,6 +162,7 @@ fn read_doc(mut value: Value, default_namespace: &str) -> Read {
         "OAuthClient" => typed(value).map(|v| Manifest::Client(Box::new(v))),
         "Resource" => typed(value).map(|v| Manifest::Resource(Box::new(v))),
         "AccessPolicy" => typed(value).map(|v| Manifest::Policy(Box::new(v))),
+        "IdentityProvider" => typed(value).map(|v| Manifest::IdentityProvider(Box::new(v))),
         _ => typed(value).map(|v| Manifest::Secret(Box::new(v))),
     };
     match manifest {
@@ -278,7 +282,7 @@ mod tests {
             parse("apiVersion: keyward.dev/v1alpha1\nkind: OAuthClients\nmetadata:\n  name: x\n", "default").unwrap();
         assert_eq!(
             f.errors[0].message,
-            "kind is not served by keyward.dev/: use OAuthClient, Resource or AccessPolicy"
+            "kind is not served by keyward.dev/: use OAuthClient, Resource, AccessPolicy or IdentityProvider"
         );
     }
 

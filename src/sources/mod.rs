@@ -8,12 +8,12 @@ pub mod incarnations;
 pub mod manifest;
 mod read_error;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use k8s_openapi::api::core::v1::Secret;
 use keyward_core::compile::CompileInput;
-use keyward_core::model::{Client, Kind, ObjectKey, Policy, Resource};
+use keyward_core::model::{Client, IdentityProvider, Kind, ObjectKey, Policy, Resource};
 use keyward_core::secret::ClientSecrets;
 use keyward_core::snapshot::HubSettings;
 use keyward_core::status::{ObjectStatus, Problem, Reason};
@@ -41,6 +41,7 @@ fn kind_of(kind: &str) -> Option<Kind> {
         "OAuthClient" => Some(Kind::OAuthClient),
         "Resource" => Some(Kind::Resource),
         "AccessPolicy" => Some(Kind::AccessPolicy),
+        "IdentityProvider" => Some(Kind::IdentityProvider),
         _ => None,
     }
 }
@@ -54,6 +55,15 @@ fn secret_value(s: &Secret) -> Option<Vec<u8>> {
         return Some(v.as_bytes().to_vec());
     }
     s.data.as_ref().and_then(|d| d.get("client_secret")).map(|b| b.0.clone())
+}
+
+/// Every key of a Secret whose value is UTF-8 (`stringData` wins, as the
+/// API server merges it).
+fn string_entries(s: &Secret) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> =
+        s.data.iter().flatten().filter_map(|(k, v)| Some((k.clone(), String::from_utf8(v.0.clone()).ok()?))).collect();
+    out.extend(s.string_data.iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
+    out
 }
 
 /// A client whose credentials the hub keeps (its Secret is not in the folder).
@@ -110,6 +120,8 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
     let mut resources: Vec<Resource> = Vec::new();
     let mut policies: Vec<Policy> = Vec::new();
     let mut byo: HashMap<ObjectKey, Option<Vec<u8>>> = HashMap::new();
+    let mut identity_providers: Vec<IdentityProvider> = Vec::new();
+    let mut all_secrets: HashMap<ObjectKey, BTreeMap<String, String>> = HashMap::new();
     for (path, doc) in folder.docs() {
         let here = format!("{} document {}", rel(path), doc.index);
         if let Some(first) = seen.get(&doc.identity) {
@@ -132,8 +144,11 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
             Manifest::Client(c) => Client::try_from(c.as_ref()).map(|m| clients.push(m)),
             Manifest::Resource(r) => Resource::try_from(r.as_ref()).map(|m| resources.push(m)),
             Manifest::Policy(p) => Policy::try_from(p.as_ref()).map(|m| policies.push(m)),
+            Manifest::IdentityProvider(p) => IdentityProvider::try_from(p.as_ref()).map(|m| identity_providers.push(m)),
             Manifest::Secret(s) => {
-                byo.insert(ObjectKey::new(doc.identity.namespace.clone(), doc.identity.name.clone()), secret_value(s));
+                let key = ObjectKey::new(doc.identity.namespace.clone(), doc.identity.name.clone());
+                all_secrets.insert(key.clone(), string_entries(s));
+                byo.insert(key, secret_value(s));
                 Ok(())
             }
         };
@@ -183,11 +198,39 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
             }
         }
     }
+    // A static provider's password Secret: read as strings (PHC hashes).
+    let password_keys: HashSet<ObjectKey> = identity_providers
+        .iter()
+        .map(|p| {
+            let keyward_core::model::UserSource::Static { password_secret, .. } = &p.source;
+            ObjectKey::new(p.meta.key.namespace.clone(), password_secret.clone())
+        })
+        .collect();
+    let passwords: HashMap<ObjectKey, BTreeMap<String, String>> =
+        all_secrets.into_iter().filter(|(k, _)| password_keys.contains(k)).collect();
     for key in byo.keys().filter(|k| !used_byo.contains(*k)) {
+        if password_keys.contains(key) {
+            continue;
+        }
         if !clients.iter().any(|c| c.secret_key().as_ref() == Some(key)) {
             notes.push(format!("Secret {key} is not the secret of any OAuthClient (ignored)"));
         }
     }
     let invalid = statuses.iter().map(|s| (s.kind, s.key.clone())).collect();
-    Loaded { input: CompileInput { settings, clients, resources, policies, secrets, invalid }, statuses, notes, info }
+    Loaded {
+        input: CompileInput {
+            settings,
+            clients,
+            resources,
+            policies,
+            secrets,
+            identity_providers,
+            passwords,
+            default_identity_provider: None,
+            invalid,
+        },
+        statuses,
+        notes,
+        info,
+    }
 }

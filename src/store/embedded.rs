@@ -20,16 +20,24 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use keyward_core::UnixTime;
-use keyward_core::store::{Store, StoreError, StoreFuture, Use};
+use keyward_core::store::Write as RecordWrite;
+use keyward_core::store::{Record, RecordKind, Records, Store, StoreError, StoreFuture, Stored, Use};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
 use super::memory::{Ledger, poisoned};
+use super::records;
 
 /// `jti` → the token's `exp`: after that the entry can go.
 const REVOKED: TableDefinition<&str, u64> = TableDefinition::new("revoked_jti");
 /// One-time-use key → until when it counts.
 const USED: TableDefinition<&str, u64> = TableDefinition::new("used_once");
+/// The user flows' records (`records.rs` has the layout).
+const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
+/// `kind \0 index \0 key` → until: records by index value.
+const INDEX: TableDefinition<&str, u64> = TableDefinition::new("records_index");
+/// The last record version handed out.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// Writes waiting for the writer; beyond that callers get `Full` (503) rather
 /// than an ever longer queue.
@@ -39,15 +47,37 @@ const MAX_GROUP: usize = 1024;
 
 /// What the writer is asked to do.
 enum Write {
-    Revoke { jti: String, until: u64 },
-    FirstUse { key: String, until: u64, now: u64 },
-    Purge { now: u64 },
+    Revoke {
+        jti: String,
+        until: u64,
+    },
+    FirstUse {
+        key: String,
+        until: u64,
+        now: u64,
+    },
+    Purge {
+        now: u64,
+    },
+    /// `expected: None` creates, `Some(v)` replaces version `v`.
+    Put {
+        kind: RecordKind,
+        key: String,
+        expected: Option<u64>,
+        record: Record,
+        now: u64,
+    },
+    Delete {
+        kind: RecordKind,
+        key: String,
+    },
 }
 
 enum Outcome {
     Done,
     Use(Use),
     Removed(u64),
+    Put(RecordWrite),
 }
 
 /// Where the writer sends the answer, once the commit is durable.
@@ -55,6 +85,7 @@ enum Reply {
     Done(oneshot::Sender<Result<(), StoreError>>),
     Use(oneshot::Sender<Result<Use, StoreError>>),
     Removed(oneshot::Sender<Result<u64, StoreError>>),
+    Put(oneshot::Sender<Result<RecordWrite, StoreError>>),
 }
 
 impl Reply {
@@ -71,6 +102,9 @@ impl Reply {
             Reply::Removed(s) => {
                 let _ = s.send(r.and_then(|o| if let Outcome::Removed(n) = o { Ok(n) } else { Err(mismatch()) }));
             }
+            Reply::Put(s) => {
+                let _ = s.send(r.and_then(|o| if let Outcome::Put(w) = o { Ok(w) } else { Err(mismatch()) }));
+            }
         }
     }
 }
@@ -80,6 +114,7 @@ fn mismatch() -> StoreError {
 }
 
 pub struct EmbeddedStore {
+    db: Arc<Database>,
     writer: Option<SyncSender<(Write, Reply)>>,
     thread: Option<JoinHandle<()>>,
     revoked: Mutex<Ledger>,
@@ -106,6 +141,9 @@ impl EmbeddedStore {
         let tx = db.begin_write().map_err(err)?;
         tx.open_table(REVOKED).map_err(err)?;
         tx.open_table(USED).map_err(err)?;
+        tx.open_table(RECORDS).map_err(err)?;
+        tx.open_table(INDEX).map_err(err)?;
+        tx.open_table(META).map_err(err)?;
         tx.commit().map_err(err)?;
 
         let mut revoked = Ledger::new(usize::MAX);
@@ -119,11 +157,12 @@ impl EmbeddedStore {
         }
         let db = Arc::new(db);
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let for_writer = Arc::clone(&db);
         let thread = std::thread::Builder::new()
             .name("keyward-store".into())
-            .spawn(move || writer(&db, &rx))
+            .spawn(move || writer(&for_writer, &rx))
             .map_err(|e| StoreError::Backend(format!("cannot start the store writer: {e}")))?;
-        Ok(EmbeddedStore { writer: Some(tx), thread: Some(thread), revoked: Mutex::new(revoked) })
+        Ok(EmbeddedStore { db, writer: Some(tx), thread: Some(thread), revoked: Mutex::new(revoked) })
     }
 
     /// Hands `op` to the writer and waits for its answer without blocking a
@@ -181,6 +220,11 @@ fn commit_group(db: &Database, writes: &[Write]) -> Result<Vec<Outcome>, StoreEr
     {
         let mut revoked = tx.open_table(REVOKED).map_err(err)?;
         let mut used = tx.open_table(USED).map_err(err)?;
+        let mut records = tx.open_table(RECORDS).map_err(err)?;
+        let mut index = tx.open_table(INDEX).map_err(err)?;
+        let mut meta = tx.open_table(META).map_err(err)?;
+        let mut version = meta.get("version").map_err(err)?.map_or(0, |v| v.value());
+        let start_version = version;
         for w in writes {
             outcomes.push(match w {
                 Write::Revoke { jti, until } => {
@@ -207,9 +251,59 @@ fn commit_group(db: &Database, writes: &[Write]) -> Result<Vec<Outcome>, StoreEr
                     };
                     revoked.retain(&mut expired).map_err(err)?;
                     used.retain(&mut expired).map_err(err)?;
-                    Outcome::Removed(removed)
+                    index.retain(&mut expired).map_err(err)?;
+                    let mut gone = 0u64;
+                    records
+                        .retain(|_, v| {
+                            let keep = records::decode(v).is_ok_and(|(_, r)| r.until.0 > *now);
+                            gone += u64::from(!keep);
+                            keep
+                        })
+                        .map_err(err)?;
+                    Outcome::Removed(removed + gone)
+                }
+                Write::Put { kind, key, expected, record, now } => {
+                    let tk = records::table_key(*kind, key);
+                    let current = match records.get(tk.as_str()).map_err(err)? {
+                        Some(v) => Some(records::decode(v.value())?),
+                        None => None,
+                    };
+                    let live = current.filter(|(_, r)| r.until.0 > *now);
+                    let allowed = match (expected, &live) {
+                        (None, None) => true,
+                        (Some(e), Some((v, _))) => e == v,
+                        _ => false,
+                    };
+                    if allowed {
+                        version += 1;
+                        records.insert(tk.as_str(), records::encode(version, record).as_slice()).map_err(err)?;
+                        if let Some(i) = &record.index {
+                            index.insert(records::index_key(*kind, i, key).as_str(), record.until.0).map_err(err)?;
+                        }
+                        Outcome::Put(RecordWrite::Done(version.to_string()))
+                    } else {
+                        Outcome::Put(RecordWrite::Conflict)
+                    }
+                }
+                Write::Delete { kind, key } => {
+                    let tk = records::table_key(*kind, key);
+                    let old = records.remove(tk.as_str()).map_err(err)?.map(|v| records::decode(v.value()));
+                    let found = match old {
+                        Some(Ok((_, r))) => {
+                            if let Some(i) = &r.index {
+                                index.remove(records::index_key(*kind, i, key).as_str()).map_err(err)?;
+                            }
+                            true
+                        }
+                        Some(Err(_)) => true,
+                        None => false,
+                    };
+                    Outcome::Put(if found { RecordWrite::Done(String::new()) } else { RecordWrite::Conflict })
                 }
             });
+        }
+        if version != start_version {
+            meta.insert("version", version).map_err(err)?;
         }
     }
     tx.commit().map_err(err)?;
@@ -244,6 +338,126 @@ impl Store for EmbeddedStore {
             self.revoked.lock().map_err(poisoned)?.purge(now);
             Ok(n)
         })
+    }
+}
+
+impl EmbeddedStore {
+    async fn put(&self, write: Write) -> Result<RecordWrite, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(write, Reply::Put(reply), answer).await
+    }
+
+    /// A read transaction, off the async workers: redb reads may touch the
+    /// disk when a page is not cached.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|_| StoreError::Backend("a store read panicked".into()))?
+    }
+}
+
+impl Records for EmbeddedStore {
+    fn create<'a>(
+        &'a self,
+        kind: RecordKind,
+        key: &'a str,
+        record: Record,
+        now: UnixTime,
+    ) -> StoreFuture<'a, RecordWrite> {
+        Box::pin(self.put(Write::Put { kind, key: key.to_owned(), expected: None, record, now: now.0 }))
+    }
+
+    fn get<'a>(&'a self, kind: RecordKind, key: &'a str, now: UnixTime) -> StoreFuture<'a, Option<Stored>> {
+        let tk = records::table_key(kind, key);
+        Box::pin(self.read(move |db| {
+            let tx = db.begin_read().map_err(err)?;
+            let t = tx.open_table(RECORDS).map_err(err)?;
+            let Some(v) = t.get(tk.as_str()).map_err(err)? else { return Ok(None) };
+            let (version, record) = records::decode(v.value())?;
+            Ok((record.until > now).then(|| Stored { version: version.to_string(), record }))
+        }))
+    }
+
+    fn replace<'a>(
+        &'a self,
+        kind: RecordKind,
+        key: &'a str,
+        expected: &'a str,
+        record: Record,
+        now: UnixTime,
+    ) -> StoreFuture<'a, RecordWrite> {
+        Box::pin(async move {
+            // A version this store never handed out cannot match.
+            let Ok(expected) = expected.parse::<u64>() else { return Ok(RecordWrite::Conflict) };
+            self.put(Write::Put { kind, key: key.to_owned(), expected: Some(expected), record, now: now.0 }).await
+        })
+    }
+
+    fn delete<'a>(&'a self, kind: RecordKind, key: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            Ok(matches!(self.put(Write::Delete { kind, key: key.to_owned() }).await?, RecordWrite::Done(_)))
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        kind: RecordKind,
+        index: Option<&'a str>,
+        now: UnixTime,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<(String, Stored)>> {
+        let index = index.map(str::to_owned);
+        Box::pin(self.read(move |db| {
+            let tx = db.begin_read().map_err(err)?;
+            let t = tx.open_table(RECORDS).map_err(err)?;
+            let mut out = Vec::new();
+            let take = |key: &str, out: &mut Vec<(String, Stored)>| -> Result<(), StoreError> {
+                if let Some(v) = t.get(records::table_key(kind, key).as_str()).map_err(err)? {
+                    let (version, record) = records::decode(v.value())?;
+                    if record.until > now {
+                        out.push((key.to_owned(), Stored { version: version.to_string(), record }));
+                    }
+                }
+                Ok(())
+            };
+            match &index {
+                Some(i) => {
+                    let prefix = records::index_key(kind, i, "");
+                    let ix = tx.open_table(INDEX).map_err(err)?;
+                    for entry in ix.range(prefix.as_str()..).map_err(err)? {
+                        let (k, _) = entry.map_err(err)?;
+                        let Some(key) = k.value().strip_prefix(prefix.as_str()) else { break };
+                        take(key, &mut out)?;
+                        if out.len() >= limit {
+                            break;
+                        }
+                    }
+                }
+                None => {
+                    let prefix = records::table_key(kind, "");
+                    for entry in t.range(prefix.as_str()..).map_err(err)? {
+                        let (k, v) = entry.map_err(err)?;
+                        let Some(key) = k.value().strip_prefix(prefix.as_str()) else { break };
+                        let (version, record) = records::decode(v.value())?;
+                        if record.until > now {
+                            out.push((key.to_owned(), Stored { version: version.to_string(), record }));
+                        }
+                        if out.len() >= limit {
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        }))
+    }
+
+    fn purge_records(&self, now: UnixTime) -> StoreFuture<'_, u64> {
+        Store::purge(self, now)
     }
 }
 

@@ -7,7 +7,9 @@
 pub mod embedded;
 pub mod kube;
 pub mod memory;
+pub mod records;
 
 pub use embedded::EmbeddedStore;
 pub use kube::KubeStore;
 pub use memory::MemoryStore;
+pub use records::MemoryRecords;

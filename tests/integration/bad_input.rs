@@ -57,10 +57,18 @@ async fn malformed_token_requests_get_the_exact_rfc6749_error() {
         (
             "later grant",
             vec![FORM, auth],
-            b"grant_type=authorization_code&code=x".to_vec(),
+            b"grant_type=urn:openid:params:grant-type:ciba&auth_req_id=x".to_vec(),
             400,
             "unsupported_grant_type",
-            "grant_type 'authorization_code' is not supported by this hub yet",
+            "grant_type 'urn:openid:params:grant-type:ciba' is not supported by this hub yet",
+        ),
+        (
+            "a grant the client does not have",
+            vec![FORM, auth],
+            b"grant_type=authorization_code&code=x".to_vec(),
+            400,
+            "unauthorized_client",
+            "authorization_code is not enabled for this client",
         ),
         (
             "repeated grant_type",

@@ -15,6 +15,7 @@ mod introspection;
 mod issuer;
 mod jwt_bearer;
 mod operator_mistakes;
+mod people;
 mod private_key_jwt;
 mod reload;
 mod slow_clients;

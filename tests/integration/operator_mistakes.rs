@@ -144,7 +144,7 @@ fn a_pasted_secret_never_reaches_the_log_check_output_or_status() {
     // `keyward check`.
     let (ok, out) = check(&[("world.yaml", WORLD), ("canary.yaml", &canary_manifests())]);
     assert!(!ok);
-    assert!(out.contains("OAuthClient   agents/every-field"), "{out}");
+    assert!(out.contains("OAuthClient      agents/every-field"), "{out}");
     assert!(!out.contains(CANARY), "a canary reached check's output:\n{out}");
 
     // Status conditions and events in a cluster carry the same messages.

@@ -22,14 +22,14 @@ pub mod convert;
 pub mod v1alpha1;
 
 pub use convert::Invalid;
-pub use v1alpha1::{AccessPolicy, OAuthClient, Resource};
+pub use v1alpha1::{AccessPolicy, IdentityProvider, OAuthClient, Resource};
 
 /// The command that regenerates the committed CRD files.
 pub const CRDGEN_COMMAND: &str = "cargo run -p keyward-api --bin crdgen -- crds";
 
-/// The CustomResourceDefinitions of all three kinds.
+/// The CustomResourceDefinitions of every kind.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![OAuthClient::crd(), Resource::crd(), AccessPolicy::crd()]
+    vec![OAuthClient::crd(), Resource::crd(), AccessPolicy::crd(), IdentityProvider::crd()]
 }
 
 /// One CRD rendered as the YAML file committed under `crds/`.

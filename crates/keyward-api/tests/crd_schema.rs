@@ -2,7 +2,7 @@
 //! and stays inside the cost budget; and the rules accept and reject what the
 //! conversion does, evaluated client-side with kube's CEL engine.
 
-use keyward_api::{AccessPolicy, OAuthClient, Resource};
+use keyward_api::{AccessPolicy, IdentityProvider, OAuthClient, Resource};
 use keyward_core::model;
 use kube::CustomResourceExt;
 use kube::core::cel::{ScopeContext, Validator, WarningKind, analyze_rule, compile_schema};
@@ -92,6 +92,7 @@ fn every_cel_rule_compiles_and_fits_the_cost_budget() {
         ("OAuthClient", schema::<OAuthClient>()),
         ("Resource", schema::<Resource>()),
         ("AccessPolicy", schema::<AccessPolicy>()),
+        ("IdentityProvider", schema::<IdentityProvider>()),
     ] {
         let mut found = Vec::new();
         rules(&schema, "", &mut found);
@@ -123,6 +124,7 @@ fn crds_have_names_categories_columns_and_a_status_subresource() {
         (OAuthClient::crd(), "oauthclients.keyward.dev", "oac", vec!["Client ID", "Ready", "Reason", "Age"]),
         (Resource::crd(), "resources.keyward.dev", "kres", vec!["Type", "Identifier", "Ready", "Age"]),
         (AccessPolicy::crd(), "accesspolicies.keyward.dev", "kap", vec!["Effect", "Ready", "Age"]),
+        (IdentityProvider::crd(), "identityproviders.keyward.dev", "kidp", vec!["Type", "Ready", "Age"]),
     ];
     for (crd, name, short, columns) in expected {
         assert_eq!(crd.metadata.name.as_deref(), Some(name));
@@ -164,7 +166,7 @@ fn schema_carries_the_limits_and_patterns_the_conversion_checks() {
     assert_eq!(node(&c, &["spec", "resources", "[]", "scopes", "[]"])["pattern"], r"^[!#-\[\]-~]+$");
     assert_eq!(
         node(&c, &["spec", "tokenEndpointAuthMethod"])["enum"],
-        json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "federated_jwt"])
+        json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "federated_jwt", "none"])
     );
     let r = schema::<Resource>();
     assert_eq!(node(&r, &["spec", "identifier"])["maxLength"], 2048);

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use crate::condition::{ClientFacts, Condition};
 use crate::model::{
-    Client, ClientSelector, Effect, IssuerSource, Kind, Meta, ObjectKey, Policy, Resource, ResourceSelector,
-    default_client_id,
+    AuthMethod, Client, ClientSelector, Effect, IdentityProvider, IssuerSource, Kind, Meta, ObjectKey, Policy,
+    Resource, ResourceSelector, default_client_id,
 };
 use crate::secret::ClientSecrets;
 use crate::snapshot::{
@@ -31,6 +31,12 @@ pub struct CompileInput {
     pub resources: Vec<Resource>,
     pub policies: Vec<Policy>,
     pub secrets: HashMap<ObjectKey, ClientSecrets>,
+    pub identity_providers: Vec<IdentityProvider>,
+    /// Password Secrets of static providers: Secret key → username → hash.
+    pub passwords: HashMap<ObjectKey, BTreeMap<String, String>>,
+    /// The provider of clients that name none. `None`: the only provider,
+    /// when there is exactly one.
+    pub default_identity_provider: Option<ObjectKey>,
     /// Objects that exist but did not convert (their verdict is the source's).
     /// A reference to one is told "is not valid", not "does not exist": the
     /// fix is in the named object, not in the reference.
@@ -70,13 +76,33 @@ fn status(kind: Kind, meta: &Meta) -> ObjectStatus {
 }
 
 pub fn compile(input: CompileInput) -> Compiled {
-    let CompileInput { settings, mut clients, mut resources, mut policies, secrets, invalid } = input;
+    let CompileInput {
+        settings,
+        mut clients,
+        mut resources,
+        mut policies,
+        secrets,
+        mut identity_providers,
+        passwords,
+        default_identity_provider,
+        invalid,
+    } = input;
     resources.sort_by(|a, b| age_order(&a.meta, &b.meta));
     clients.sort_by(|a, b| age_order(&a.meta, &b.meta));
     policies.sort_by(|a, b| age_order(&a.meta, &b.meta));
+    identity_providers.sort_by(|a, b| age_order(&a.meta, &b.meta));
 
+    let mut provider_statuses = Vec::new();
+    let providers = crate::identity::compile_providers(&identity_providers, &passwords, &mut provider_statuses);
+    let people = People {
+        providers: &providers,
+        all: &identity_providers,
+        default: default_identity_provider
+            .or_else(|| (identity_providers.len() == 1).then(|| identity_providers[0].meta.key.clone())),
+        invalid: &invalid,
+    };
     let accepted_resources = accept_resources(&resources);
-    let accepted_clients = accept_clients(&clients, &accepted_resources, &secrets, &settings, &invalid);
+    let accepted_clients = accept_clients(&clients, &accepted_resources, &secrets, &settings, &people);
     let resource_keys = accepted_resources.keys.clone();
     let (compiled_resources, mut statuses) = compile_resources(accepted_resources, &accepted_clients, &invalid);
     let compiled_policies =
@@ -84,6 +110,7 @@ pub fn compile(input: CompileInput) -> Compiled {
     let AcceptedClients { pending, statuses: client_statuses, .. } = accepted_clients;
     let snapshot_clients = link_clients(pending, &compiled_resources, &compiled_policies);
     statuses.extend(client_statuses);
+    statuses.extend(provider_statuses);
     statuses.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
 
     let snapshot = HubSnapshot {
@@ -91,6 +118,7 @@ pub fn compile(input: CompileInput) -> Compiled {
         clients: snapshot_clients,
         resources: compiled_resources.iter().map(|r| (r.identifier.clone(), Arc::clone(r))).collect(),
         policies: compiled_policies.into_iter().map(|(p, _)| p).collect(),
+        identity_providers: providers,
     };
     Compiled { snapshot, statuses }
 }
@@ -140,6 +168,15 @@ struct Pending<'a> {
     client_id: String,
     credential: Credential,
     resources: Vec<usize>,
+    identity_provider: Option<Arc<crate::identity::CompiledIdentityProvider>>,
+}
+
+/// What phase 2 needs to link clients to their identity providers.
+struct People<'a> {
+    providers: &'a HashMap<ObjectKey, Arc<crate::identity::CompiledIdentityProvider>>,
+    all: &'a [IdentityProvider],
+    default: Option<ObjectKey>,
+    invalid: &'a HashSet<(Kind, ObjectKey)>,
 }
 
 /// Phase 2: everything that decides whether a client is accepted.
@@ -161,8 +198,9 @@ fn accept_clients<'a>(
     resources: &AcceptedResources<'_>,
     secrets: &HashMap<ObjectKey, crate::secret::ClientSecrets>,
     settings: &HubSettings,
-    invalid: &HashSet<(Kind, ObjectKey)>,
+    people: &People<'_>,
 ) -> AcceptedClients<'a> {
+    let invalid = people.invalid;
     let accepted_resources = &resources.accepted;
     let resource_index: HashMap<&ObjectKey, usize> =
         accepted_resources.iter().enumerate().map(|(i, (r, _))| (&r.meta.key, i)).collect();
@@ -192,6 +230,43 @@ fn accept_clients<'a>(
         if settings.runtime == Runtime::Folder {
             st.problems.extend(unsupported_in_folder(c));
         }
+        st.problems.extend(public_client_problems(c));
+        let identity_provider = match &c.grants.authorization_code {
+            None => None,
+            Some(_) if settings.runtime == Runtime::Cluster => {
+                st.problems.push(Problem::new(
+                    Reason::Unsupported,
+                    "spec.grantTypes.authorizationCode",
+                    "keyward run cannot keep login sessions, codes and refresh tokens across replicas yet: use keyward serve for user logins",
+                ));
+                None
+            }
+            Some(_) => {
+                let (field, key) = match &c.identity_provider {
+                    Some(k) => ("spec.identityProvider.name", Some(k.clone())),
+                    None => ("spec.identityProvider", people.default.clone()),
+                };
+                match key.as_ref().and_then(|k| people.providers.get(k)) {
+                    Some(p) => Some(Arc::clone(p)),
+                    None => {
+                        let why = match &key {
+                            None if people.all.is_empty() => {
+                                "no IdentityProvider exists for this client's users to log in with".to_owned()
+                            }
+                            None => "name the IdentityProvider this client's users log in with: the hub has several and no default".to_owned(),
+                            Some(k) => reference(
+                                Kind::IdentityProvider,
+                                k,
+                                people.all.iter().any(|p| &p.meta.key == k),
+                                invalid,
+                            ),
+                        };
+                        st.problems.push(Problem::new(Reason::IdentityProviderNotFound, field, why));
+                        None
+                    }
+                }
+            }
+        };
         let mut linked = Vec::with_capacity(c.resources.len());
         for (i, grant) in c.resources.iter().enumerate() {
             let Some(&idx) = resource_index.get(&grant.resource) else {
@@ -220,9 +295,8 @@ fn accept_clients<'a>(
         // federated_jwt one with its issuers' JWTs: neither has a Secret to
         // wait for.
         let credential = match (c.secret_key(), &c.keys) {
-            (None, _) if c.auth_method == crate::model::AuthMethod::FederatedJwt => {
-                Some(Credential::Federated(c.federated.clone()))
-            }
+            (None, _) if c.auth_method == AuthMethod::None => Some(Credential::Public),
+            (None, _) if c.auth_method == AuthMethod::FederatedJwt => Some(Credential::Federated(c.federated.clone())),
             (None, Some(keys)) => Some(Credential::Keys(keys.clone())),
             (None, None) => {
                 st.problems.push(Problem::new(
@@ -249,7 +323,7 @@ fn accept_clients<'a>(
         };
         if let (true, Some(credential)) = (st.ready(), credential) {
             id_owner.insert(client_id.clone(), c.meta.key.clone());
-            pending.push(Pending { client: c, client_id, credential, resources: linked });
+            pending.push(Pending { client: c, client_id, credential, resources: linked, identity_provider });
         }
         client_statuses.push(st);
     }
@@ -430,8 +504,12 @@ fn link_clients(
                 client_id: p.client_id.as_str().into(),
                 incarnation: c.meta.uid.as_deref().unwrap_or_default().into(),
                 display_name: c.display_name.clone(),
+                description: c.description.clone(),
+                logo_uri: c.logo_uri.clone(),
                 auth_method: c.auth_method,
                 credential: p.credential,
+                authorization_code: c.grants.authorization_code.clone(),
+                identity_provider: p.identity_provider,
                 client_credentials: c.grants.client_credentials.clone(),
                 jwt_bearer: c.grants.jwt_bearer.clone(),
                 token_exchange: c.grants.token_exchange.clone(),
@@ -443,6 +521,44 @@ fn link_clients(
         );
     }
     snapshot_clients
+}
+
+/// A public client proves nothing, so only a grant where PKCE binds the code
+/// to the app instance that asked for it is open to it (OAuth 2.1 §2.1).
+fn public_client_problems(c: &Client) -> Vec<Problem> {
+    if c.auth_method != AuthMethod::None {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    let g = &c.grants;
+    for (on, field) in [
+        (g.client_credentials.is_some(), "spec.grantTypes.clientCredentials"),
+        (g.jwt_bearer.is_some(), "spec.grantTypes.jwtBearer"),
+        (g.token_exchange.is_some(), "spec.grantTypes.tokenExchange"),
+    ] {
+        if on {
+            problems.push(Problem::new(
+                Reason::InvalidSpec,
+                field,
+                "a public client (tokenEndpointAuthMethod: none) may only use authorizationCode",
+            ));
+        }
+    }
+    if g.authorization_code.is_none() {
+        problems.push(Problem::new(
+            Reason::InvalidSpec,
+            "spec.grantTypes.authorizationCode",
+            "a public client (tokenEndpointAuthMethod: none) needs the authorization code grant, the only one open to it",
+        ));
+    }
+    if g.authorization_code.as_ref().is_some_and(|a| a.skip_consent) {
+        problems.push(Problem::new(
+            Reason::InvalidSpec,
+            "spec.grantTypes.authorizationCode.skipConsent",
+            "only a confidential client may skip consent: anyone can claim a public client's id",
+        ));
+    }
+    problems
 }
 
 /// What a client asks that only a cluster can do. Accepting it in a folder

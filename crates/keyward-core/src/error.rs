@@ -30,6 +30,14 @@ pub enum ErrorCode {
     /// RFC 6749 §4.1.2.1: the caller is known but not allowed (the admin
     /// API's tag); the one code answered with 403.
     AccessDenied,
+    /// RFC 6749 §4.1.2.1: `/authorize` serves only `response_type=code`.
+    UnsupportedResponseType,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none` and the user must log in.
+    LoginRequired,
+    /// `prompt=none` and the user must consent.
+    ConsentRequired,
+    /// RFC 9101 §6.3: request objects are not supported.
+    RequestNotSupported,
 }
 
 impl ErrorCode {
@@ -46,6 +54,10 @@ impl ErrorCode {
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::RequestNotSupported => "request_not_supported",
         }
     }
 }
@@ -88,6 +100,9 @@ impl OAuthError {
     }
     pub fn invalid_target(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidTarget, d)
+    }
+    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
     }
     pub fn unauthorized_client(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::UnauthorizedClient, d)

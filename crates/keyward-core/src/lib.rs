@@ -1,6 +1,6 @@
 //! Keyward's pure core.
 //!
-//! Everything here is deterministic: the model of the three resources, `compile`
+//! Everything here is deterministic: the model of the resources, `compile`
 //! into an immutable [`HubSnapshot`], the scope decision with its explanation, the
 //! grant rules, access-token claims and the signing-key ring. The clock and
 //! randomness are parameters; there is no I/O, no Kubernetes, no HTTP. The crate
@@ -11,12 +11,14 @@ pub mod compile;
 pub mod condition;
 pub mod error;
 pub mod grant;
+pub mod identity;
 pub mod jwks;
 pub mod keys;
 pub mod model;
 pub mod policy;
 pub mod scope;
 pub mod secret;
+pub mod sessions;
 pub mod snapshot;
 pub mod status;
 pub mod store;

@@ -31,12 +31,13 @@ impl fmt::Display for ObjectKey {
     }
 }
 
-/// The three kinds, for reports and explanations.
+/// The kinds, for reports and explanations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     OAuthClient,
     Resource,
     AccessPolicy,
+    IdentityProvider,
 }
 
 impl fmt::Display for Kind {
@@ -45,6 +46,7 @@ impl fmt::Display for Kind {
             Kind::OAuthClient => "OAuthClient",
             Kind::Resource => "Resource",
             Kind::AccessPolicy => "AccessPolicy",
+            Kind::IdentityProvider => "IdentityProvider",
         })
     }
 }
@@ -87,6 +89,10 @@ pub enum AuthMethod {
     /// federation. The client names itself with `client_id`; the JWT's
     /// issuer and subject must match one of its federated credentials.
     FederatedJwt,
+    /// A public client: it sends `client_id` and proves nothing; only the
+    /// authorization code grant (PKCE binds the code to the app instance that
+    /// asked for it) and refresh are open to it.
+    None,
 }
 
 impl AuthMethod {
@@ -96,6 +102,7 @@ impl AuthMethod {
             AuthMethod::ClientSecretPost => "client_secret_post",
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
             AuthMethod::FederatedJwt => "federated_jwt",
+            AuthMethod::None => "none",
         }
     }
 
@@ -157,6 +164,11 @@ impl GrantType {
         }
     }
 
+    /// Grants whose subject is a person who logged in at the hub.
+    pub fn is_for_users(self) -> bool {
+        matches!(self, GrantType::AuthorizationCode | GrantType::RefreshToken | GrantType::Ciba)
+    }
+
     pub fn from_manifest_name(s: &str) -> Option<GrantType> {
         GrantType::ALL.into_iter().find(|g| g.manifest_name() == s)
     }
@@ -190,6 +202,8 @@ pub struct Client {
     pub grants: Grants,
     pub resources: Vec<ResourceGrant>,
     pub session: SessionLifetimes,
+    /// `spec.identityProvider`; `None`: the hub's default.
+    pub identity_provider: Option<ObjectKey>,
 }
 
 impl Client {
@@ -269,6 +283,7 @@ pub struct SecretRotation {
 /// The grants a client may use. Each is off unless present.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Grants {
+    pub authorization_code: Option<AuthorizationCodeGrant>,
     pub client_credentials: Option<ClientCredentialsGrant>,
     pub jwt_bearer: Option<JwtBearerGrant>,
     pub token_exchange: Option<TokenExchangeGrant>,
@@ -497,6 +512,42 @@ pub struct ClientSelector {
     /// Any of these tags.
     pub tags: Vec<String>,
     pub match_labels: BTreeMap<String, String>,
+}
+
+/// `spec.grantTypes.authorizationCode` of an OAuthClient.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthorizationCodeGrant {
+    /// Compared exactly, except a loopback `http` URI, whose port may differ
+    /// (RFC 8252 §7.3).
+    pub redirect_uris: Vec<String>,
+    pub skip_consent: bool,
+}
+
+/// An `IdentityProvider`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityProvider {
+    pub meta: Meta,
+    pub display_name: String,
+    pub source: UserSource,
+    /// Group → the roles its members hold.
+    pub group_roles: BTreeMap<String, Vec<String>>,
+}
+
+/// Where a provider's users are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserSource {
+    /// Listed in the manifest; password hashes in the Secret `password_secret`
+    /// of the provider's namespace.
+    Static { password_secret: String, users: Vec<StaticUser> },
+}
+
+/// A user of a `static` provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticUser {
+    pub username: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub groups: Vec<String>,
 }
 
 /// The client id given to a client that does not set one: `<name>.<namespace>`.

@@ -1,6 +1,11 @@
 //! The scope decision:
 //!
-//! granted = requested ∩ resource catalog ∩ client association ∩ allow policies − deny policies
+//! granted = requested ∩ resource catalog ∩ client association ∩ role mapping ∩ allow policies − deny policies
+//!
+//! *Role mapping* applies to user grants (authorization code, refresh, CIBA)
+//! on `api` Resources: a scope that lists roles goes only to a user holding
+//! one of them. A scope that lists none is not role-gated: a catalog written
+//! before users existed keeps working, and gating is opt-in per scope.
 //!
 //! *Allow policies* work like Kubernetes NetworkPolicies: while no allow policy
 //! applies to a request, the association alone decides; once one does, only the
@@ -23,7 +28,7 @@
 //! `()`, which records nothing and costs nothing.
 
 use crate::condition::RequestFacts;
-use crate::model::{Effect, GrantType, ObjectKey, SubjectSelector};
+use crate::model::{Effect, GrantType, ObjectKey, ResourceKind, SubjectSelector};
 use crate::snapshot::{Association, CompiledPolicy};
 
 /// The request facts a decision depends on.
@@ -54,6 +59,9 @@ pub enum Removal {
     NotAllowed { applicable_allow: Vec<ObjectKey> },
     /// A deny policy names it.
     Denied { by: ObjectKey },
+    /// A user grant on an `api` Resource, and the user holds none of the
+    /// roles the scope lists.
+    NoRole { roles: Vec<String> },
 }
 
 /// The verdict on one scope.
@@ -315,6 +323,15 @@ pub fn decide<'a>(assoc: &'a Association, input: &DecisionInput<'a>, trace: &mut
             trace.verdict(scope, || Verdict::Removed(Removal::NotAssociated));
             return;
         }
+        if input.grant.is_for_users()
+            && assoc.resource.kind == ResourceKind::Api
+            && let Some(def) = assoc.resource.catalog.iter().find(|d| d.name == scope)
+            && !def.roles.is_empty()
+            && !input.roles.iter().any(|r| def.roles.iter().any(|x| x == r))
+        {
+            trace.verdict(scope, || Verdict::Removed(Removal::NoRole { roles: def.roles.clone() }));
+            return;
+        }
         if let Some((deny, _)) =
             policies().find(|(p, part)| p.effect == Effect::Deny && *part != Part::Out && p.names(scope))
         {
@@ -412,6 +429,9 @@ impl std::fmt::Display for Explanation {
                     writeln!(f, "  - {scope}: allow policies apply ({}) and none allows it", join(applicable_allow))?
                 }
                 Verdict::Removed(Removal::Denied { by }) => writeln!(f, "  - {scope}: denied by AccessPolicy {by}")?,
+                Verdict::Removed(Removal::NoRole { roles }) => {
+                    writeln!(f, "  - {scope}: the user holds none of its roles ({})", roles.join(", "))?
+                }
             }
         }
         Ok(())

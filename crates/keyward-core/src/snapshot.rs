@@ -171,6 +171,12 @@ pub struct CompiledClient {
     pub display_name: String,
     pub auth_method: AuthMethod,
     pub credential: Credential,
+    pub authorization_code: Option<crate::model::AuthorizationCodeGrant>,
+    /// The provider this client's users log in with (its own or the hub's
+    /// default); set whenever `authorization_code` is.
+    pub identity_provider: Option<Arc<crate::identity::CompiledIdentityProvider>>,
+    pub description: Option<String>,
+    pub logo_uri: Option<String>,
     pub client_credentials: Option<ClientCredentialsGrant>,
     pub jwt_bearer: Option<crate::model::JwtBearerGrant>,
     pub token_exchange: Option<crate::model::TokenExchangeGrant>,
@@ -189,6 +195,8 @@ pub enum Credential {
     /// `federated_jwt`: the issuers (with their subjects) whose JWTs
     /// authenticate the client.
     Federated(Vec<crate::model::TrustedIssuer>),
+    /// A public client (`none`): nothing to prove.
+    Public,
 }
 
 impl CompiledClient {
@@ -203,12 +211,19 @@ pub struct HubSnapshot {
     pub(crate) clients: HashMap<Box<str>, Arc<CompiledClient>>,
     pub(crate) resources: HashMap<Box<str>, Arc<CompiledResource>>,
     pub(crate) policies: Vec<Arc<CompiledPolicy>>,
+    pub(crate) identity_providers: HashMap<ObjectKey, Arc<crate::identity::CompiledIdentityProvider>>,
 }
 
 impl HubSnapshot {
     /// A snapshot with nothing in it: what the server holds before the first load.
     pub fn empty(settings: HubSettings) -> Self {
-        HubSnapshot { settings, clients: HashMap::new(), resources: HashMap::new(), policies: Vec::new() }
+        HubSnapshot {
+            settings,
+            clients: HashMap::new(),
+            resources: HashMap::new(),
+            policies: Vec::new(),
+            identity_providers: HashMap::new(),
+        }
     }
 
     pub fn client(&self, client_id: &str) -> Option<&Arc<CompiledClient>> {
@@ -233,6 +248,10 @@ impl HubSnapshot {
 
     pub fn resources(&self) -> impl Iterator<Item = &Arc<CompiledResource>> {
         self.resources.values()
+    }
+
+    pub fn identity_provider(&self, key: &ObjectKey) -> Option<&Arc<crate::identity::CompiledIdentityProvider>> {
+        self.identity_providers.get(key)
     }
 
     pub fn policy_count(&self) -> usize {

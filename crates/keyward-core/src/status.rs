@@ -29,6 +29,9 @@ pub enum Reason {
     SecretConflict,
     /// A field this runtime cannot honour (see `snapshot::Runtime`).
     Unsupported,
+    /// The IdentityProvider a client's users would log in with does not
+    /// exist, is not Ready, or none is named and the hub has no default.
+    IdentityProviderNotFound,
 }
 
 impl Reason {
@@ -44,6 +47,7 @@ impl Reason {
             Reason::SecretPending => "SecretPending",
             Reason::SecretConflict => "SecretConflict",
             Reason::Unsupported => "Unsupported",
+            Reason::IdentityProviderNotFound => "IdentityProviderNotFound",
         }
     }
 }

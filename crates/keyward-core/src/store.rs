@@ -68,3 +68,112 @@ pub trait Store: Send + Sync + 'static {
         true
     }
 }
+
+/// The record kinds of the user flows (`crate::session`). Each is its own
+/// namespace of keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordKind {
+    /// An `/authorize` request waiting for login and consent.
+    Pending,
+    /// A browser's login session.
+    Login,
+    /// An authorization code.
+    Code,
+    /// A refresh token.
+    Refresh,
+    /// A refresh-token family: everything one authorization issued.
+    Family,
+    /// A user's consent to one client for one Resource.
+    Consent,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 6] = [
+        RecordKind::Pending,
+        RecordKind::Login,
+        RecordKind::Code,
+        RecordKind::Refresh,
+        RecordKind::Family,
+        RecordKind::Consent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Pending => "pending",
+            RecordKind::Login => "login",
+            RecordKind::Code => "code",
+            RecordKind::Refresh => "refresh",
+            RecordKind::Family => "family",
+            RecordKind::Consent => "consent",
+        }
+    }
+}
+
+/// A record as a backend keeps it: opaque bytes (JSON of `crate::session`'s
+/// types), when it may be forgotten, and one optional index value to list by
+/// (a consent's subject).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub value: Vec<u8>,
+    pub until: UnixTime,
+    pub index: Option<String>,
+}
+
+/// A record read back, with the version a conditional write must name.
+/// Versions are opaque: a counter in the embedded store, a
+/// `resourceVersion` in the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    pub version: String,
+    pub record: Record,
+}
+
+/// The answer of a conditional write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Written; the record's new version.
+    Done(String),
+    /// `create`: the key exists. `replace`: the record changed since it was
+    /// read, or is gone.
+    Conflict,
+}
+
+/// Keyed records with optimistic concurrency: what the user flows need from
+/// a backend, and no more, so a Kubernetes-object backend and a SQL one can
+/// follow the embedded one. Keys are chosen by the caller and are safe in any
+/// backend: lower-case hex or base64url digests of secrets (a code, a
+/// refresh token, a session cookie), never the secrets themselves.
+///
+/// The contract, which `tests/integration/records_contract.rs` holds every
+/// backend to:
+/// - `create` succeeds for exactly one of concurrent callers with one key;
+/// - `replace` succeeds only if the stored version is still `expected`, so of
+///   two replicas racing on one refresh token exactly one wins;
+/// - a record whose `until` has passed reads as absent (and can be created
+///   anew), whether or not a purge has run;
+/// - a write is durable when its future resolves `Ok`.
+pub trait Records: Send + Sync + 'static {
+    fn create<'a>(&'a self, kind: RecordKind, key: &'a str, record: Record, now: UnixTime) -> StoreFuture<'a, Write>;
+    fn get<'a>(&'a self, kind: RecordKind, key: &'a str, now: UnixTime) -> StoreFuture<'a, Option<Stored>>;
+    fn replace<'a>(
+        &'a self,
+        kind: RecordKind,
+        key: &'a str,
+        expected: &'a str,
+        record: Record,
+        now: UnixTime,
+    ) -> StoreFuture<'a, Write>;
+    /// Removes the record; `false` if it was not there.
+    fn delete<'a>(&'a self, kind: RecordKind, key: &'a str) -> StoreFuture<'a, bool>;
+    /// Unexpired records of a kind, all or those with this index value, with
+    /// their keys, at most `limit`.
+    fn list<'a>(
+        &'a self,
+        kind: RecordKind,
+        index: Option<&'a str>,
+        now: UnixTime,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<(String, Stored)>>;
+    /// Forgets expired records; returns how many. Bounded work per call.
+    fn purge_records(&self, now: UnixTime) -> StoreFuture<'_, u64>;
+}

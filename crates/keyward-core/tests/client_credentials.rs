@@ -225,6 +225,9 @@ fn a_rotated_secret_works_for_its_grace_period_only() {
         resources: vec![],
         policies: vec![],
         secrets: input_secrets,
+        identity_providers: vec![],
+        passwords: Default::default(),
+        default_identity_provider: None,
         invalid: Default::default(),
     });
     let s = &compiled.snapshot;

@@ -9,6 +9,7 @@
 
 pub mod access_policy;
 pub mod duration;
+pub mod identity_provider;
 pub mod jwks;
 pub mod oauth_client;
 pub mod resource;

@@ -6,13 +6,15 @@
 use std::time::Duration;
 
 use keyward_core::model::{
-    self, AuthMethod, ClientCredentialsGrant, Grants, IssuerSource, JwsAlgorithm, JwtBearerGrant, ResourceGrant,
-    SecretRotation, SessionLifetimes, TokenExchangeGrant, TrustedIssuer, UserInfo,
+    self, AuthMethod, AuthorizationCodeGrant, ClientCredentialsGrant, Grants, IssuerSource, JwsAlgorithm,
+    JwtBearerGrant, ResourceGrant, SecretRotation, SessionLifetimes, TokenExchangeGrant, TrustedIssuer, UserInfo,
 };
 
 use super::{Check, Invalid, is_client_id, is_https_url};
 use crate::v1alpha1::common::limits;
-use crate::v1alpha1::{ClientResource, OAuthClient, SessionSpec, TokenEndpointAuthMethod, TrustedIssuerSpec};
+use crate::v1alpha1::{
+    AuthorizationCodeSpec, ClientResource, OAuthClient, SessionSpec, TokenEndpointAuthMethod, TrustedIssuerSpec,
+};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -60,6 +62,7 @@ impl TryFrom<&OAuthClient> for model::Client {
             TokenEndpointAuthMethod::ClientSecretPost => AuthMethod::ClientSecretPost,
             TokenEndpointAuthMethod::PrivateKeyJwt => AuthMethod::PrivateKeyJwt,
             TokenEndpointAuthMethod::FederatedJwt => AuthMethod::FederatedJwt,
+            TokenEndpointAuthMethod::None => AuthMethod::None,
         };
         let private_key_jwt = auth_method == AuthMethod::PrivateKeyJwt;
         let keys = super::jwks::client_keys(&mut c, private_key_jwt, spec.jwks.as_ref(), spec.jwks_uri.as_deref());
@@ -133,6 +136,15 @@ impl TryFrom<&OAuthClient> for model::Client {
         }
         let token_exchange =
             spec.grant_types.as_ref().and_then(|g| g.token_exchange.as_ref()).map(|_| TokenExchangeGrant {});
+        let authorization_code = spec
+            .grant_types
+            .as_ref()
+            .and_then(|g| g.authorization_code.as_ref())
+            .map(|a| authorization_code(&mut c, a));
+        let identity_provider = spec
+            .identity_provider
+            .as_ref()
+            .map(|r| c.object_ref("spec.identityProvider", &r.name, r.namespace.as_deref(), &meta.key.namespace));
 
         let resources = resource_grants(&mut c, &spec.resources, &meta.key.namespace);
         let session = session(&mut c, spec.session.as_ref());
@@ -151,12 +163,31 @@ impl TryFrom<&OAuthClient> for model::Client {
             secret_annotations,
             secret_provided: spec.secret.as_ref().is_some_and(|s| s.provided),
             secret_rotation,
-            grants: Grants { client_credentials, jwt_bearer, token_exchange },
+            grants: Grants { authorization_code, client_credentials, jwt_bearer, token_exchange },
             resources,
             session,
+            identity_provider,
             meta,
         })
     }
+}
+
+fn authorization_code(c: &mut Check, a: &AuthorizationCodeSpec) -> AuthorizationCodeGrant {
+    let field = "spec.grantTypes.authorizationCode.redirectUris";
+    if a.redirect_uris.is_empty() {
+        c.invalid(field, "must list at least one redirect URI");
+    }
+    c.max_items(field, a.redirect_uris.len(), limits::REDIRECT_URIS);
+    for (i, uri) in a.redirect_uris.iter().enumerate() {
+        let f = format!("{field}[{i}]");
+        if c.length(&f, uri, 1, limits::URI)
+            && let Err(why) = keyward_core::grant::redirect::check_registered(uri)
+        {
+            c.invalid(f, why);
+        }
+    }
+    c.unique(field, &a.redirect_uris);
+    AuthorizationCodeGrant { redirect_uris: a.redirect_uris.clone(), skip_consent: a.skip_consent }
 }
 
 fn resource_grants(c: &mut Check, entries: &[ClientResource], own_namespace: &str) -> Vec<ResourceGrant> {

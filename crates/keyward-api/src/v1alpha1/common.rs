@@ -40,6 +40,11 @@ pub mod limits {
     /// `"namespace/name"` in a policy's client selector.
     pub const QUALIFIED_NAME: usize = NAMESPACE + 1 + NAME;
     pub const DURATION: usize = 32;
+    pub const STATIC_USERS: usize = 1000;
+    pub const USERNAME: usize = 253;
+    /// RFC 5321 §4.5.3.1: the longest forward path.
+    pub const EMAIL: usize = 254;
+    pub const REDIRECT_URIS: usize = 16;
 }
 
 /// Regular expressions published as schema `pattern`s (RE2 syntax, anchored).
@@ -56,6 +61,8 @@ pub mod patterns {
     /// `keyward_core::syntax::is_tenant`.
     pub const TENANT: &str = "^[A-Za-z0-9._:-]+$";
     pub const ROLE: &str = "^[!-~]+$";
+    /// A static user's name: also a Secret key, so within Kubernetes' key alphabet.
+    pub const USERNAME: &str = "^[A-Za-z0-9._-]+$";
     /// DNS-1123 subdomain: object names (length is `maxLength`).
     pub const DNS_SUBDOMAIN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
     /// DNS-1123 label: namespaces.

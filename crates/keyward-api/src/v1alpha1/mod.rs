@@ -1,4 +1,4 @@
-//! `keyward.dev/v1alpha1`: the three custom resources as they are written in
+//! `keyward.dev/v1alpha1`: the custom resources as they are written in
 //! YAML. Owns the wire shape, the field docs (`kubectl explain`) and the
 //! schema/CEL rules; owns no validation logic (that is `crate::convert`).
 //!
@@ -8,6 +8,7 @@
 
 pub mod access_policy;
 pub mod common;
+pub mod identity_provider;
 pub mod oauth_client;
 pub mod resource;
 
@@ -15,9 +16,13 @@ pub use access_policy::{
     AccessPolicy, AccessPolicySpec, AccessPolicyStatus, ClientSelectorSpec, Effect, GrantTypeName, ResourceSelectorSpec,
 };
 pub use common::ObjectRef;
+pub use identity_provider::{
+    GroupRolesSpec, IdentityProvider, IdentityProviderSpec, IdentityProviderStatus, IdentityProviderType,
+    StaticUserSpec, StaticUsersSpec,
+};
 pub use oauth_client::{
-    ClaimMappingsSpec, ClientCredentialsSpec, ClientOrigin, ClientResource, ClientSecretSpec, GrantTypesSpec,
-    JwkSetSpec, JwkSpec, JwtBearerSpec, OAuthClient, OAuthClientSpec, OAuthClientStatus, SecretRef, SecretRotationSpec,
-    SessionSpec, TokenEndpointAuthMethod, TokenExchangeSpec, TrustedIssuerSpec,
+    AuthorizationCodeSpec, ClaimMappingsSpec, ClientCredentialsSpec, ClientOrigin, ClientResource, ClientSecretSpec,
+    GrantTypesSpec, JwkSetSpec, JwkSpec, JwtBearerSpec, OAuthClient, OAuthClientSpec, OAuthClientStatus, SecretRef,
+    SecretRotationSpec, SessionSpec, TokenEndpointAuthMethod, TokenExchangeSpec, TrustedIssuerSpec,
 };
 pub use resource::{IntrospectionSpec, Resource, ResourceSpec, ResourceStatus, ResourceType, ScopeSpec};

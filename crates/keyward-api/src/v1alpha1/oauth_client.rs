@@ -56,6 +56,9 @@ use super::common::{limits, patterns};
 #[x_kube(validation = Rule::new("!(has(self.tokenEndpointAuthMethod) && self.tokenEndpointAuthMethod == 'federated_jwt' && has(self.secret))")
     .message("a federated_jwt client has no secret: remove spec.secret")
     .field_path(".secret"))]
+#[x_kube(validation = Rule::new("!(has(self.tokenEndpointAuthMethod) && self.tokenEndpointAuthMethod == 'none' && has(self.secret))")
+    .message("a public client (none) has no secret: remove spec.secret")
+    .field_path(".secret"))]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthClientSpec {
     /// Human-readable name shown on consent screens and in audit output,
@@ -138,6 +141,11 @@ pub struct OAuthClientSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<ClientSecretSpec>,
 
+    /// The IdentityProvider this client's users log in with (authorization
+    /// code grant). Unset: the hub's default provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_provider: Option<super::common::ObjectRef>,
+
     /// The OAuth grants this client may use. Every grant is off unless its
     /// field is present; an empty object (`clientCredentials: {}`) turns it on
     /// with default settings.
@@ -183,6 +191,11 @@ pub enum TokenEndpointAuthMethod {
     /// federation), sent as a client assertion with `client_id`.
     #[serde(rename = "federated_jwt")]
     FederatedJwt,
+    /// A public client (a native or browser app that cannot keep a secret):
+    /// it sends only `client_id`, may use only the authorization code grant
+    /// (with PKCE) and refresh, and has no secret.
+    #[serde(rename = "none")]
+    None,
 }
 
 /// A JWK Set of public keys (RFC 7517 §5).
@@ -310,6 +323,14 @@ pub struct GrantTypesSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt_bearer: Option<JwtBearerSpec>,
 
+    /// The authorization code grant (RFC 6749 §4.1 as OAuth 2.1 profiles it,
+    /// PKCE S256 required): the client sends a user to the hub's
+    /// `/authorize`, the user logs in and consents, and the client exchanges
+    /// the code for tokens — an access token, a refresh token, and an ID token
+    /// when it asked for `openid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_code: Option<AuthorizationCodeSpec>,
+
     /// Token exchange (RFC 8693): the client trades a token (from this hub or
     /// a trusted issuer) for one toward another of its Resources, with scopes
     /// that only narrow; the result names the client in `act`.
@@ -324,6 +345,25 @@ pub struct JwtBearerSpec {
     /// Who may sign the assertions this client presents. At least one; at most 16.
     #[schemars(length(min = 1, max = 16))]
     pub trusted_issuers: Vec<TrustedIssuerSpec>,
+}
+
+/// Settings of the authorization code grant.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationCodeSpec {
+    /// Where the hub may send the user back with the code, compared exactly
+    /// (no wildcards, no prefix match). `https` URLs, or for native apps a
+    /// loopback `http://127.0.0.1/...` or `http://[::1]/...` (any port is
+    /// accepted for those, RFC 8252 §7.3) or a private-use scheme such as
+    /// `com.example.app:/callback`. No fragment. 1 to 16.
+    #[schemars(length(min = 1, max = limits::REDIRECT_URIS), inner(length(min = 1, max = limits::URI)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub redirect_uris: Vec<String>,
+
+    /// Skip the consent page: for first-party apps the organisation trusts.
+    /// Only for confidential clients (public clients always ask).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_consent: bool,
 }
 
 /// Settings of token exchange (none yet: being present turns it on).

@@ -19,8 +19,7 @@ pub enum Presented<'r> {
     Basic { client_id: &'r str, secret: SecretDigest },
     /// `client_id` + `client_secret` in the body.
     Post { client_id: &'r str, secret: SecretDigest },
-    /// `client_id` alone in the body: a public client, which Keyward does not
-    /// register yet.
+    /// `client_id` alone in the body: a public client (`none`).
     IdOnly { client_id: &'r str },
 }
 
@@ -32,14 +31,18 @@ pub fn authenticate<'s>(
     let (client_id, secret, method) = match presented {
         Presented::Nothing => return Err(OAuthError::invalid_client("client authentication is required")),
         Presented::IdOnly { client_id } => {
-            return Err(match snapshot.client(client_id) {
-                Some(c) if !c.auth_method.uses_secret() => OAuthError::invalid_client(format!(
+            return match snapshot.client(client_id) {
+                // Nothing to prove: what a public client may do is limited by
+                // its grants (compile allows it only authorization code with
+                // PKCE) and by each endpoint.
+                Some(c) if c.auth_method == AuthMethod::None => Ok(c),
+                Some(c) if !c.auth_method.uses_secret() => Err(OAuthError::invalid_client(format!(
                     "client_assertion is required: this client authenticates with {}",
                     c.auth_method.as_str()
-                )),
-                Some(_) => OAuthError::invalid_client("client_secret is required"),
-                None => unknown(client_id),
-            });
+                ))),
+                Some(_) => Err(OAuthError::invalid_client("client_secret is required")),
+                None => Err(unknown(client_id)),
+            };
         }
         Presented::Basic { client_id, secret } => (*client_id, secret, AuthMethod::ClientSecretBasic),
         Presented::Post { client_id, secret } => (*client_id, secret, AuthMethod::ClientSecretPost),
@@ -54,7 +57,7 @@ pub fn authenticate<'s>(
     }
     let verified = match &client.credential {
         Credential::Secrets(secrets) => secrets.verify(secret, now),
-        Credential::Keys(_) | Credential::Federated(_) => false,
+        Credential::Keys(_) | Credential::Federated(_) | Credential::Public => false,
     };
     if !verified {
         return Err(OAuthError::invalid_client("client authentication failed"));

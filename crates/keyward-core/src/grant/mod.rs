@@ -7,11 +7,15 @@
 //! calls the same functions, so an explanation cannot disagree with a token.
 
 pub mod authenticate;
+pub mod authorization_code;
+pub mod authorize;
 pub mod client_assertion;
 pub mod client_credentials;
 pub mod common;
 pub mod jwt_bearer;
 pub mod own_token;
+pub mod redirect;
+pub mod refresh;
 pub mod request;
 pub mod token_exchange;
 

@@ -8,8 +8,10 @@
 //! header, which only the edge sees.
 
 use crate::error::{ErrorCode, OAuthError, echo};
+use crate::grant::authorization_code::AuthorizationCodeRequest;
 use crate::grant::client_credentials::ClientCredentialsRequest;
 use crate::grant::jwt_bearer::JwtBearerRequest;
+use crate::grant::refresh::RefreshRequest;
 use crate::grant::token_exchange::ExchangeRequest;
 use crate::model::GrantType;
 
@@ -25,6 +27,8 @@ pub trait Params {
 /// One request per grant the token endpoint serves.
 #[derive(Debug)]
 pub enum TokenRequest<'r> {
+    AuthorizationCode(AuthorizationCodeRequest<'r>),
+    RefreshToken(RefreshRequest<'r>),
     ClientCredentials(ClientCredentialsRequest<'r>),
     JwtBearer(JwtBearerRequest<'r>),
     TokenExchange(ExchangeRequest<'r>),
@@ -46,7 +50,9 @@ impl<'r> TokenRequest<'r> {
             GrantType::ClientCredentials => TokenRequest::ClientCredentials(ClientCredentialsRequest::parse(p)?),
             GrantType::JwtBearer => TokenRequest::JwtBearer(JwtBearerRequest::parse(p)?),
             GrantType::TokenExchange => TokenRequest::TokenExchange(ExchangeRequest::parse(p)?),
-            GrantType::AuthorizationCode | GrantType::RefreshToken | GrantType::Ciba => {
+            GrantType::AuthorizationCode => TokenRequest::AuthorizationCode(AuthorizationCodeRequest::parse(p)?),
+            GrantType::RefreshToken => TokenRequest::RefreshToken(RefreshRequest::parse(p)?),
+            GrantType::Ciba => {
                 return Err(OAuthError::new(
                     ErrorCode::UnsupportedGrantType,
                     format!("grant_type '{}' is not supported by this hub yet", grant.as_str()),
@@ -57,6 +63,8 @@ impl<'r> TokenRequest<'r> {
 
     pub fn grant(&self) -> GrantType {
         match self {
+            TokenRequest::AuthorizationCode(_) => GrantType::AuthorizationCode,
+            TokenRequest::RefreshToken(_) => GrantType::RefreshToken,
             TokenRequest::ClientCredentials(_) => GrantType::ClientCredentials,
             TokenRequest::JwtBearer(_) => GrantType::JwtBearer,
             TokenRequest::TokenExchange(_) => GrantType::TokenExchange,
@@ -97,8 +105,11 @@ pub(crate) mod tests {
         let unknown = parse(&Pairs(&[("grant_type", "password")])).unwrap_err();
         assert_eq!(unknown.code, ErrorCode::UnsupportedGrantType);
         assert_eq!(unknown.description, "grant_type 'password' is not supported");
-        let later = parse(&Pairs(&[("grant_type", "authorization_code")])).unwrap_err();
-        assert_eq!(later.description, "grant_type 'authorization_code' is not supported by this hub yet");
+        let later = parse(&Pairs(&[("grant_type", "urn:openid:params:grant-type:ciba")])).unwrap_err();
+        assert_eq!(
+            later.description,
+            "grant_type 'urn:openid:params:grant-type:ciba' is not supported by this hub yet"
+        );
         assert_eq!(grant_type(&Pairs(&[("grant_type", "refresh_token")])).unwrap(), GrantType::RefreshToken);
     }
 

@@ -47,6 +47,7 @@ pub fn client(ns: &str, name: &str) -> Client {
         grants: Grants { client_credentials: Some(ClientCredentialsGrant::default()), ..Grants::default() },
         resources: vec![],
         session: SessionLifetimes::default(),
+        identity_provider: None,
     }
 }
 
@@ -110,6 +111,8 @@ pub struct World {
     pub no_secret_for: Vec<ObjectKey>,
     pub runtime: Runtime,
     pub invalid: HashSet<(Kind, ObjectKey)>,
+    pub identity_providers: Vec<IdentityProvider>,
+    pub passwords: HashMap<ObjectKey, std::collections::BTreeMap<String, String>>,
 }
 
 impl World {
@@ -121,6 +124,8 @@ impl World {
             no_secret_for: vec![],
             runtime: Runtime::Cluster,
             invalid: HashSet::new(),
+            identity_providers: vec![],
+            passwords: HashMap::new(),
         }
     }
     /// As `keyward serve` compiles: no cluster behind the hub.
@@ -164,6 +169,9 @@ impl World {
             resources: self.resources,
             policies: self.policies,
             secrets,
+            identity_providers: self.identity_providers,
+            passwords: self.passwords,
+            default_identity_provider: None,
             invalid: self.invalid,
         })
     }

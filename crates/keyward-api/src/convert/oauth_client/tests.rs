@@ -66,6 +66,7 @@ fn full_client_converts_field_by_field() {
         s.grant_types = Some(GrantTypesSpec {
             jwt_bearer: None,
             token_exchange: None,
+            authorization_code: None,
             client_credentials: Some(ClientCredentialsSpec { allowed_tenants: vec!["acme".into()] }),
         });
         s.resources = vec![
@@ -207,6 +208,7 @@ fn client_with_malformed_tenant_is_invalid_at_its_path() {
         Some(GrantTypesSpec {
             jwt_bearer: None,
             token_exchange: None,
+            authorization_code: None,
             client_credentials: Some(ClientCredentialsSpec { allowed_tenants: vec!["acme".into(), t.into()] }),
         })
     };

@@ -1,0 +1,316 @@
+//! What the user flows remember between requests, and the few operations on
+//! it that must be atomic: redeeming a code once, rotating a refresh token
+//! with exactly one winner, revoking a family. The records are serialized to
+//! JSON into any [`Records`] backend; every conditional write is optimistic
+//! (read, decide, write if unchanged), so the same code is correct on one
+//! embedded file and on many replicas sharing the API server.
+//!
+//! Keys are digests of the secrets the browser or client holds (computed at
+//! the edge), so a leaked store gives no usable code, token or cookie.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::identity::User;
+use crate::store::{Record, RecordKind, Records, StoreError, Write};
+use crate::time::UnixTime;
+
+/// An `/authorize` request waiting for the user (login, consent).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingAuthorization {
+    pub client_id: String,
+    pub incarnation: String,
+    pub redirect_uri: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    pub code_challenge: String,
+    /// Resource identifiers the code will be good for.
+    pub resources: Vec<String>,
+    /// The `scope` parameter as sent (resource and OpenID scopes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// `prompt=consent`: ask even if consent was given.
+    #[serde(default)]
+    pub force_consent: bool,
+    /// `prompt=login` or `max_age` passed: the user must log in again, even
+    /// with a session.
+    #[serde(default)]
+    pub force_login: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_hint: Option<String>,
+    /// Digest of the CSRF token the pages carry.
+    pub csrf: String,
+    /// Digest of the browser-binding cookie set at `/authorize`: only the
+    /// browser that started the request can finish it.
+    pub browser: String,
+    /// Set by a successful login for this request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+}
+
+/// A browser's login at the hub.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginSession {
+    pub user: User,
+    pub auth_time: u64,
+}
+
+/// A user's consent to one client for one Resource.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    /// New for every grant of consent: a refresh token names the consent it
+    /// came from, so revoking and granting again does not revive old tokens.
+    pub id: String,
+    pub client_id: String,
+    pub incarnation: String,
+    pub resource: String,
+    /// Resource scopes the user allowed.
+    pub scopes: Vec<String>,
+    /// OpenID scopes (`openid`, `profile`, `email`) the user allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub openid: Vec<String>,
+    /// The user as of the last login that used this consent (what `/userinfo`
+    /// answers from).
+    pub user: User,
+    pub granted_at: u64,
+    /// Given by `skipConsent`, not by the user.
+    #[serde(default)]
+    pub implicit: bool,
+}
+
+/// An authorization code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Code {
+    pub client_id: String,
+    pub incarnation: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub resources: Vec<String>,
+    /// Resource scopes requested (`None`: the client's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub openid: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    pub user: User,
+    pub auth_time: u64,
+    /// Consent id per resource, in `resources` order.
+    pub consents: Vec<String>,
+    /// The family every token of this authorization belongs to.
+    pub family: String,
+    pub expires: u64,
+    /// Set at the first redemption: the `jti` of the access token it issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed: Option<String>,
+}
+
+/// A refresh token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshToken {
+    pub family: String,
+    pub client_id: String,
+    pub incarnation: String,
+    pub user: User,
+    pub auth_time: u64,
+    /// The resources originally granted, and the scopes granted at each:
+    /// the ceiling of every refresh.
+    pub grants: Vec<ResourceGrant>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub openid: Vec<String>,
+    /// The family's absolute end (`sessionTokenTimeout`).
+    pub family_expires: u64,
+    /// This token's idle end (`refreshTokenTimeout`).
+    pub expires: u64,
+    /// When it was exchanged for a successor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_at: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceGrant {
+    pub resource: String,
+    pub scopes: Vec<String>,
+    /// The consent this grant rests on.
+    pub consent: String,
+}
+
+/// A family's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Family {
+    pub client_id: String,
+    pub sub: String,
+    #[serde(default)]
+    pub revoked: bool,
+}
+
+/// The key of a consent: one per (user, client, resource). The edge digests
+/// it before it reaches a backend.
+pub fn consent_key(sub: &str, client_id: &str, resource: &str) -> String {
+    format!("{sub}\n{client_id}\n{resource}")
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Backend(format!("encoding a record: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(b).map_err(|e| StoreError::Backend(format!("a stored record does not decode: {e}")))
+}
+
+/// Creates a record; `false` if the key is taken.
+pub async fn create<T: Serialize>(
+    store: &dyn Records,
+    kind: RecordKind,
+    key: &str,
+    value: &T,
+    until: UnixTime,
+    index: Option<String>,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let record = Record { value: encode(value)?, until, index };
+    Ok(matches!(store.create(kind, key, record, now).await?, Write::Done(_)))
+}
+
+/// Reads a record with its version.
+pub async fn get<T: DeserializeOwned>(
+    store: &dyn Records,
+    kind: RecordKind,
+    key: &str,
+    now: UnixTime,
+) -> Result<Option<(String, T, UnixTime)>, StoreError> {
+    match store.get(kind, key, now).await? {
+        None => Ok(None),
+        Some(s) => Ok(Some((s.version, decode(&s.record.value)?, s.record.until))),
+    }
+}
+
+/// Replaces a record if it is still at `version`; `false` on a conflict.
+// Each argument is one fact of the decision; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
+pub async fn replace<T: Serialize>(
+    store: &dyn Records,
+    kind: RecordKind,
+    key: &str,
+    version: &str,
+    value: &T,
+    until: UnixTime,
+    index: Option<String>,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let record = Record { value: encode(value)?, until, index };
+    Ok(matches!(store.replace(kind, key, version, record, now).await?, Write::Done(_)))
+}
+
+/// How a code redemption went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Redemption {
+    /// This call redeemed it.
+    First(Code),
+    /// It was redeemed before: the caller revokes what that redemption issued.
+    Replayed(Code),
+    Unknown,
+}
+
+/// Marks a code redeemed, with the `jti` the caller will issue. Of any number
+/// of concurrent calls exactly one gets `First`.
+pub async fn redeem_code(store: &dyn Records, key: &str, jti: &str, now: UnixTime) -> Result<Redemption, StoreError> {
+    for _ in 0..4 {
+        let Some((version, mut code, until)) = get::<Code>(store, RecordKind::Code, key, now).await? else {
+            return Ok(Redemption::Unknown);
+        };
+        if code.redeemed.is_some() {
+            return Ok(Redemption::Replayed(code));
+        }
+        code.redeemed = Some(jti.to_owned());
+        if replace(store, RecordKind::Code, key, &version, &code, until, None, now).await? {
+            code.redeemed = None;
+            return Ok(Redemption::First(code));
+        }
+    }
+    Err(StoreError::Backend("the code changed under every redemption attempt".into()))
+}
+
+/// How a refresh token lookup went.
+#[derive(Debug)]
+pub enum Presented {
+    /// Live (never rotated, or rotated within the grace for a concurrent
+    /// retry), with the version to rotate it from.
+    Live {
+        version: String,
+        token: RefreshToken,
+        until: UnixTime,
+    },
+    /// Rotated before the grace: someone replays an old token.
+    Reused(RefreshToken),
+    Unknown,
+}
+
+/// Looks a presented refresh token up.
+pub async fn present_refresh(
+    store: &dyn Records,
+    key: &str,
+    now: UnixTime,
+    grace: std::time::Duration,
+) -> Result<Presented, StoreError> {
+    let Some((version, token, until)) = get::<RefreshToken>(store, RecordKind::Refresh, key, now).await? else {
+        return Ok(Presented::Unknown);
+    };
+    match token.rotated_at {
+        Some(at) if now.0 > at.saturating_add(grace.as_secs()) => Ok(Presented::Reused(token)),
+        _ => Ok(Presented::Live { version, token, until }),
+    }
+}
+
+/// Marks `old` rotated (if it is not yet) and stores its successor under
+/// `new_key`. Of two concurrent rotations of one token, one marks it and the
+/// other, finding it freshly rotated, is within the grace and also gets a
+/// successor: a client that retried a request it thought lost keeps working.
+/// `false`: the token changed in a way that ends this attempt (it was
+/// rotated long ago in between, or is gone).
+pub async fn rotate_refresh(
+    store: &dyn Records,
+    old_key: &str,
+    old: Presented,
+    new_key: &str,
+    new: &RefreshToken,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let Presented::Live { version, mut token, until } = old else { return Ok(false) };
+    if token.rotated_at.is_none() {
+        token.rotated_at = Some(now.0);
+        if !replace(store, RecordKind::Refresh, old_key, &version, &token, until, None, now).await? {
+            // Someone else rotated it between our read and write: that is the
+            // concurrent retry the grace exists for, and it is still fresh.
+            match get::<RefreshToken>(store, RecordKind::Refresh, old_key, now).await? {
+                Some((_, t, _)) if t.rotated_at.is_some() => {}
+                _ => return Ok(false),
+            }
+        }
+    }
+    let until = UnixTime(new.expires.min(new.family_expires));
+    create(store, RecordKind::Refresh, new_key, new, until, None, now).await
+}
+
+/// Revokes a family: its refresh tokens stop working at once. (Access
+/// tokens already issued in it run out on their own; only the one a replayed
+/// code issued is revoked by `jti`, RFC 6749 §4.1.2.)
+pub async fn revoke_family(store: &dyn Records, family: &str, now: UnixTime) -> Result<(), StoreError> {
+    for _ in 0..4 {
+        let Some((version, mut f, until)) = get::<Family>(store, RecordKind::Family, family, now).await? else {
+            return Ok(());
+        };
+        if f.revoked {
+            return Ok(());
+        }
+        f.revoked = true;
+        if replace(store, RecordKind::Family, family, &version, &f, until, None, now).await? {
+            return Ok(());
+        }
+    }
+    Err(StoreError::Backend("the family changed under every revocation attempt".into()))
+}

@@ -1,0 +1,401 @@
+//! People through the pages, over real HTTP with a scripted user agent (a
+//! cookie jar, no redirects followed by itself): authorize, sign in,
+//! consent, code, tokens, refresh rotation and reuse detection, with the
+//! example manifests (`examples/people.yaml`, `examples/resources.yaml`).
+
+use std::collections::BTreeMap;
+
+use aws_lc_rs::digest::{SHA256, digest};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use reqwest::redirect::Policy;
+
+use crate::support::{Reply, TestHub, form, hub, url_encode};
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk0123";
+const REDIRECT: &str = "http://127.0.0.1:5555/callback";
+const ORDERS: &str = "https://api.example.internal/orders";
+
+fn challenge(v: &str) -> String {
+    B64.encode(digest(&SHA256, v.as_bytes()).as_ref())
+}
+
+async fn people_hub() -> TestHub {
+    hub()
+        .file("resources.yaml", include_str!("../../examples/resources.yaml"))
+        .file("people.yaml", include_str!("../../examples/people.yaml"))
+        .start()
+        .await
+}
+
+/// A browser: keeps cookies, follows nothing on its own.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    jar: BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn new(hub: &TestHub) -> Browser {
+        let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
+        Browser { http, base: hub.issuer(), jar: BTreeMap::new() }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.base) }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn keep(&mut self, r: reqwest::Response) -> Reply {
+        for v in r.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            let (kv, _) = v.split_once(';').unwrap_or((v, ""));
+            let (k, val) = kv.split_once('=').unwrap();
+            if v.contains("Max-Age=0") {
+                self.jar.remove(k);
+            } else {
+                self.jar.insert(k.to_owned(), val.to_owned());
+            }
+        }
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        Reply { status, headers, body: serde_json::Value::Null, text }
+    }
+
+    async fn get(&mut self, path: &str) -> Reply {
+        let r = self.http.get(self.url(path)).header("cookie", self.cookie_header()).send().await.unwrap();
+        self.keep(r).await
+    }
+
+    async fn post(&mut self, path: &str, pairs: &[(&str, &str)], origin: Option<&str>) -> Reply {
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(pairs));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        let r = req.send().await.unwrap();
+        self.keep(r).await
+    }
+}
+
+/// The value of hidden input `name` on a page.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = page.find(&marker).unwrap_or_else(|| panic!("no {name} on the page: {page}"));
+    let rest = &page[at + marker.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+fn query_of(location: &str) -> BTreeMap<String, String> {
+    let q = location.split_once('?').map_or("", |(_, q)| q);
+    q.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), urldecode(v))).collect()
+}
+
+fn urldecode(s: &str) -> String {
+    let s = s.replace('+', " ");
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn authorize_path(extra: &[(&str, &str)]) -> String {
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", "orders-desktop"),
+        ("redirect_uri", REDIRECT),
+        ("state", "st-123"),
+        ("resource", ORDERS),
+        ("scope", "orders:read orders:refund openid profile"),
+        ("nonce", "n-1"),
+    ];
+    pairs.extend_from_slice(extra);
+    let c = challenge(VERIFIER);
+    if !extra.iter().any(|(k, _)| *k == "code_challenge") {
+        pairs.push(("code_challenge", &c));
+        pairs.push(("code_challenge_method", "S256"));
+    }
+    let q: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect();
+    format!("/authorize?{}", q.join("&"))
+}
+
+/// Signs `user` in and allows; returns the redirect back to the client.
+async fn sign_in_and_allow(b: &mut Browser, user: &str, password: &str) -> BTreeMap<String, String> {
+    sign_in_with(b, user, password, &[]).await
+}
+
+async fn sign_in_with(b: &mut Browser, user: &str, password: &str, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let r = b.get(&authorize_path(extra)).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let login = r.header("location").unwrap().to_owned();
+    assert!(login.starts_with("/login?flow="), "{login}");
+    let page = b.get(&login).await;
+    assert_eq!(page.status, 200);
+    assert!(page.header("content-security-policy").unwrap().contains("form-action 'self' http://127.0.0.1:5555"));
+    assert!(page.text.contains("name=\"username\"") && page.text.contains("name=\"password\""));
+    let (flow, csrf) = (hidden(&page.text, "flow"), hidden(&page.text, "csrf"));
+    let consent = b
+        .post(
+            "/login",
+            &[("flow", &flow), ("csrf", &csrf), ("username", user), ("password", password)],
+            Some(&origin(b)),
+        )
+        .await;
+    assert_eq!(consent.status, 200, "{}", consent.text);
+    assert!(consent.text.contains(">Allow<") && consent.text.contains(">Deny<"));
+    assert!(consent.text.contains("Orders API"));
+    let done = b
+        .post(
+            "/consent",
+            &[
+                ("flow", &hidden(&consent.text, "flow")),
+                ("csrf", &hidden(&consent.text, "csrf")),
+                ("decision", "allow"),
+            ],
+            Some(&origin(b)),
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    let back = done.header("location").unwrap();
+    assert!(back.starts_with(&format!("{REDIRECT}?code=")), "{back}");
+    query_of(back)
+}
+
+fn origin(b: &Browser) -> String {
+    b.base.trim_end_matches('/').to_owned()
+}
+
+async fn redeem(hub: &TestHub, code: &str, verifier: &str) -> Reply {
+    hub.post(
+        "/token",
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+            ("client_id", "orders-desktop"),
+        ],
+    )
+    .await
+}
+
+async fn refresh(hub: &TestHub, token: &str) -> Reply {
+    hub.post(
+        "/token",
+        None,
+        &[("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", "orders-desktop")],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_user_signs_in_consents_and_the_app_gets_tokens_it_can_refresh() {
+    let hub = people_hub().await;
+    let mut b = Browser::new(&hub);
+    let back = sign_in_and_allow(&mut b, "bob", "bob-demo-password").await;
+    assert_eq!(back["state"], "st-123");
+    assert_eq!(back["iss"], hub.issuer(), "RFC 9207");
+
+    let t = redeem(&hub, &back["code"], VERIFIER).await;
+    assert_eq!(t.status, 200, "{}", t.text);
+    let claims = hub.verify(t.body["access_token"].as_str().unwrap(), ORDERS).await;
+    assert_eq!(claims["scope"], "orders:read orders:refund", "bob's finance role holds orders:refund");
+    assert_eq!(claims["client_id"], "orders-desktop");
+    assert_eq!(claims["sub"].as_str().unwrap().len(), 43);
+    assert_eq!(t.body["scope"], "orders:read orders:refund");
+    let id_token = t.body["id_token"].as_str().unwrap();
+    let id: serde_json::Value =
+        serde_json::from_slice(&B64.decode(id_token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!((id["aud"].as_str(), id["nonce"].as_str()), (Some("orders-desktop"), Some("n-1")));
+    assert_eq!((id["sub"].clone(), id["name"].as_str()), (claims["sub"].clone(), Some("Bob Builder")));
+
+    // Rotation: each refresh gives a new token; the old one dies.
+    let r1 = t.body["refresh_token"].as_str().unwrap().to_owned();
+    let t2 = refresh(&hub, &r1).await;
+    assert_eq!(t2.status, 200, "{}", t2.text);
+    let r2 = t2.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2);
+    assert_eq!(
+        hub.verify(t2.body["access_token"].as_str().unwrap(), ORDERS).await["scope"],
+        "orders:read orders:refund"
+    );
+
+    // Reuse of the rotated token after the grace revokes the whole family.
+    hub.advance(11);
+    refresh(&hub, &r1).await.assert_error(400, "invalid_grant", "the refresh token is invalid, expired or revoked");
+    refresh(&hub, &r2).await.assert_error(400, "invalid_grant", "the refresh token is invalid, expired or revoked");
+
+    // A second sign-in needs no password (session) and no consent (given).
+    let r = b.get(&authorize_path(&[])).await;
+    assert_eq!(r.status, 303);
+    assert!(r.header("location").unwrap().starts_with(&format!("{REDIRECT}?code=")));
+}
+
+#[tokio::test]
+async fn a_code_works_once_and_a_replay_revokes_what_it_issued() {
+    let hub = people_hub().await;
+    let mut b = Browser::new(&hub);
+    let back = sign_in_and_allow(&mut b, "bob", "bob-demo-password").await;
+    redeem(&hub, &back["code"], "x".repeat(43).as_str()).await.assert_error(
+        400,
+        "invalid_grant",
+        "code_verifier does not match the code_challenge",
+    );
+    redeem(&hub, &back["code"], VERIFIER).await.assert_error(
+        400,
+        "invalid_grant",
+        "the code is invalid, expired or already used",
+    );
+
+    let mut b = Browser::new(&hub);
+    // Consent was given above: prompt=consent asks again.
+    let back = sign_in_with(&mut b, "bob", "bob-demo-password", &[("prompt", "consent")]).await;
+    let t = redeem(&hub, &back["code"], VERIFIER).await;
+    assert_eq!(t.status, 200);
+    redeem(&hub, &back["code"], VERIFIER).await.assert_error(
+        400,
+        "invalid_grant",
+        "the code is invalid, expired or already used",
+    );
+    let rt = t.body["refresh_token"].as_str().unwrap();
+    refresh(&hub, rt).await.assert_error(400, "invalid_grant", "the refresh token is invalid, expired or revoked");
+    let r = hub.post("/introspect", None, &[("token", t.body["access_token"].as_str().unwrap())]).await;
+    assert_ne!(r.body["active"], true);
+}
+
+#[tokio::test]
+async fn scopes_follow_the_users_roles() {
+    let hub = people_hub().await;
+    let mut b = Browser::new(&hub);
+    let back = sign_in_and_allow(&mut b, "alice", "alice-demo-password").await;
+    let t = redeem(&hub, &back["code"], VERIFIER).await;
+    assert_eq!(t.status, 200, "{}", t.text);
+    let claims = hub.verify(t.body["access_token"].as_str().unwrap(), ORDERS).await;
+    assert_eq!(claims["scope"], "orders:read", "alice is a viewer: no orders:refund");
+}
+
+#[tokio::test]
+async fn an_unverified_redirect_gets_a_page_and_later_errors_go_to_the_client() {
+    let hub = people_hub().await;
+    let mut b = Browser::new(&hub);
+    for (extra, why) in [
+        (vec![("redirect_uri", "https://evil.example/cb")], "redirect_uri is not one registered"),
+        (vec![("client_id", "nobody")], "unknown client"),
+    ] {
+        let path = authorize_path(&[]).replace(
+            &format!(
+                "{}={}",
+                extra[0].0,
+                url_encode(if extra[0].0 == "client_id" { "orders-desktop" } else { REDIRECT })
+            ),
+            &format!("{}={}", extra[0].0, url_encode(extra[0].1)),
+        );
+        let r = b.get(&path).await;
+        assert_eq!(r.status, 400, "{path}");
+        assert!(r.header("location").is_none(), "never a redirect");
+        assert!(r.text.contains(why), "{}", r.text);
+        assert!(r.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
+    }
+    // A loopback redirect may use any port (RFC 8252 §7.3).
+    let other_port = authorize_path(&[]).replace(&url_encode(REDIRECT), &url_encode("http://127.0.0.1:61000/callback"));
+    assert_eq!(b.get(&other_port).await.status, 303);
+
+    let plain = authorize_path(&[("code_challenge", "abc"), ("code_challenge_method", "plain")]);
+    let r = b.get(&plain).await;
+    assert_eq!(r.status, 303);
+    let q = query_of(r.header("location").unwrap());
+    assert_eq!((q["error"].as_str(), q["state"].as_str()), ("invalid_request", "st-123"));
+    assert!(q["error_description"].contains("S256"));
+
+    let r = b.get(&authorize_path(&[("response_type", "token")]).replace("response_type=code&", "")).await;
+    assert_eq!(query_of(r.header("location").unwrap())["error"], "unsupported_response_type");
+
+    let r = b.get(&authorize_path(&[("prompt", "none")])).await;
+    let q = query_of(r.header("location").unwrap());
+    assert_eq!(q["error"], "login_required");
+    assert_eq!(q["iss"], hub.issuer());
+
+    let r = b.get(&authorize_path(&[]).replace("orders%3Aread", "orders%3Anope")).await;
+    assert_eq!(query_of(r.header("location").unwrap())["error"], "invalid_scope");
+}
+
+#[tokio::test]
+async fn the_login_form_refuses_wrong_passwords_forged_posts_and_guessers() {
+    let hub = people_hub().await;
+    let mut b = Browser::new(&hub);
+    let r = b.get(&authorize_path(&[])).await;
+    let page = b.get(r.header("location").unwrap()).await;
+    let (flow, csrf) = (hidden(&page.text, "flow"), hidden(&page.text, "csrf"));
+    let o = origin(&b);
+
+    let r =
+        b.post("/login", &[("flow", &flow), ("username", "bob"), ("password", "bob-demo-password")], Some(&o)).await;
+    assert_eq!(r.status, 403, "no CSRF token");
+    let r = b
+        .post(
+            "/login",
+            &[("flow", &flow), ("csrf", &csrf), ("username", "bob"), ("password", "x")],
+            Some("https://evil.example"),
+        )
+        .await;
+    assert_eq!(r.status, 403, "foreign Origin");
+    let mut stranger = Browser::new(&hub);
+    let r = stranger
+        .post(
+            "/login",
+            &[("flow", &flow), ("csrf", &csrf), ("username", "bob"), ("password", "bob-demo-password")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 400, "another browser cannot finish this request");
+
+    for _ in 0..5 {
+        let r = b
+            .post("/login", &[("flow", &flow), ("csrf", &csrf), ("username", "bob"), ("password", "nope")], Some(&o))
+            .await;
+        assert_eq!(r.status, 401);
+        assert!(r.text.contains("Wrong username or password."));
+    }
+    let r = b
+        .post(
+            "/login",
+            &[("flow", &flow), ("csrf", &csrf), ("username", "bob"), ("password", "bob-demo-password")],
+            Some(&o),
+        )
+        .await;
+    assert_eq!(r.status, 429, "throttled even with the right password");
+    assert!(r.header("retry-after").is_some());
+    let r = b
+        .post("/login", &[("flow", &flow), ("csrf", &csrf), ("username", "nobody"), ("password", "x")], Some(&o))
+        .await;
+    assert_eq!(r.status, 429, "the address is throttled too");
+}
+
+#[tokio::test]
+async fn discovery_lists_the_authorization_endpoint_with_pkce_s256() {
+    let hub = people_hub().await;
+    let d = hub.get("/.well-known/oauth-authorization-server").await.body;
+    assert_eq!(d["authorization_endpoint"], format!("{}/authorize", hub.issuer()));
+    assert_eq!(d["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(d["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+    assert!(d["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&"none".into()));
+}
