@@ -67,7 +67,7 @@ pub async fn load_cluster(
     kubeconfig: Option<&std::path::Path>,
 ) -> anyhow::Result<(Compiled, Vec<ObjectStatus>, Vec<String>)> {
     use k8s_openapi::api::core::v1::Secret;
-    use keyward_api::v1alpha1::{AccessPolicy, OAuthClient, Resource};
+    use keyward_api::v1alpha1::{AccessPolicy, IdentityProvider, OAuthClient, Resource};
     use kube::api::{Api, ListParams};
 
     use crate::assembly::client_secret::LABEL_CLIENT;
@@ -98,7 +98,16 @@ pub async fn load_cluster(
         clients: list::<OAuthClient>(&client, &lp).await.context("listing OAuthClients")?,
         resources: list::<Resource>(&client, &lp).await.context("listing Resources")?,
         policies: list::<AccessPolicy>(&client, &lp).await.context("listing AccessPolicies")?,
+        // A cluster without the IdentityProvider CRD (an older install) has
+        // no user logins to explain.
+        identity_providers: list::<IdentityProvider>(&client, &lp).await.unwrap_or_default(),
         secrets: Vec::new(),
+        password_secrets: list::<Secret>(
+            &client,
+            &ListParams::default().labels(crate::controller::inputs::LABEL_PASSWORDS),
+        )
+        .await
+        .unwrap_or_default(),
     };
     let secrets_readable = match list::<Secret>(&client, &ListParams::default().labels(LABEL_CLIENT)).await {
         Ok(s) => {

@@ -23,6 +23,15 @@ pub async fn collect_loop(state: Arc<AppState>, mut leader: channel::Receiver<bo
             }
             continue;
         }
+        // The user flows' records (codes, sessions, refresh tokens) expire too.
+        if let Some(records) = &state.records {
+            match records.purge_records(state.now()).await {
+                Ok(n) => {
+                    state.metrics.store_records_purged.inc_by(n);
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot collect expired user-flow records; retrying next pass"),
+            };
+        }
         let wait = match state.store.purge(state.now()).await {
             Ok(n) => {
                 state.metrics.store_records_purged.inc_by(n);

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
-use keyward_api::v1alpha1::{AccessPolicy, OAuthClient, Resource};
+use keyward_api::v1alpha1::{AccessPolicy, IdentityProvider, OAuthClient, Resource};
 use keyward_core::compile::CompileInput;
 use keyward_core::model::{self, Kind, ObjectKey};
 use keyward_core::snapshot::HubSettings;
@@ -20,9 +20,16 @@ pub struct Objects {
     pub clients: Vec<Arc<OAuthClient>>,
     pub resources: Vec<Arc<Resource>>,
     pub policies: Vec<Arc<AccessPolicy>>,
+    pub identity_providers: Vec<Arc<IdentityProvider>>,
     /// Client Secrets (labelled `keyward.dev/oauthclient`).
     pub secrets: Vec<Arc<Secret>>,
+    /// Static providers' password Secrets (labelled [`LABEL_PASSWORDS`]).
+    pub password_secrets: Vec<Arc<Secret>>,
 }
+
+/// The label a static IdentityProvider's password Secret carries (any
+/// value): the hub watches only Secrets that opt in.
+pub const LABEL_PASSWORDS: &str = "keyward.dev/passwords";
 
 pub struct Inputs {
     pub input: CompileInput,
@@ -73,6 +80,27 @@ pub fn inputs(objects: &Objects, settings: HubSettings) -> Inputs {
             Err(e) => rejected_statuses.push(rejected(Kind::AccessPolicy, p.as_ref(), e.0)),
         }
     }
+    let mut identity_providers = Vec::new();
+    for p in objects.identity_providers.iter().filter(|p| live(p.as_ref())) {
+        match model::IdentityProvider::try_from(p.as_ref()) {
+            Ok(m) => identity_providers.push(m),
+            Err(e) => rejected_statuses.push(rejected(Kind::IdentityProvider, p.as_ref(), e.0)),
+        }
+    }
+    let passwords = objects
+        .password_secrets
+        .iter()
+        .filter(|s| live(s.as_ref()))
+        .map(|s| {
+            let entries = s
+                .data
+                .iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.clone(), String::from_utf8(v.0.clone()).ok()?)))
+                .collect();
+            (key_of(s.as_ref()), entries)
+        })
+        .collect();
     let secrets = objects
         .secrets
         .iter()
@@ -81,16 +109,14 @@ pub fn inputs(objects: &Objects, settings: HubSettings) -> Inputs {
         .collect();
     let invalid = rejected_statuses.iter().map(|s| (s.kind, s.key.clone())).collect();
     Inputs {
-        // User logins need the cluster store first (compile says so on every
-        // client that asks for them), so providers are not watched yet.
         input: CompileInput {
             settings,
             clients,
             resources,
             policies,
             secrets,
-            identity_providers: Vec::new(),
-            passwords: HashMap::new(),
+            identity_providers,
+            passwords,
             default_identity_provider: None,
             invalid,
         },

@@ -189,7 +189,10 @@ pub async fn start(clients: Clients, opts: RunOptions, clock: Clock) -> anyhow::
             ),
             cluster: Some(Arc::new(kube_issuer::KubeIssuer::start(client.clone()))),
         },
-        crate::server::People::default(),
+        crate::server::People {
+            records: Some(Arc::clone(&kube_store) as Arc<dyn keyward_core::store::Records>),
+            pages: crate::server::pages::Pages::built_in(),
+        },
     );
 
     let listener = TcpListener::bind(opts.listen).await.with_context(|| format!("cannot listen on {}", opts.listen))?;

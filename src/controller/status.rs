@@ -8,7 +8,9 @@
 //! does, and a status equal to the current one is not written at all.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use keyward_api::v1alpha1::{AccessPolicyStatus, ClientOrigin, OAuthClientStatus, ResourceStatus, SecretRef};
+use keyward_api::v1alpha1::{
+    AccessPolicyStatus, ClientOrigin, IdentityProviderStatus, OAuthClientStatus, ResourceStatus, SecretRef,
+};
 use keyward_core::status::{ObjectStatus, Reason};
 
 /// Reasons that resolve without a spec change.
@@ -130,6 +132,21 @@ pub fn policy_status(st: &ObjectStatus, previous: Option<&AccessPolicyStatus>, n
 }
 
 pub fn policy_unchanged(a: &AccessPolicyStatus, b: Option<&AccessPolicyStatus>) -> bool {
+    b.is_some_and(|b| a.observed_generation == b.observed_generation && same_conditions(&a.conditions, &b.conditions))
+}
+
+pub fn provider_status(
+    st: &ObjectStatus,
+    previous: Option<&IdentityProviderStatus>,
+    now: &Time,
+) -> IdentityProviderStatus {
+    IdentityProviderStatus {
+        observed_generation: st.generation,
+        conditions: conditions(st, previous.map_or(&[][..], |p| &p.conditions), now),
+    }
+}
+
+pub fn provider_unchanged(a: &IdentityProviderStatus, b: Option<&IdentityProviderStatus>) -> bool {
     b.is_some_and(|b| a.observed_generation == b.observed_generation && same_conditions(&a.conditions, &b.conditions))
 }
 

@@ -22,7 +22,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
-use keyward_api::v1alpha1::{AccessPolicy, OAuthClient, Resource};
+use keyward_api::v1alpha1::{AccessPolicy, IdentityProvider, OAuthClient, Resource};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
@@ -31,7 +31,7 @@ use tokio::sync::watch as channel;
 
 use super::RunOptions;
 use super::client_secret::LABEL_CLIENT;
-use super::inputs::Objects;
+use super::inputs::{LABEL_PASSWORDS, Objects};
 
 /// Stores of one kind, one per watched namespace (or one for all).
 #[derive(Clone)]
@@ -55,7 +55,9 @@ pub struct Watches {
     clients: Stores<OAuthClient>,
     resources: Stores<Resource>,
     policies: Stores<AccessPolicy>,
+    identity_providers: Stores<IdentityProvider>,
     secrets: Stores<Secret>,
+    password_secrets: Stores<Secret>,
     keys: Store<Secret>,
     config_version: channel::Receiver<u64>,
     keys_version: channel::Receiver<u64>,
@@ -109,7 +111,11 @@ impl Watches {
         let clients = stores!(OAuthClient, "oauthclients", watcher::Config::default());
         let resources = stores!(Resource, "resources", watcher::Config::default());
         let policies = stores!(AccessPolicy, "accesspolicies", watcher::Config::default());
+        let identity_providers = stores!(IdentityProvider, "identityproviders", watcher::Config::default());
         let secrets = stores!(Secret, "client secrets", watcher::Config::default().labels(LABEL_CLIENT));
+        // A static provider's password Secret is the user's; it opts in with
+        // this label, so the hub never lists every Secret of the cluster.
+        let password_secrets = stores!(Secret, "password secrets", watcher::Config::default().labels(LABEL_PASSWORDS));
         let (keys, task) = reflect(
             Api::<Secret>::namespaced(client.clone(), &opts.namespace),
             watcher::Config::default().fields(&format!("metadata.name={}", opts.keys_secret())),
@@ -117,7 +123,20 @@ impl Watches {
             "signing keys",
         );
         tasks.push(task);
-        (Watches { clients, resources, policies, secrets, keys, config_version, keys_version }, tasks)
+        (
+            Watches {
+                clients,
+                resources,
+                policies,
+                identity_providers,
+                secrets,
+                password_secrets,
+                keys,
+                config_version,
+                keys_version,
+            },
+            tasks,
+        )
     }
 
     /// Waits until every configuration watch has listed once.
@@ -125,7 +144,9 @@ impl Watches {
         self.clients.wait().await;
         self.resources.wait().await;
         self.policies.wait().await;
+        self.identity_providers.wait().await;
         self.secrets.wait().await;
+        self.password_secrets.wait().await;
     }
 
     pub fn objects(&self) -> Objects {
@@ -133,7 +154,9 @@ impl Watches {
             clients: self.clients.state(),
             resources: self.resources.state(),
             policies: self.policies.state(),
+            identity_providers: self.identity_providers.state(),
             secrets: self.secrets.state(),
+            password_secrets: self.password_secrets.state(),
         }
     }
 

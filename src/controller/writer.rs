@@ -12,7 +12,7 @@ use base64::Engine;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use keyward_api::v1alpha1::{AccessPolicy, OAuthClient, Resource, TokenEndpointAuthMethod};
+use keyward_api::v1alpha1::{AccessPolicy, IdentityProvider, OAuthClient, Resource, TokenEndpointAuthMethod};
 use keyward_core::UnixTime;
 use keyward_core::keys::RotationPolicy;
 use keyward_core::model::{Kind, ObjectKey, default_client_id};
@@ -166,6 +166,17 @@ async fn pass(ctx: &Ctx, compiled: Option<&Compiled>) {
             async move {
                 if let Some(st) = st {
                     policy_status_pass(ctx, obj, st, now).await;
+                }
+            }
+        })
+        .await;
+    futures::stream::iter(c.objects.identity_providers.iter())
+        .for_each_concurrent(CONCURRENCY, |obj| {
+            let key = ObjectKey::new(obj.namespace().unwrap_or_default(), obj.name_any());
+            let st = statuses.get(&(Kind::IdentityProvider, &key)).copied();
+            async move {
+                if let Some(st) = st {
+                    provider_status_pass(ctx, obj, st, now).await;
                 }
             }
         })
@@ -412,6 +423,16 @@ async fn resource_status_pass(ctx: &Ctx, obj: &Resource, st: &ObjectStatus, now:
     let before = obj.status.as_ref().and_then(|s| ready_of(&s.conditions));
     transition_event(ctx, &obj.object_ref(&()), before, st).await;
     apply_status(ctx, obj, serde_json::to_value(&desired).unwrap_or_default(), "Resource").await;
+}
+
+async fn provider_status_pass(ctx: &Ctx, obj: &IdentityProvider, st: &ObjectStatus, now: UnixTime) {
+    let desired = build::provider_status(st, obj.status.as_ref(), &time(now));
+    if build::provider_unchanged(&desired, obj.status.as_ref()) {
+        return;
+    }
+    let before = obj.status.as_ref().and_then(|s| ready_of(&s.conditions));
+    transition_event(ctx, &obj.object_ref(&()), before, st).await;
+    apply_status(ctx, obj, serde_json::to_value(&desired).unwrap_or_default(), "IdentityProvider").await;
 }
 
 async fn policy_status_pass(ctx: &Ctx, obj: &AccessPolicy, st: &ObjectStatus, now: UnixTime) {

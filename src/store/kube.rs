@@ -15,6 +15,7 @@
 //!   which the server answers with 503.
 
 mod record;
+mod records;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,6 +48,9 @@ const GC_CONCURRENCY: usize = 8;
 
 pub struct KubeStore {
     api: Api<Lease>,
+    /// The user flows' records (`records.rs`), and their metadata for the collector.
+    secrets: Api<k8s_openapi::api::core::v1::Secret>,
+    secrets_meta: Api<PartialObjectMeta<k8s_openapi::api::core::v1::Secret>>,
     /// The same, metadata only: the watch and the collector need no more.
     meta: Api<PartialObjectMeta<Lease>>,
     /// The same records through a client that does not retry on its own
@@ -83,6 +87,8 @@ impl KubeStore {
     pub fn new(client: Client, namespace: &str, name: &str) -> Result<KubeStore, StoreError> {
         Ok(KubeStore {
             api: Api::namespaced(client.clone(), namespace),
+            secrets: Api::namespaced(client.clone(), namespace),
+            secrets_meta: Api::namespaced(client.clone(), namespace),
             meta: Api::namespaced(client.clone(), namespace),
             watch: Api::namespaced(client, namespace),
             namespace: namespace.to_owned(),

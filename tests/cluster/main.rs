@@ -19,6 +19,7 @@ mod election;
 mod fullenv;
 mod incarnation;
 mod outages;
+mod records;
 mod store;
 mod support;
 mod testenv;

@@ -17,6 +17,7 @@ mod jwt_bearer;
 mod operator_mistakes;
 mod people;
 mod private_key_jwt;
+mod records_contract;
 mod reload;
 mod slow_clients;
 mod support;

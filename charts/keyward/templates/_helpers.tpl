@@ -91,17 +91,17 @@ watchNamespaces is empty, a Role in each watched namespace otherwise. Every
 replica reads; only the Lease holder writes.
 */}}
 {{- define "keyward.watchRules" -}}
-# The three kinds. list+watch feed every replica's cache (each replica serves
+# The four kinds. list+watch feed every replica's cache (each replica serves
 # tokens from its own compiled snapshot). get: single reads (e.g. re-reading an
 # object before a status write); it exposes nothing list does not.
 - apiGroups: [keyward.dev]
-  resources: [oauthclients, resources, accesspolicies]
+  resources: [oauthclients, resources, accesspolicies, identityproviders]
   verbs: [get, list, watch]
 # patch: the leader writes status with server-side apply (Ready condition,
 # observedGeneration, client id, secretRef). Status only: the hub never
 # changes a spec.
 - apiGroups: [keyward.dev]
-  resources: [oauthclients/status, resources/status, accesspolicies/status]
+  resources: [oauthclients/status, resources/status, accesspolicies/status, identityproviders/status]
   verbs: [patch]
 # update on finalizers: the client Secret's ownerReference to its OAuthClient
 # sets blockOwnerDeletion, which clusters running the
@@ -112,7 +112,8 @@ replica reads; only the Lease holder writes.
   resources: [oauthclients/finalizers]
   verbs: [update]
 # Client Secrets. list+watch: every replica watches the Secrets labelled
-# keyward.dev/oauthclient to load client secrets. RBAC cannot be narrowed by
+# keyward.dev/oauthclient to load client secrets, and those labelled
+# keyward.dev/passwords (static IdentityProviders' password hashes). RBAC cannot be narrowed by
 # label (nor resourceNames, which are not known in advance), so this grants
 # reading every Secret in the namespace(s); the hub itself only ever lists
 # with the label selector. Use watchNamespaces to confine it. get: single

@@ -233,14 +233,6 @@ fn accept_clients<'a>(
         st.problems.extend(public_client_problems(c));
         let identity_provider = match &c.grants.authorization_code {
             None => None,
-            Some(_) if settings.runtime == Runtime::Cluster => {
-                st.problems.push(Problem::new(
-                    Reason::Unsupported,
-                    "spec.grantTypes.authorizationCode",
-                    "keyward run cannot keep login sessions, codes and refresh tokens across replicas yet: use keyward serve for user logins",
-                ));
-                None
-            }
             Some(_) => {
                 let (field, key) = match &c.identity_provider {
                     Some(k) => ("spec.identityProvider.name", Some(k.clone())),

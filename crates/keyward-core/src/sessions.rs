@@ -267,11 +267,11 @@ pub async fn present_refresh(
 }
 
 /// Marks `old` rotated (if it is not yet) and stores its successor under
-/// `new_key`. Of two concurrent rotations of one token, one marks it and the
-/// other, finding it freshly rotated, is within the grace and also gets a
-/// successor: a client that retried a request it thought lost keeps working.
-/// `false`: the token changed in a way that ends this attempt (it was
-/// rotated long ago in between, or is gone).
+/// `new_key`. Of any number of concurrent rotations of one live token exactly
+/// one succeeds (the conditional write on the version read); the others get
+/// `false` and answer `invalid_grant` without touching the family. A token
+/// already rotated within the grace is a client's retry of a refresh whose
+/// answer it lost: it gets another successor in the same family.
 pub async fn rotate_refresh(
     store: &dyn Records,
     old_key: &str,
@@ -284,12 +284,7 @@ pub async fn rotate_refresh(
     if token.rotated_at.is_none() {
         token.rotated_at = Some(now.0);
         if !replace(store, RecordKind::Refresh, old_key, &version, &token, until, None, now).await? {
-            // Someone else rotated it between our read and write: that is the
-            // concurrent retry the grace exists for, and it is still fresh.
-            match get::<RefreshToken>(store, RecordKind::Refresh, old_key, now).await? {
-                Some((_, t, _)) if t.rotated_at.is_some() => {}
-                _ => return Ok(false),
-            }
+            return Ok(false);
         }
     }
     let until = UnixTime(new.expires.min(new.family_expires));

@@ -77,6 +77,10 @@ impl Naming {
         Ok(Naming { prefix: prefix.to_owned() })
     }
 
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// The record's name for `hash` (see [`hash`]).
     pub fn name(&self, kind: Kind, hash: &str) -> String {
         format!("{}-{}-{hash}", self.prefix, kind.as_str())
