@@ -67,6 +67,9 @@ pub enum Kind {
     /// `POST /admin/explain`.
     #[serde(rename = "admin.explain")]
     AdminExplain,
+    /// `POST /admin/consents` (list or revoke).
+    #[serde(rename = "admin.consents")]
+    AdminConsents,
 }
 
 impl Kind {
@@ -76,6 +79,7 @@ impl Kind {
             Kind::Introspection => "introspection",
             Kind::Revocation => "revocation",
             Kind::AdminExplain => "admin.explain",
+            Kind::AdminConsents => "admin.consents",
         }
     }
 }

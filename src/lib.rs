@@ -7,6 +7,8 @@
 pub mod assembly;
 pub mod audit;
 pub mod check;
+pub mod consents;
+pub mod consents_cli;
 pub mod controller;
 pub mod explain;
 pub mod explanation;

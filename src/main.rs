@@ -154,6 +154,30 @@ enum KeyAlg {
 
 #[derive(Subcommand)]
 enum Command {
+    /// List or revoke users' consents: through a running hub's admin API
+    /// (`--hub`, with an admin client's credentials) or, in a cluster,
+    /// straight from the hub's records (`--cluster`).
+    Consents {
+        #[command(subcommand)]
+        action: ConsentAction,
+        /// The hub's issuer URL (keyward serve or run).
+        #[arg(long, env = "KEYWARD_HUB", conflicts_with = "cluster")]
+        hub: Option<String>,
+        /// An OAuthClient tagged keyward-admin (client_secret_basic), for --hub.
+        #[arg(long, env = "KEYWARD_ADMIN_CLIENT_ID")]
+        admin_client_id: Option<String>,
+        #[arg(long, env = "KEYWARD_ADMIN_CLIENT_SECRET", hide_env_values = true)]
+        admin_client_secret: Option<String>,
+        /// Read and delete the records in the cluster (KUBECONFIG or in-cluster).
+        #[arg(long)]
+        cluster: bool,
+        /// With --cluster: the hub's namespace.
+        #[arg(long, default_value = "keyward")]
+        namespace: String,
+        /// With --cluster: the hub's --name.
+        #[arg(long, default_value = "keyward")]
+        name: String,
+    },
     /// Print the argon2id hash (PHC form) of the password read from standard
     /// input, for a static IdentityProvider's password Secret.
     HashPassword,
@@ -281,7 +305,30 @@ impl From<Target> for Runtime {
     }
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(clap::Subcommand, Debug)]
+enum ConsentAction {
+    /// Every consent, or one user's (--sub) or one client's (--client).
+    List {
+        #[arg(long)]
+        sub: Option<String>,
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
+    /// Revoke a user's consent to a client (every resource, or --resource):
+    /// its refresh tokens stop at their next use; the client stays.
+    Revoke {
+        #[arg(long)]
+        sub: String,
+        #[arg(long)]
+        client: String,
+        #[arg(long)]
+        resource: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum OutputFormat {
     Text,
     Json,
@@ -321,6 +368,30 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::HashPassword => hash_password(),
+        Command::Consents { action, hub, admin_client_id, admin_client_secret, cluster, namespace, name } => {
+            let target = if cluster {
+                keyward::consents_cli::Target::Cluster { namespace, name }
+            } else {
+                match (hub, admin_client_id, admin_client_secret) {
+                    (Some(hub), Some(id), Some(secret)) => keyward::consents_cli::Target::Hub { hub, id, secret },
+                    _ => {
+                        eprintln!("error: give --cluster, or --hub with --admin-client-id and --admin-client-secret");
+                        return ExitCode::from(2);
+                    }
+                }
+            };
+            let action = match action {
+                ConsentAction::List { sub, client, output } => {
+                    keyward::consents_cli::Action::List { sub, client, json: matches!(output, OutputFormat::Json) }
+                }
+                ConsentAction::Revoke { sub, client, resource } => {
+                    keyward::consents_cli::Action::Revoke { sub, client, resource }
+                }
+            };
+            runtime(Some(1))
+                .and_then(|rt| rt.block_on(keyward::consents_cli::run(target, action, &mut std::io::stdout())))
+                .map(|()| ExitCode::SUCCESS)
+        }
         Command::Check { manifests, namespace, target } => {
             check::run(&CheckOptions { manifests, namespace, runtime: target.into() }, &mut std::io::stdout())
                 .map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })

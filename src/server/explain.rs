@@ -44,6 +44,35 @@ async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Resul
     st.answer(&ev, result.map(|r| (r, Outcome::Answered)))
 }
 
+/// Authenticates the caller of an admin route: client_secret_basic only,
+/// and the client must carry the tag `keyward-admin`.
+pub(super) fn admin_caller(
+    _st: &AppState,
+    hub: &keyward_core::HubSnapshot,
+    credentials: &Credentials,
+    ev: &mut Event,
+    now: UnixTime,
+) -> Result<(), ApiError> {
+    if credentials.is_assertion() {
+        return Err(OAuthError::invalid_client("the admin API accepts only client_secret_basic").into());
+    }
+    let presented = credentials.presented();
+    match presented {
+        Presented::Basic { .. } => {}
+        Presented::Nothing => {
+            return Err(OAuthError::invalid_client("client authentication is required (client_secret_basic)").into());
+        }
+        _ => return Err(OAuthError::invalid_client("the admin API accepts only client_secret_basic").into()),
+    }
+    let caller = authenticate(hub, &presented, now)?;
+    ev.client_id = Some(caller.client_id.to_string());
+    if !caller.tags.iter().any(|t| t == ADMIN_TAG) {
+        let denied = OAuthError::new(ErrorCode::AccessDenied, format!("this client lacks the tag {ADMIN_TAG}"));
+        return Err(denied.into());
+    }
+    Ok(())
+}
+
 /// The JSON body.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,25 +133,9 @@ fn answer(
         let credentials = Credentials::read(headers, &form)?;
         (credentials, Some(form_fields(&form)?))
     };
-    if credentials.is_assertion() {
-        return Err(OAuthError::invalid_client("the admin API accepts only client_secret_basic").into());
-    }
-    let presented = credentials.presented();
-    match presented {
-        Presented::Basic { .. } => {}
-        Presented::Nothing => {
-            return Err(OAuthError::invalid_client("client authentication is required (client_secret_basic)").into());
-        }
-        _ => return Err(OAuthError::invalid_client("the admin API accepts only client_secret_basic").into()),
-    }
     let hub = st.hub.load_full();
     let now = st.now();
-    let caller = authenticate(&hub, &presented, now)?;
-    ev.client_id = Some(caller.client_id.to_string());
-    if !caller.tags.iter().any(|t| t == ADMIN_TAG) {
-        let denied = OAuthError::new(ErrorCode::AccessDenied, format!("this client lacks the tag {ADMIN_TAG}"));
-        return Err(denied.into());
-    }
+    admin_caller(st, &hub, &credentials, ev, now)?;
 
     let fields = match fields {
         Some(f) => f,

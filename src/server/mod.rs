@@ -3,6 +3,7 @@
 //! snapshot and key set (both swapped whole, read without locks), the store, and
 //! the clock.
 
+mod admin_consents;
 mod assertion;
 mod authorize;
 pub mod browser;
@@ -205,6 +206,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/login", get(login::show).post(login::submit))
         .route("/consent", post(consent::submit))
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
+        .route("/admin/consents", post(admin_consents::handle))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route(
             "/assets/style.css",

@@ -399,3 +399,65 @@ async fn discovery_lists_the_authorization_endpoint_with_pkce_s256() {
     assert_eq!(d["authorization_response_iss_parameter_supported"], true);
     assert!(d["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&"none".into()));
 }
+
+const ADMIN: &str = "apiVersion: keyward.dev/v1alpha1
+kind: OAuthClient
+metadata: {name: hub-admin, namespace: shop}
+spec:
+  displayName: Hub admin
+  clientId: hub-admin
+  tags: [keyward-admin]
+";
+
+#[tokio::test]
+async fn revoking_consent_ends_refresh_and_userinfo_and_leaves_the_client() {
+    let hub = hub()
+        .file("resources.yaml", include_str!("../../examples/resources.yaml"))
+        .file("people.yaml", include_str!("../../examples/people.yaml"))
+        .file("admin.yaml", ADMIN)
+        .start()
+        .await;
+    let mut b = Browser::new(&hub);
+    let back = sign_in_and_allow(&mut b, "bob", "bob-demo-password").await;
+    let t = redeem(&hub, &back["code"], VERIFIER).await;
+    let access = t.body["access_token"].as_str().unwrap().to_owned();
+    let sub = hub.verify(&access, ORDERS).await["sub"].as_str().unwrap().to_owned();
+
+    let info = hub.http_get_bearer("/userinfo", &access).await;
+    assert_eq!(info.status, 200, "{}", info.text);
+    assert_eq!((info.body["sub"].as_str(), info.body["name"].as_str()), (Some(sub.as_str()), Some("Bob Builder")));
+    assert!(info.body.get("email").is_none(), "email was not asked for");
+
+    let admin = || keyward::consents_cli::Target::Hub {
+        hub: hub.issuer(),
+        id: "hub-admin".into(),
+        secret: hub.secret("shop", "hub-admin"),
+    };
+    let mut out = Vec::new();
+    let list = keyward::consents_cli::Action::List { sub: None, client: None, json: false };
+    keyward::consents_cli::run(admin(), list, &mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("bob") && text.contains("orders-desktop") && text.contains(ORDERS), "{text}");
+    assert!(text.contains("orders:read orders:refund openid profile"), "{text}");
+
+    let mut out = Vec::new();
+    let revoke =
+        keyward::consents_cli::Action::Revoke { sub: sub.clone(), client: "orders-desktop".into(), resource: None };
+    keyward::consents_cli::run(admin(), revoke, &mut out).await.unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), format!("revoked the consent for {ORDERS}\n"));
+
+    refresh(&hub, t.body["refresh_token"].as_str().unwrap()).await.assert_error(
+        400,
+        "invalid_grant",
+        "the user's consent was revoked",
+    );
+    assert_eq!(hub.http_get_bearer("/userinfo", &access).await.status, 401);
+    // The client is still there: the next sign-in asks for consent again.
+    let r = b.get(&authorize_path(&[])).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains(">Allow<"));
+
+    // The admin API is for admins only.
+    let r = hub.post("/admin/consents", Some(("orders-desktop", "x")), &[("action", "list")]).await;
+    assert_eq!(r.status, 401);
+}

@@ -314,6 +314,11 @@ impl TestHub {
         self.post_raw(path, &headers, form(pairs)).await
     }
 
+    pub async fn http_get_bearer(&self, path: &str, token: &str) -> Reply {
+        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap();
+        Reply::from(r).await
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         Reply::from(self.http.get(format!("{}{path}", self.base)).send().await.unwrap()).await
     }
