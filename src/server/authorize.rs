@@ -9,11 +9,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use keyward_core::grant::authorize::{AuthorizeError, AuthorizeRequest, validate};
-use keyward_core::sessions::{self, PendingAuthorization};
-use keyward_core::store::RecordKind;
+use keyward_core::sessions::PendingAuthorization;
 
 use super::browser::{self, BROWSER};
-use super::flow::{self, PENDING_LIFETIME, error_page, store_page};
+use super::flow::{self, error_page, store_page};
 use super::{AppState, form};
 
 pub async fn authorize(
@@ -68,7 +67,9 @@ pub async fn authorize(
         }
     };
     let now = st.now();
-    let Ok(records) = flow::records(&st) else { return flow::no_records(&st) };
+    if flow::records(&st).is_err() {
+        return flow::no_records(&st);
+    }
     let login = match flow::session(&st, &headers, now).await {
         Ok(s) => s.filter(|s| a.max_age.is_none_or(|m| now.0 <= s.auth_time.saturating_add(m))),
         Err(e) => return store_page(&st, &e),
@@ -82,7 +83,7 @@ pub async fn authorize(
             None => return error_page(&st, StatusCode::SERVICE_UNAVAILABLE, "Try again", "No randomness.", None),
         },
     };
-    let (Some(flow_id), Some(csrf)) = (browser::random(&st), browser::random(&st)) else {
+    let Some(csrf) = browser::random(&st) else {
         return error_page(&st, StatusCode::SERVICE_UNAVAILABLE, "Try again", "No randomness.", None);
     };
     let p = PendingAuthorization {
@@ -102,18 +103,8 @@ pub async fn authorize(
         user: None,
         auth_time: None,
     };
-    let until = now.plus(std::time::Duration::from_secs(PENDING_LIFETIME));
-    match sessions::create(&**records, RecordKind::Pending, &flow_id, &p, until, None, now).await {
-        Ok(true) => {}
-        Ok(false) => return error_page(&st, StatusCode::SERVICE_UNAVAILABLE, "Try again", "Please retry.", None),
-        Err(e) => return store_page(&st, &e),
-    }
-    let version = match records.get(RecordKind::Pending, &flow_id, now).await {
-        Ok(Some(s)) => s.version,
-        Ok(None) => return error_page(&st, StatusCode::SERVICE_UNAVAILABLE, "Try again", "Please retry.", None),
-        Err(e) => return store_page(&st, &e),
-    };
-    let mut response = flow::proceed(&st, &hub, &flow_id, &version, p, until, login, &csrf, a.prompt.none, now).await;
+    // The request is stored only if a page is needed (flow::keep).
+    let mut response = flow::proceed(&st, &hub, None, p, login, &csrf, a.prompt.none, now).await;
     if new_cookie && let Some(v) = browser::set_cookie(&issuer, BROWSER, &browser_id, Some(400 * 24 * 3600)) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }

@@ -113,7 +113,8 @@ pub async fn submit(State(st): State<Arc<AppState>>, headers: HeaderMap, body: B
                 };
                 consents.push((key, found));
             }
-            flow::finish(&st, client, &p, &user, auth_time, &decided, &openid, consents, false, &flow_id, now).await
+            flow::finish(&st, client, &p, &user, auth_time, &decided, &openid, consents, false, Some(&flow_id), now)
+                .await
         }
         _ => error_page(
             &st,

@@ -140,10 +140,8 @@ pub fn client_of<'h>(hub: &'h HubSnapshot, p: &PendingAuthorization) -> Option<&
 pub async fn proceed(
     st: &AppState,
     hub: &HubSnapshot,
-    flow: &str,
-    version: &str,
+    flow: Option<Flow>,
     mut p: PendingAuthorization,
-    until: UnixTime,
     login: Option<LoginSession>,
     csrf: &str,
     prompt_none: bool,
@@ -173,11 +171,16 @@ pub async fn proceed(
                     &issuer,
                 );
             }
-            None => return see_other(&format!("{}/login?flow={flow}", st.path_prefix())),
+            None => {
+                return match keep(st, flow, &p, now).await {
+                    Ok(f) => see_other(&format!("{}/login?flow={}", st.path_prefix(), f.id)),
+                    Err(r) => r,
+                };
+            }
         }
     }
     let (Some(user), Some(auth_time)) = (p.user.clone(), p.auth_time) else {
-        return see_other(&format!("{}/login?flow={flow}", st.path_prefix()));
+        return error_page(st, StatusCode::BAD_REQUEST, "Sign-in failed", "Sign in first.", None);
     };
 
     let decided = match decide_for_user(
@@ -220,25 +223,59 @@ pub async fn proceed(
             );
         }
         // Remember the user on the request, then ask.
-        if let Err(e) = save(st, flow, version, &p, until, now).await {
-            return store_page(st, &e);
-        }
-        return consent_page(st, hub, client, &p, &user, &decided, &openid, flow, csrf);
+        let f = match keep(st, flow, &p, now).await {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        return consent_page(st, hub, client, &p, &user, &decided, &openid, &f.id, csrf);
     }
     let implicit = missing && skip;
-    finish(st, client, &p, &user, auth_time, &decided, &openid, consents, implicit, flow, now).await
+    let flow_id = flow.map(|f| f.id);
+    finish(st, client, &p, &user, auth_time, &decided, &openid, consents, implicit, flow_id.as_deref(), now).await
 }
 
-async fn save(
-    st: &AppState,
-    flow: &str,
-    version: &str,
-    p: &PendingAuthorization,
-    until: UnixTime,
-    now: UnixTime,
-) -> Result<(), StoreError> {
-    let Some(records) = &st.records else { return Ok(()) };
-    sessions::replace(&**records, RecordKind::Pending, flow, version, p, until, None, now).await.map(|_| ())
+/// A pending request as stored: its id (in the pages' URLs and forms), the
+/// version a conditional write names, and when it lapses.
+pub struct Flow {
+    pub id: String,
+    pub version: String,
+    pub until: UnixTime,
+}
+
+/// Stores the request for the next page: updates the pending record, or
+/// creates it when `/authorize` needed no page until now (a signed-in user
+/// with consent given never costs one).
+async fn keep(st: &AppState, flow: Option<Flow>, p: &PendingAuthorization, now: UnixTime) -> Result<Flow, Response> {
+    let Ok(records) = records(st) else { return Err(no_records(st)) };
+    let records = &**records;
+    let written = match flow {
+        Some(f) => sessions::replace(records, RecordKind::Pending, &f.id, &f.version, p, f.until, None, now)
+            .await
+            .map(|ok| ok.then_some(f.id)),
+        None => {
+            let Some(id) = browser::random(st) else { return Err(StatusCode::SERVICE_UNAVAILABLE.into_response()) };
+            let until = now.plus(std::time::Duration::from_secs(PENDING_LIFETIME));
+            sessions::create(records, RecordKind::Pending, &id, p, until, None, now).await.map(|ok| ok.then_some(id))
+        }
+    };
+    let id = match written {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            return Err(error_page(
+                st,
+                StatusCode::CONFLICT,
+                "Try again",
+                "This sign-in changed in another tab.",
+                None,
+            ));
+        }
+        Err(e) => return Err(store_page(st, &e)),
+    };
+    match sessions::get::<PendingAuthorization>(records, RecordKind::Pending, &id, now).await {
+        Ok(Some((version, _, until))) => Ok(Flow { id, version, until }),
+        Ok(None) => Err(error_page(st, StatusCode::CONFLICT, "Try again", "This sign-in has expired.", None)),
+        Err(e) => Err(store_page(st, &e)),
+    }
 }
 
 /// The OpenID scopes asked for.
@@ -315,7 +352,7 @@ pub async fn finish(
     openid: &[String],
     consents: Vec<(String, Option<Consent>)>,
     implicit: bool,
-    flow: &str,
+    flow: Option<&str>,
     now: UnixTime,
 ) -> Response {
     let issuer = st.issuer();
@@ -414,6 +451,8 @@ pub async fn finish(
     {
         return store_page(st, &e);
     }
-    let _ = records.delete(RecordKind::Pending, flow).await;
+    if let Some(flow) = flow {
+        let _ = records.delete(RecordKind::Pending, flow).await;
+    }
     to_client(&p.redirect_uri, &[("code", &code)], p.state.as_deref(), &issuer)
 }

@@ -167,7 +167,8 @@ pub async fn submit(
     }
     p.user = Some(user);
     p.auth_time = Some(now.0);
-    let mut r = flow::proceed(&st, &hub, &flow_id, &version, p, until, None, &csrf, false, now).await;
+    let flow = flow::Flow { id: flow_id, version, until };
+    let mut r = flow::proceed(&st, &hub, Some(flow), p, None, &csrf, false, now).await;
     if let Some(v) =
         browser::set_cookie(&st.issuer(), SESSION, &cookie, Some(settings.defaults.session_token.as_secs()))
     {

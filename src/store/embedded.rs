@@ -71,6 +71,11 @@ enum Write {
         kind: RecordKind,
         key: String,
     },
+    /// A conditional replace and, if it lands, a create: in one commit.
+    Pair {
+        replace: Box<Write>,
+        create: Box<Write>,
+    },
 }
 
 enum Outcome {
@@ -226,6 +231,14 @@ fn commit_group(db: &Database, writes: &[Write]) -> Result<Vec<Outcome>, StoreEr
         let mut version = meta.get("version").map_err(err)?.map_or(0, |v| v.value());
         let start_version = version;
         for w in writes {
+            if let Write::Pair { replace, create } = w {
+                let first = put(&mut records, &mut index, &mut version, replace)?;
+                outcomes.push(match first {
+                    RecordWrite::Done(_) => Outcome::Put(put(&mut records, &mut index, &mut version, create)?),
+                    RecordWrite::Conflict => Outcome::Put(RecordWrite::Conflict),
+                });
+                continue;
+            }
             outcomes.push(match w {
                 Write::Revoke { jti, until } => {
                     let keep = revoked.get(jti.as_str()).map_err(err)?.map_or(*until, |v| v.value().max(*until));
@@ -262,29 +275,8 @@ fn commit_group(db: &Database, writes: &[Write]) -> Result<Vec<Outcome>, StoreEr
                         .map_err(err)?;
                     Outcome::Removed(removed + gone)
                 }
-                Write::Put { kind, key, expected, record, now } => {
-                    let tk = records::table_key(*kind, key);
-                    let current = match records.get(tk.as_str()).map_err(err)? {
-                        Some(v) => Some(records::decode(v.value())?),
-                        None => None,
-                    };
-                    let live = current.filter(|(_, r)| r.until.0 > *now);
-                    let allowed = match (expected, &live) {
-                        (None, None) => true,
-                        (Some(e), Some((v, _))) => e == v,
-                        _ => false,
-                    };
-                    if allowed {
-                        version += 1;
-                        records.insert(tk.as_str(), records::encode(version, record).as_slice()).map_err(err)?;
-                        if let Some(i) = &record.index {
-                            index.insert(records::index_key(*kind, i, key).as_str(), record.until.0).map_err(err)?;
-                        }
-                        Outcome::Put(RecordWrite::Done(version.to_string()))
-                    } else {
-                        Outcome::Put(RecordWrite::Conflict)
-                    }
-                }
+                Write::Put { .. } => Outcome::Put(put(&mut records, &mut index, &mut version, w)?),
+                Write::Pair { .. } => Outcome::Put(RecordWrite::Conflict),
                 Write::Delete { kind, key } => {
                     let tk = records::table_key(*kind, key);
                     let old = records.remove(tk.as_str()).map_err(err)?.map(|v| records::decode(v.value()));
@@ -308,6 +300,36 @@ fn commit_group(db: &Database, writes: &[Write]) -> Result<Vec<Outcome>, StoreEr
     }
     tx.commit().map_err(err)?;
     Ok(outcomes)
+}
+
+/// A conditional create or replace inside the group's transaction.
+fn put(
+    records: &mut redb::Table<&str, &[u8]>,
+    index: &mut redb::Table<&str, u64>,
+    version: &mut u64,
+    w: &Write,
+) -> Result<RecordWrite, StoreError> {
+    let Write::Put { kind, key, expected, record, now } = w else { return Ok(RecordWrite::Conflict) };
+    let tk = records::table_key(*kind, key);
+    let current = match records.get(tk.as_str()).map_err(err)? {
+        Some(v) => Some(records::decode(v.value())?),
+        None => None,
+    };
+    let live = current.filter(|(_, r)| r.until.0 > *now);
+    let allowed = match (expected, &live) {
+        (None, None) => true,
+        (Some(e), Some((v, _))) => e == v,
+        _ => false,
+    };
+    if !allowed {
+        return Ok(RecordWrite::Conflict);
+    }
+    *version += 1;
+    records.insert(tk.as_str(), records::encode(*version, record).as_slice()).map_err(err)?;
+    if let Some(i) = &record.index {
+        index.insert(records::index_key(*kind, i, key).as_str(), record.until.0).map_err(err)?;
+    }
+    Ok(RecordWrite::Done(version.to_string()))
 }
 
 impl Store for EmbeddedStore {
@@ -394,6 +416,24 @@ impl Records for EmbeddedStore {
             // A version this store never handed out cannot match.
             let Ok(expected) = expected.parse::<u64>() else { return Ok(RecordWrite::Conflict) };
             self.put(Write::Put { kind, key: key.to_owned(), expected: Some(expected), record, now: now.0 }).await
+        })
+    }
+
+    fn replace_then_create<'a>(
+        &'a self,
+        kind: RecordKind,
+        key: &'a str,
+        expected: &'a str,
+        record: Record,
+        new_key: &'a str,
+        new_record: Record,
+        now: UnixTime,
+    ) -> StoreFuture<'a, RecordWrite> {
+        Box::pin(async move {
+            let Ok(expected) = expected.parse::<u64>() else { return Ok(RecordWrite::Conflict) };
+            let replace = Write::Put { kind, key: key.to_owned(), expected: Some(expected), record, now: now.0 };
+            let create = Write::Put { kind, key: new_key.to_owned(), expected: None, record: new_record, now: now.0 };
+            self.put(Write::Pair { replace: Box::new(replace), create: Box::new(create) }).await
         })
     }
 

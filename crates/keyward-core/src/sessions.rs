@@ -281,14 +281,15 @@ pub async fn rotate_refresh(
     now: UnixTime,
 ) -> Result<bool, StoreError> {
     let Presented::Live { version, mut token, until } = old else { return Ok(false) };
-    if token.rotated_at.is_none() {
-        token.rotated_at = Some(now.0);
-        if !replace(store, RecordKind::Refresh, old_key, &version, &token, until, None, now).await? {
-            return Ok(false);
-        }
+    let new_until = UnixTime(new.expires.min(new.family_expires));
+    if token.rotated_at.is_some() {
+        return create(store, RecordKind::Refresh, new_key, new, new_until, None, now).await;
     }
-    let until = UnixTime(new.expires.min(new.family_expires));
-    create(store, RecordKind::Refresh, new_key, new, until, None, now).await
+    token.rotated_at = Some(now.0);
+    let old_record = Record { value: encode(&token)?, until, index: None };
+    let new_record = Record { value: encode(new)?, until: new_until, index: None };
+    let w = store.replace_then_create(RecordKind::Refresh, old_key, &version, old_record, new_key, new_record, now);
+    Ok(matches!(w.await?, Write::Done(_)))
 }
 
 /// Revokes a family: its refresh tokens stop working at once. (Access

@@ -163,6 +163,29 @@ pub trait Records: Send + Sync + 'static {
         record: Record,
         now: UnixTime,
     ) -> StoreFuture<'a, Write>;
+    /// `replace` of `key`, then `create` of `new_key` only if it landed: a
+    /// refresh rotation. Backends that can make both one durable write (the
+    /// embedded store: one commit) override this; the answer is the create's,
+    /// or the replace's `Conflict`.
+    #[allow(clippy::too_many_arguments)]
+    fn replace_then_create<'a>(
+        &'a self,
+        kind: RecordKind,
+        key: &'a str,
+        expected: &'a str,
+        record: Record,
+        new_key: &'a str,
+        new_record: Record,
+        now: UnixTime,
+    ) -> StoreFuture<'a, Write> {
+        Box::pin(async move {
+            match self.replace(kind, key, expected, record, now).await? {
+                Write::Conflict => Ok(Write::Conflict),
+                Write::Done(_) => self.create(kind, new_key, new_record, now).await,
+            }
+        })
+    }
+
     /// Removes the record; `false` if it was not there.
     fn delete<'a>(&'a self, kind: RecordKind, key: &'a str) -> StoreFuture<'a, bool>;
     /// Unexpired records of a kind, all or those with this index value, with
