@@ -204,7 +204,8 @@ for helm in ("helm3", "helm4"):
     for v, docs in rendered.items():
         where = f"{helm} {v}"
         crds = {d["metadata"]["name"] for d in by_kind(docs, "CustomResourceDefinition")}
-        check(crds == {"oauthclients.keyward.dev", "resources.keyward.dev", "accesspolicies.keyward.dev"},
+        check(crds == {"oauthclients.keyward.dev", "resources.keyward.dev", "accesspolicies.keyward.dev",
+                       "identityproviders.keyward.dev"},
               f"{where}: CRDs {sorted(crds)}")
         deps = by_kind(docs, "Deployment")
         if not check(len(deps) == 1, f"{where}: {len(deps)} Deployments"):
@@ -264,9 +265,13 @@ for helm in ("helm3", "helm4"):
         # leader collects the store's expired records (nothing else, no name).
         store_rule = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["list", "watch", "delete"]}
         check(self_roles and store_rule in self_roles[0]["rules"], f"{where}: no store rule {store_rule} in the self Role")
+        # And on Secrets in the release namespace: the user flows' records
+        # (consent revocation and the collector delete them).
+        records_rule = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "update", "delete"]}
+        check(self_roles and records_rule in self_roles[0]["rules"], f"{where}: no records rule {records_rule} in the self Role")
         check(not any(v in ("*", "delete", "deletecollection", "escalate", "bind", "impersonate")
                       for d in docs if d["kind"] in ("Role", "ClusterRole") for r in d["rules"] for v in r["verbs"]
-                      if not (d in self_roles and r == store_rule)),
+                      if not (d in self_roles and r in (store_rule, records_rule))),
               f"{where}: a wildcard or dangerous verb in RBAC")
         for b in by_kind(docs, "RoleBinding") + by_kind(docs, "ClusterRoleBinding"):
             check(b["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": ns}], f"{where}: binding {b['metadata']['name']} subjects")

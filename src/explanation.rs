@@ -169,6 +169,45 @@ pub fn explain(hub: &HubSnapshot, q: &Query) -> Result<Report, QueryError> {
             };
             Some(exchange(hub, client, &presented, None, &req, q.now, &mut trace))
         }
+        GrantType::AuthorizationCode | GrantType::RefreshToken => match (&client.authorization_code, &q.subject) {
+            (None, _) => {
+                Some(Err(OAuthError::unauthorized_client("authorization_code is not enabled for this client")))
+            }
+            (Some(_), None) => {
+                report
+                    .notes
+                    .push("a user grant always has a subject: give --subject (the user's sub) and --roles".into());
+                None
+            }
+            (Some(_), Some(sub)) => {
+                report.notes.push(
+                    "the sign-in and the consent are not checked here: the subject and roles given stand for the user"
+                        .into(),
+                );
+                match target(hub, client, &resources) {
+                    Err(e) => Some(Err(e)),
+                    Ok(a) => {
+                        let ids = [a.resource.identifier.to_string()];
+                        match keyward_core::grant::authorize::decide_for_user(
+                            client,
+                            &ids,
+                            q.scope.as_deref(),
+                            sub,
+                            &q.roles,
+                            q.grant,
+                            q.now,
+                            &mut trace,
+                        ) {
+                            Ok(d) => {
+                                report.granted = d.into_iter().flat_map(|(_, s)| s).collect();
+                                None
+                            }
+                            Err(e) => Some(Err(e)),
+                        }
+                    }
+                }
+            }
+        },
         other => Some(Err(OAuthError::new(
             keyward_core::ErrorCode::UnsupportedGrantType,
             format!("{} is not served by this hub yet; the policies' decision is shown anyway", other.manifest_name()),

@@ -109,6 +109,10 @@ struct HubArgs {
     /// call (docs/audit.md). The diagnostic log stays on stderr.
     #[arg(long, value_enum, default_value_t = AuditLog::Stdout, env = "KEYWARD_AUDIT_LOG")]
     audit_log: AuditLog,
+    /// A folder whose base.html, login.html, consent.html, error.html and
+    /// style.css replace the built-in sign-in pages (any subset; docs/people.md).
+    #[arg(long, env = "KEYWARD_TEMPLATES")]
+    templates: Option<PathBuf>,
 }
 
 impl HubArgs {
@@ -468,6 +472,7 @@ fn main() -> ExitCode {
                 fetch,
                 listener: hub.listener.limits(),
                 audit: hub.audit(),
+                templates: hub.templates.clone(),
             };
             runtime(hub.workers)
                 .and_then(|rt| {
@@ -507,6 +512,7 @@ fn main() -> ExitCode {
                 fetch,
                 listener: hub.listener.limits(),
                 audit: hub.audit(),
+                templates: hub.templates.clone(),
             };
             run_serve(opts, hub.workers).map(|()| ExitCode::SUCCESS)
         }

@@ -49,6 +49,8 @@ pub struct ServeOptions {
     pub listener: Limits,
     /// Where the audit trail goes.
     pub audit: crate::audit::Sink,
+    /// Replacements for the built-in sign-in pages.
+    pub templates: Option<std::path::PathBuf>,
 }
 
 /// A running hub: its address and state, for tests and for `main`.
@@ -134,7 +136,11 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
         Arc::clone(&clock),
         crate::audit::Audit::new(Arc::new(Metrics::new()), opts.audit.clone()),
         outbound,
-        crate::server::People { records: Some(records), pages: crate::server::pages::Pages::built_in() },
+        crate::server::People {
+            records: Some(records),
+            pages: crate::server::pages::Pages::load(opts.templates.as_deref())
+                .map_err(|e| anyhow::anyhow!("cannot load the page templates: {e}"))?,
+        },
     );
     state.set_synced(true);
 

@@ -68,6 +68,8 @@ pub struct RunOptions {
     pub listener: Limits,
     /// Where the audit trail goes.
     pub audit: crate::audit::Sink,
+    /// Replacements for the built-in sign-in pages.
+    pub templates: Option<std::path::PathBuf>,
 }
 
 impl RunOptions {
@@ -191,7 +193,8 @@ pub async fn start(clients: Clients, opts: RunOptions, clock: Clock) -> anyhow::
         },
         crate::server::People {
             records: Some(Arc::clone(&kube_store) as Arc<dyn keyward_core::store::Records>),
-            pages: crate::server::pages::Pages::built_in(),
+            pages: crate::server::pages::Pages::load(opts.templates.as_deref())
+                .map_err(|e| anyhow::anyhow!("cannot load the page templates: {e}"))?,
         },
     );
 

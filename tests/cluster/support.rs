@@ -181,6 +181,7 @@ pub async fn start_replica(client: impl Into<Clients>, o: ReplicaOptions) -> Rep
         store_gc_interval: o.store_gc_interval,
         listener: Default::default(),
         audit: keyward::audit::Sink::Off,
+        templates: None,
     };
     let c = Arc::clone(&clock);
     let running =

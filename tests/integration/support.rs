@@ -169,6 +169,7 @@ impl Builder {
             },
             listener: self.listener,
             audit: self.audit.clone(),
+            templates: None,
         };
         let clock_fn: keyward::server::Clock = Arc::new(move || UnixTime(c.load(Ordering::SeqCst)));
         let mut hub = start(opts.clone(), Arc::clone(&clock_fn)).await;
