@@ -11,7 +11,9 @@ use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use keyward_core::grant::Grant;
-use keyward_core::grant::authorization_code::{AuthorizationCodeRequest, authorization_code, check_redemption, pick};
+use keyward_core::grant::authorization_code::{
+    AuthorizationCodeRequest, authorization_code, check_redemption, check_shape, pick,
+};
 use keyward_core::grant::authorize::decide_for_user;
 use keyward_core::grant::refresh::{self, ROTATION_GRACE, RefreshRequest};
 use keyward_core::identity::User;
@@ -82,6 +84,7 @@ pub async fn redeem(
         return Err(OAuthError::unauthorized_client("authorization_code is not enabled for this client").into());
     }
     let records = records(st)?;
+    check_shape(req)?;
     let jti = new_jti(st)?;
     let key = browser::digest(req.code);
     let code = match sessions::redeem_code(records, &key, &jti, now).await? {

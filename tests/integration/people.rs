@@ -461,3 +461,133 @@ async fn revoking_consent_ends_refresh_and_userinfo_and_leaves_the_client() {
     let r = hub.post("/admin/consents", Some(("orders-desktop", "x")), &[("action", "list")]).await;
     assert_eq!(r.status, 401);
 }
+
+/// A token request with `code` and the usual parameters, `extra` replacing
+/// (or, with an empty value, removing) some.
+async fn exchange(hub: &TestHub, code: &str, extra: &[(&str, &str)]) -> Reply {
+    let mut p: Vec<(&str, &str)> = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+        ("client_id", "orders-desktop"),
+    ];
+    for (k, v) in extra {
+        p.retain(|(x, _)| x != k);
+        if !v.is_empty() {
+            p.push((k, v));
+        }
+    }
+    hub.post("/token", None, &p).await
+}
+
+#[tokio::test]
+async fn the_token_endpoint_binds_a_code_to_its_client_redirect_and_verifier() {
+    let hub = hub()
+        .file("resources.yaml", include_str!("../../examples/resources.yaml"))
+        .file("people.yaml", include_str!("../../examples/people.yaml"))
+        .file("admin.yaml", ADMIN)
+        .start()
+        .await;
+    let mut b = Browser::new(&hub);
+    // A new browser each time (a new sign-in), and consent asked again.
+    let again = [("prompt", "consent")];
+
+    // A malformed request does not spend the code.
+    let code = sign_in_and_allow(&mut b, "bob", "bob-demo-password").await["code"].clone();
+    exchange(&hub, &code, &[("code_verifier", "")]).await.assert_error(
+        400,
+        "invalid_request",
+        "code_verifier is required (PKCE)",
+    );
+    exchange(&hub, &code, &[("code_verifier", "short")]).await.assert_error(
+        400,
+        "invalid_request",
+        "code_verifier must be 43 to 128 unreserved characters (RFC 7636)",
+    );
+    exchange(&hub, &code, &[("redirect_uri", "")]).await.assert_error(
+        400,
+        "invalid_request",
+        "redirect_uri is required",
+    );
+    exchange(&hub, &code, &[("client_id", "hub-admin")]).await.assert_error(
+        401,
+        "invalid_client",
+        "client_secret is required",
+    );
+    exchange(&hub, &code, &[("resource", "https://mcp.example.internal/docs/mcp")]).await.assert_error(
+        400,
+        "invalid_target",
+        "resource 'https://mcp.example.internal/docs/mcp' was not part of the authorization",
+    );
+    // ...that last one reached the code: it is spent.
+    exchange(&hub, &code, &[]).await.assert_error(400, "invalid_grant", "the code is invalid, expired or already used");
+
+    // A wrong redirect URI or verifier spends it.
+    let code = sign_in_with(&mut Browser::new(&hub), "bob", "bob-demo-password", &again).await["code"].clone();
+    exchange(&hub, &code, &[("redirect_uri", "http://127.0.0.1:5555/other")]).await.assert_error(
+        400,
+        "invalid_grant",
+        "redirect_uri differs from the authorization request's",
+    );
+    exchange(&hub, &code, &[]).await.assert_error(400, "invalid_grant", "the code is invalid, expired or already used");
+    let code = sign_in_with(&mut Browser::new(&hub), "bob", "bob-demo-password", &again).await["code"].clone();
+    exchange(&hub, &code, &[("code_verifier", &"x".repeat(43))]).await.assert_error(
+        400,
+        "invalid_grant",
+        "code_verifier does not match the code_challenge",
+    );
+    exchange(&hub, &code, &[]).await.assert_error(400, "invalid_grant", "the code is invalid, expired or already used");
+
+    // A code is no use to another client, even a confidential one.
+    let code = sign_in_with(&mut Browser::new(&hub), "bob", "bob-demo-password", &again).await["code"].clone();
+    let admin = hub.secret("shop", "hub-admin");
+    let p = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    hub.post("/token", Some(("hub-admin", &admin)), &p).await.assert_error(
+        400,
+        "unauthorized_client",
+        "authorization_code is not enabled for this client",
+    );
+    assert_eq!(exchange(&hub, &code, &[]).await.status, 200, "a client without the grant never reached the code");
+    exchange(&hub, "not-a-code", &[]).await.assert_error(
+        400,
+        "invalid_grant",
+        "the code is invalid, expired or already used",
+    );
+}
+
+#[tokio::test]
+async fn prompt_none_without_consent_and_an_expired_code_are_refused() {
+    let hub = people_hub().await;
+    let mut b = Browser::new(&hub);
+    let back = sign_in_and_allow(&mut b, "alice", "alice-demo-password").await;
+    // Signed in, but a scope never consented to: prompt=none cannot ask.
+    let path = authorize_path(&[("prompt", "none")]).replace("orders%3Aread+orders%3Arefund", "orders%3Aread");
+    let r = b.get(&path.replace("scope=orders%3Aread", "scope=orders%3Aread+email")).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(query_of(r.header("location").unwrap())["error"], "consent_required");
+    // A code older than 60 s.
+    hub.advance(61);
+    redeem(&hub, &back["code"], VERIFIER).await.assert_error(
+        400,
+        "invalid_grant",
+        "the code is invalid, expired or already used",
+    );
+    // max_age shorter than the session's age: sign in again.
+    let r = b.get(&authorize_path(&[("max_age", "30")])).await;
+    assert!(r.header("location").unwrap().starts_with("/login?flow="), "{:?}", r.header("location"));
+}
+
+#[tokio::test]
+async fn an_oversized_login_form_is_refused_before_it_is_read() {
+    let hub = people_hub().await;
+    let mut b = Browser::new(&hub);
+    let big = "x".repeat(64 * 1024);
+    let r = b.post("/login", &[("flow", "f"), ("csrf", "c"), ("username", &big), ("password", "p")], None).await;
+    assert_eq!(r.status, 413);
+}

@@ -36,6 +36,21 @@ impl<'r> AuthorizationCodeRequest<'r> {
     }
 }
 
+/// What a request must hold before a code is touched: a malformed request
+/// is refused without spending the code. Everything after this spends it.
+pub fn check_shape(req: &AuthorizationCodeRequest<'_>) -> Result<(), OAuthError> {
+    if req.redirect_uri.is_none() {
+        return Err(OAuthError::invalid_request("redirect_uri is required"));
+    }
+    match req.code_verifier {
+        None => Err(OAuthError::invalid_request("code_verifier is required (PKCE)")),
+        Some(v) if !super::authorize::is_code_verifier(v) => {
+            Err(OAuthError::invalid_request("code_verifier must be 43 to 128 unreserved characters (RFC 7636)"))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
 /// Whether this client may redeem this code with this request. `verifier_s256`
 /// is BASE64URL(SHA-256(code_verifier)), computed by the edge.
 pub fn check_redemption(
