@@ -16,6 +16,7 @@ mod issuer;
 mod jwt_bearer;
 mod operator_mistakes;
 mod people;
+mod people_crash;
 mod private_key_jwt;
 mod records_contract;
 mod reload;

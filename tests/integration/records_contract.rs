@@ -40,10 +40,9 @@ async fn acknowledged_records_survive_a_reopen_without_a_clean_shutdown() {
     }
     // Leak it: no Drop, no writer join, as if the process died here.
     std::mem::forget(s);
-    // redb's lock is per process handle; a new handle in the same process
-    // needs the old one gone, so the crash test proper runs a child process
-    // (tests/integration/people.rs is in-process); here the file is copied
-    // as it lies on disk, the state a kill -9 leaves.
+    // redb locks the file per handle, so the file is copied as it lies on
+    // disk, the state a kill -9 leaves. The real SIGKILL of a running
+    // `keyward serve` is people_crash.rs.
     let copy = dir.path().join("copy.redb");
     std::fs::copy(&path, &copy).unwrap();
     let s = EmbeddedStore::open(&copy).unwrap();
