@@ -137,17 +137,22 @@ pub fn policy_unchanged(a: &AccessPolicyStatus, b: Option<&AccessPolicyStatus>) 
 
 pub fn provider_status(
     st: &ObjectStatus,
+    callback_url: Option<String>,
     previous: Option<&IdentityProviderStatus>,
     now: &Time,
 ) -> IdentityProviderStatus {
     IdentityProviderStatus {
         observed_generation: st.generation,
         conditions: conditions(st, previous.map_or(&[][..], |p| &p.conditions), now),
+        callback_url,
     }
 }
 
 pub fn provider_unchanged(a: &IdentityProviderStatus, b: Option<&IdentityProviderStatus>) -> bool {
-    b.is_some_and(|b| a.observed_generation == b.observed_generation && same_conditions(&a.conditions, &b.conditions))
+    b.is_some_and(|b| {
+        (a.observed_generation, &a.callback_url) == (b.observed_generation, &b.callback_url)
+            && same_conditions(&a.conditions, &b.conditions)
+    })
 }
 
 /// RFC 9728 §3.1: the metadata of an MCP server lives at its origin's

@@ -426,7 +426,11 @@ async fn resource_status_pass(ctx: &Ctx, obj: &Resource, st: &ObjectStatus, now:
 }
 
 async fn provider_status_pass(ctx: &Ctx, obj: &IdentityProvider, st: &ObjectStatus, now: UnixTime) {
-    let desired = build::provider_status(st, obj.status.as_ref(), &time(now));
+    let callback = matches!(obj.spec.provider_type, keyward_api::v1alpha1::IdentityProviderType::Oidc).then(|| {
+        let key = ObjectKey::new(obj.namespace().unwrap_or_default(), obj.name_any());
+        format!("{}{}", ctx.opts.issuer.trim_end_matches('/'), keyward_core::identity::callback_path(&key))
+    });
+    let desired = build::provider_status(st, callback, obj.status.as_ref(), &time(now));
     if build::provider_unchanged(&desired, obj.status.as_ref()) {
         return;
     }

@@ -76,6 +76,28 @@ impl Http {
         }
     }
 
+    /// POST a form to `url` with HTTP Basic credentials (an upstream token
+    /// endpoint) and return the JSON body. A non-2xx answer with an OAuth
+    /// error body is `FetchError::Status`; the body is not echoed.
+    pub async fn post_form(&self, url: &str, form: &str, basic: (&str, &str)) -> Result<Body, FetchError> {
+        let url = Url::parse(url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
+        self.guard.check_url(&url).map_err(|reason| FetchError::Refused { url: redact(&url), reason })?;
+        let shown = redact(&url);
+        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let request = self
+            .client
+            .post(url)
+            .header(ACCEPT, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            // RFC 6749 §2.3.1: id and secret are form-encoded before Basic.
+            .basic_auth(enc(basic.0), Some(enc(basic.1)))
+            .body(form.to_owned());
+        match tokio::time::timeout(self.timeout, self.exchange(request, &shown)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout),
+        }
+    }
+
     async fn exchange(&self, request: reqwest::RequestBuilder, shown: &str) -> Result<Body, FetchError> {
         let mut response = request.send().await.map_err(|e| map_error(&e, shown))?;
         let status = response.status();

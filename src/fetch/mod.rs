@@ -158,6 +158,11 @@ pub struct Discovery {
     pub jwks_uri: String,
     #[serde(default)]
     pub userinfo_endpoint: Option<String>,
+    /// An upstream identity provider's endpoints (`oidc` IdentityProvider).
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
 }
 
 /// The guarded fetcher. Cloning shares the client and the caches.
@@ -251,6 +256,18 @@ impl Fetcher {
     /// (`application/jwt`) is refused as [`FetchError::NotJson`].
     pub async fn json<T: DeserializeOwned>(&self, url: &str, bearer: Option<&str>) -> Result<T, FetchError> {
         let body = self.inner.http.get(url, "application/json", bearer).await?;
+        http::parse(&body.bytes)
+    }
+
+    /// POST a form with Basic credentials, uncached (an upstream's token
+    /// endpoint), and parse the JSON answer.
+    pub async fn post_form<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        form: &str,
+        basic: (&str, &str),
+    ) -> Result<T, FetchError> {
+        let body = self.inner.http.post_form(url, form, basic).await?;
         http::parse(&body.bytes)
     }
 

@@ -9,6 +9,7 @@
 
 pub mod password;
 pub mod throttle;
+pub mod upstream;
 
 use std::sync::Arc;
 
@@ -26,8 +27,22 @@ pub fn subject(provider: &CompiledIdentityProvider, upstream: &str) -> String {
     B64.encode(digest(&SHA256, input.as_bytes()).as_ref())
 }
 
-/// The user as the provider describes `username` now; `None` if it no longer
-/// lists them (a refresh for a removed user fails).
+/// The user as the provider describes them now, for a refresh: a static
+/// provider's manifest as it is now (`None` if it no longer lists them: the
+/// refresh fails); for an upstream provider, the user of the last sign-in with
+/// roles from the current `groupRoles` (the upstream is asked again only at
+/// the next sign-in).
+pub fn current_user(provider: &Arc<CompiledIdentityProvider>, user: &User) -> Option<User> {
+    if provider.key.to_string() != user.provider {
+        return None;
+    }
+    if provider.upstream.is_some() {
+        return Some(User { roles: provider.roles_of(&user.groups), ..user.clone() });
+    }
+    static_user(provider, &user.username)
+}
+
+/// A static provider's user as its manifest describes `username` now.
 pub fn static_user(provider: &Arc<CompiledIdentityProvider>, username: &str) -> Option<User> {
     let account = provider.users.get(username)?;
     let u = &account.user;

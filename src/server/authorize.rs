@@ -102,6 +102,7 @@ pub async fn authorize(
         browser: browser::digest(&browser_id),
         user: None,
         auth_time: None,
+        upstream: None,
     };
     // The request is stored only if a page is needed (flow::keep).
     let mut response = flow::proceed(&st, &hub, None, p, login, &csrf, a.prompt.none, now).await;

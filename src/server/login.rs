@@ -51,6 +51,11 @@ pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, Query(q):
     let mut p = p;
     p.csrf = browser::digest(&csrf);
     let hint = p.login_hint.clone().unwrap_or_default();
+    let hub = st.hub.load_full();
+    let upstream = flow::client_of(&hub, &p).and_then(|c| c.identity_provider.clone()).filter(|i| i.upstream.is_some());
+    if let Some(provider) = upstream {
+        return super::callback::to_upstream(&st, &provider, flow_id, version, p, until, now).await;
+    }
     let Ok(records) = flow::records(&st) else { return expired(&st) };
     match sessions::replace(&**records, RecordKind::Pending, &flow_id, &version, &p, until, None, now).await {
         Ok(true) => {}

@@ -7,6 +7,7 @@ mod admin_consents;
 mod assertion;
 mod authorize;
 pub mod browser;
+mod callback;
 mod client_assertion;
 mod client_auth;
 pub mod cluster_issuer;
@@ -204,6 +205,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route("/authorize", get(authorize::authorize).post(authorize::authorize))
         .route("/login", get(login::show).post(login::submit))
+        .route("/callback/{namespace}/{name}", get(callback::callback))
         .route("/consent", post(consent::submit))
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .route("/admin/consents", post(admin_consents::handle))

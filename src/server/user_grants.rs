@@ -212,11 +212,7 @@ pub async fn rotate(
 /// The user as their provider describes them now; for a static provider a
 /// user removed from the manifest no longer refreshes.
 fn current_user(client: &CompiledClient, user: &User) -> Option<User> {
-    let provider = client.identity_provider.as_ref()?;
-    if provider.key.to_string() != user.provider {
-        return None;
-    }
-    crate::login::static_user(provider, &user.username)
+    crate::login::current_user(client.identity_provider.as_ref()?, user)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -202,8 +202,11 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
     let password_keys: HashSet<ObjectKey> = identity_providers
         .iter()
         .map(|p| {
-            let keyward_core::model::UserSource::Static { password_secret, .. } = &p.source;
-            ObjectKey::new(p.meta.key.namespace.clone(), password_secret.clone())
+            let name = match &p.source {
+                keyward_core::model::UserSource::Static { password_secret, .. } => password_secret.clone(),
+                keyward_core::model::UserSource::Oidc(up) => up.client_secret.0.clone(),
+            };
+            ObjectKey::new(p.meta.key.namespace.clone(), name)
         })
         .collect();
     let passwords: HashMap<ObjectKey, BTreeMap<String, String>> =

@@ -10,6 +10,7 @@ mod examples;
 mod explain;
 mod explain_cli;
 mod federated_jwt;
+mod federation;
 mod fetch;
 mod introspection;
 mod issuer;

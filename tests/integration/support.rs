@@ -286,6 +286,11 @@ impl TestHub {
     }
 
     /// The generated client secret of `<ns>/<name>-credentials`.
+    /// A file under the hub's state directory.
+    pub fn state_path(&self, rel: &str) -> std::path::PathBuf {
+        self.state.join(rel)
+    }
+
     pub fn secret(&self, ns: &str, client_name: &str) -> String {
         self.credentials(ns, &format!("{client_name}-credentials"))["client_secret"].clone()
     }

@@ -16,7 +16,10 @@ use crate::status::{ObjectStatus, Problem, Reason};
 pub struct CompiledIdentityProvider {
     pub key: ObjectKey,
     pub display_name: String,
+    /// `static`: the users who can sign in.
     pub users: HashMap<String, StaticAccount>,
+    /// `oidc`: the upstream and the hub's client secret there.
+    pub upstream: Option<(crate::model::Upstream, String)>,
     pub group_roles: BTreeMap<String, Vec<String>>,
 }
 
@@ -56,6 +59,12 @@ pub struct User {
     pub roles: Vec<String>,
 }
 
+/// Where an upstream sends users back, under the issuer: what an `oidc`
+/// provider's `status.callbackURL` shows and the operator registers upstream.
+pub fn callback_path(key: &ObjectKey) -> String {
+    format!("/callback/{}/{}", key.namespace, key.name)
+}
+
 /// Whether a password hash is one the edge can check (PHC argon2id, or
 /// bcrypt's modular crypt form). Anything else would never match: refusing it
 /// at compile tells the operator instead of failing every login.
@@ -90,7 +99,34 @@ pub fn compile_providers(
             statuses.push(st);
             continue;
         }
-        let UserSource::Static { password_secret, users } = &p.source;
+        let (password_secret, users) = match &p.source {
+            UserSource::Static { password_secret, users } => (password_secret, users),
+            UserSource::Oidc(up) => {
+                let (name, key) = &up.client_secret;
+                let secret_key = ObjectKey::new(p.meta.key.namespace.clone(), name.clone());
+                match passwords.get(&secret_key).and_then(|s| s.get(key)) {
+                    Some(secret) if !secret.is_empty() => {
+                        out.insert(
+                            p.meta.key.clone(),
+                            std::sync::Arc::new(CompiledIdentityProvider {
+                                key: p.meta.key.clone(),
+                                display_name: p.display_name.clone(),
+                                users: HashMap::new(),
+                                upstream: Some(((**up).clone(), secret.clone())),
+                                group_roles: p.group_roles.clone(),
+                            }),
+                        );
+                    }
+                    _ => st.problems.push(Problem::new(
+                        Reason::SecretPending,
+                        "spec.oidc.clientSecret",
+                        format!("Secret {secret_key} with key {key} is not available"),
+                    )),
+                }
+                statuses.push(st);
+                continue;
+            }
+        };
         let secret_key = ObjectKey::new(p.meta.key.namespace.clone(), password_secret.clone());
         let Some(hashes) = passwords.get(&secret_key) else {
             st.problems.push(Problem::new(
@@ -128,6 +164,7 @@ pub fn compile_providers(
                 key: p.meta.key.clone(),
                 display_name: p.display_name.clone(),
                 users: accounts,
+                upstream: None,
                 group_roles: p.group_roles.clone(),
             }),
         );

@@ -539,6 +539,25 @@ pub enum UserSource {
     /// Listed in the manifest; password hashes in the Secret `password_secret`
     /// of the provider's namespace.
     Static { password_secret: String, users: Vec<StaticUser> },
+    /// An upstream OpenID provider; the hub is its client.
+    Oidc(Box<Upstream>),
+}
+
+/// `spec.oidc` of an IdentityProvider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    pub issuer: String,
+    pub client_id: String,
+    /// Secret name (provider's namespace) and key of the client secret.
+    pub client_secret: (String, String),
+    pub scopes: Vec<String>,
+    pub subject_claim: String,
+    /// `None`: `preferred_username`, then `email`, then the subject.
+    pub username_claim: Option<String>,
+    pub email_claim: String,
+    pub name_claim: String,
+    pub groups_claim: Option<String>,
+    pub certificate_authority: Option<String>,
 }
 
 /// A user of a `static` provider.

@@ -45,11 +45,24 @@ pub struct PendingAuthorization {
     /// Digest of the browser-binding cookie set at `/authorize`: only the
     /// browser that started the request can finish it.
     pub browser: String,
+    /// The leg at an upstream provider (`oidc`), while the user is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamLeg>,
     /// Set by a successful login for this request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<User>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<u64>,
+}
+
+/// What the hub sent an upstream provider, to check what comes back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamLeg {
+    /// Digest of the random half of `state` (the other half is the flow id).
+    pub state: String,
+    pub nonce: String,
+    /// The PKCE verifier towards the upstream.
+    pub verifier: String,
 }
 
 /// A browser's login at the hub.

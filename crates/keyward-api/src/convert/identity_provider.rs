@@ -63,6 +63,64 @@ impl TryFrom<&IdentityProvider> for model::IdentityProvider {
                 }
                 UserSource::Static { password_secret: s.password_secret.clone(), users }
             }
+            IdentityProviderType::Oidc => {
+                let Some(o) = &spec.oidc else {
+                    c.invalid("spec.oidc", "an oidc IdentityProvider needs spec.oidc");
+                    return Err(Invalid(c.problems));
+                };
+                if c.length("spec.oidc.issuer", &o.issuer, 1, limits::URI)
+                    && !(super::is_https_url(&o.issuer) || super::is_loopback_http_url(&o.issuer))
+                {
+                    c.invalid("spec.oidc.issuer", "is not an https URL (http only for a loopback issuer)");
+                }
+                if o.issuer.contains(['?', '#']) {
+                    c.invalid("spec.oidc.issuer", "must have no query or fragment (OpenID Discovery section 2)");
+                }
+                c.length("spec.oidc.clientId", &o.client_id, 1, limits::CLIENT_ID);
+                c.object_name("spec.oidc.clientSecret.name", &o.client_secret.name);
+                let key = o.client_secret.key.clone().unwrap_or_else(|| "client_secret".to_owned());
+                if !is_username(&key) {
+                    c.invalid("spec.oidc.clientSecret.key", "is not a Secret key: letters, digits, '.', '_' and '-'");
+                }
+                c.scope_list("spec.oidc.scopes", &o.scopes, 16);
+                let scopes = if o.scopes.is_empty() {
+                    vec!["openid".to_owned(), "profile".to_owned(), "email".to_owned()]
+                } else {
+                    o.scopes.clone()
+                };
+                if !scopes.iter().any(|s| s == "openid") {
+                    c.invalid("spec.oidc.scopes", "must include openid: the hub signs users in with the ID token");
+                }
+                let claims = o.claims.clone().unwrap_or_default();
+                for (field, v) in [
+                    ("subject", &claims.subject),
+                    ("username", &claims.username),
+                    ("email", &claims.email),
+                    ("name", &claims.name),
+                    ("groups", &claims.groups),
+                ] {
+                    if let Some(v) = v {
+                        c.length(&format!("spec.oidc.claims.{field}"), v, 1, 128);
+                    }
+                }
+                if let Some(ca) = &o.certificate_authority
+                    && !ca.contains("-----BEGIN CERTIFICATE-----")
+                {
+                    c.invalid("spec.oidc.certificateAuthority", "is not PEM (-----BEGIN CERTIFICATE-----)");
+                }
+                UserSource::Oidc(Box::new(model::Upstream {
+                    issuer: o.issuer.clone(),
+                    client_id: o.client_id.clone(),
+                    client_secret: (o.client_secret.name.clone(), key),
+                    scopes,
+                    subject_claim: claims.subject.unwrap_or_else(|| "sub".to_owned()),
+                    username_claim: claims.username,
+                    email_claim: claims.email.unwrap_or_else(|| "email".to_owned()),
+                    name_claim: claims.name.unwrap_or_else(|| "name".to_owned()),
+                    groups_claim: claims.groups,
+                    certificate_authority: o.certificate_authority.clone(),
+                }))
+            }
         };
 
         c.max_items("spec.groupRoles", spec.group_roles.len(), limits::ROLES);
@@ -110,7 +168,7 @@ fn is_email(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     fn parse(yaml: &str) -> Result<model::IdentityProvider, Invalid> {
@@ -127,7 +185,7 @@ mod tests {
             "{HEAD}spec:\n  type: static\n  displayName: Demo\n  static:\n    passwordSecret: demo-passwords\n    users:\n    - {{username: alice, email: alice@example.com, groups: [ops]}}\n  groupRoles:\n  - {{group: ops, roles: [admin]}}\n"
         ))
         .unwrap();
-        let UserSource::Static { password_secret, users } = &p.source;
+        let UserSource::Static { password_secret, users } = &p.source else { panic!("not static") };
         assert_eq!((password_secret.as_str(), users[0].username.as_str()), ("demo-passwords", "alice"));
         assert_eq!(p.group_roles["ops"], ["admin"]);
     }
@@ -152,5 +210,34 @@ mod tests {
                 "spec.groupRoles[1].group",
             ]
         );
+    }
+
+    #[test]
+    fn an_oidc_provider_converts_with_its_defaults_and_refuses_what_cannot_work() {
+        let p = parse(&format!(
+            "{HEAD}spec:\n  type: oidc\n  displayName: Corp\n  oidc:\n    issuer: https://login.example.com\n    clientId: hub\n    clientSecret: {{name: corp}}\n"
+        ))
+        .unwrap();
+        let UserSource::Oidc(up) = &p.source else { panic!("not oidc") };
+        assert_eq!(up.scopes, ["openid", "profile", "email"]);
+        assert_eq!(up.client_secret, ("corp".to_owned(), "client_secret".to_owned()));
+        assert_eq!((up.subject_claim.as_str(), up.username_claim.as_deref()), ("sub", None));
+        let e = parse(&format!(
+            "{HEAD}spec:\n  type: oidc\n  displayName: Corp\n  oidc:\n    issuer: http://login.example.com/?x\n    clientId: hub\n    clientSecret: {{name: corp, key: 'a b'}}\n    scopes: [profile]\n    certificateAuthority: nope\n"
+        ))
+        .unwrap_err();
+        let fields: Vec<_> = e.problems().iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.oidc.issuer",
+                "spec.oidc.issuer",
+                "spec.oidc.clientSecret.key",
+                "spec.oidc.scopes",
+                "spec.oidc.certificateAuthority"
+            ]
+        );
+        let e = parse(&format!("{HEAD}spec:\n  type: oidc\n  displayName: Corp\n")).unwrap_err();
+        assert_eq!(e.problems()[0].field, "spec.oidc");
     }
 }

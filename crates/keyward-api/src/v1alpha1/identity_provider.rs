@@ -33,10 +33,14 @@ use super::common::{limits, patterns};
 #[x_kube(validation = Rule::new("self.type != 'static' || has(self.static)")
     .message("a static IdentityProvider needs spec.static")
     .field_path(".static"))]
+#[x_kube(validation = Rule::new("self.type != 'oidc' || has(self.oidc)")
+    .message("an oidc IdentityProvider needs spec.oidc")
+    .field_path(".oidc"))]
 #[serde(rename_all = "camelCase")]
 pub struct IdentityProviderSpec {
     /// `static`: the users listed in `static.users`, their password hashes in
-    /// a Secret.
+    /// a Secret. `oidc`: users sign in at an upstream OpenID provider (Dex,
+    /// Keycloak, Entra ID, Google, Okta, another Keyward); the hub is its client.
     #[serde(rename = "type")]
     pub provider_type: IdentityProviderType,
 
@@ -47,6 +51,10 @@ pub struct IdentityProviderSpec {
     /// The users of a `static` provider.
     #[serde(default, rename = "static", skip_serializing_if = "Option::is_none")]
     pub static_users: Option<StaticUsersSpec>,
+
+    /// The upstream OpenID provider of an `oidc` provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<OidcSpec>,
 
     /// Roles given to the members of each group. A user's roles decide which
     /// scopes of `api` Resources the user's tokens may carry, and policies can
@@ -64,6 +72,72 @@ pub enum IdentityProviderType {
     /// Users listed in the manifest with password hashes in a Secret.
     #[serde(rename = "static")]
     Static,
+    /// Federation to an upstream OpenID provider.
+    #[serde(rename = "oidc")]
+    Oidc,
+}
+
+/// The upstream OpenID provider and the hub's registration there.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcSpec {
+    /// The upstream issuer, exactly as its discovery document names it
+    /// (`<issuer>/.well-known/openid-configuration`). https (http only for a
+    /// loopback issuer the hub's fetch policy allows).
+    #[schemars(length(min = 1, max = limits::URI))]
+    pub issuer: String,
+
+    /// The hub's client id at the upstream provider.
+    #[schemars(length(min = 1, max = limits::CLIENT_ID))]
+    pub client_id: String,
+
+    /// The Secret (this namespace) holding the hub's client secret at the
+    /// upstream, under `key` (default `client_secret`). In a cluster it must
+    /// carry the label `keyward.dev/passwords`.
+    pub client_secret: SecretKeyRef,
+
+    /// Scopes asked of the upstream. Default: openid profile email.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(min = 1, max = limits::SCOPE)))]
+    pub scopes: Vec<String>,
+
+    /// Which ID-token claims make the user. Defaults: `sub`,
+    /// `preferred_username` (falling back to `email`, then `sub`), `email`,
+    /// `name`, and no groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<ClaimMapSpec>,
+
+    /// PEM CA certificates the upstream's TLS chains to, besides the
+    /// system's (a private Keycloak).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
+    pub certificate_authority: Option<String>,
+}
+
+/// A Secret key in the object's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub struct SecretKeyRef {
+    #[schemars(length(min = 1, max = limits::NAME), regex(pattern = patterns::DNS_SUBDOMAIN))]
+    pub name: String,
+    /// Default: `client_secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// ID-token claim names.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub struct ClaimMapSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A claim holding a list of group names (or one string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<String>,
 }
 
 /// Users of a `static` provider.
@@ -131,4 +205,8 @@ pub struct IdentityProviderStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+
+    /// `oidc`: the redirect URI to register for the hub at the upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "callbackURL")]
+    pub callback_url: Option<String>,
 }

@@ -17,8 +17,8 @@ pub use access_policy::{
 };
 pub use common::ObjectRef;
 pub use identity_provider::{
-    GroupRolesSpec, IdentityProvider, IdentityProviderSpec, IdentityProviderStatus, IdentityProviderType,
-    StaticUserSpec, StaticUsersSpec,
+    ClaimMapSpec, GroupRolesSpec, IdentityProvider, IdentityProviderSpec, IdentityProviderStatus, IdentityProviderType,
+    OidcSpec, SecretKeyRef, StaticUserSpec, StaticUsersSpec,
 };
 pub use oauth_client::{
     AuthorizationCodeSpec, ClaimMappingsSpec, ClientCredentialsSpec, ClientOrigin, ClientResource, ClientSecretSpec,

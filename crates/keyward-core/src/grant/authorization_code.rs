@@ -113,10 +113,8 @@ pub fn authorization_code<'a>(
     let assoc = client
         .association(resource)
         .ok_or_else(|| OAuthError::invalid_target("this client may no longer request this resource"))?;
-    let requested: Option<Vec<&str>> = code
-        .scope
-        .as_deref()
-        .map(|s| s.split(' ').filter(|s| !s.is_empty() && assoc.resource.defines_scope(s)).collect());
+    let requested: Option<Vec<&str>> = super::authorize::resource_scopes(code.scope.as_deref())?
+        .map(|all| all.into_iter().filter(|s| assoc.resource.defines_scope(s)).collect());
     let roles: Vec<&str> = code.user.roles.iter().map(String::as_str).collect();
     let facts =
         Facts { grant: GrantType::AuthorizationCode, tenant: None, subject: Some(&code.user.sub), roles: &roles, now };

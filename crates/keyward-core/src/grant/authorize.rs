@@ -265,6 +265,16 @@ pub fn validate<'a>(
     })
 }
 
+/// The Resource scopes of a `scope` parameter; `None` when it names none
+/// (absent, or OpenID scopes only): then each Resource's default applies.
+pub fn resource_scopes(scope: Option<&str>) -> Result<Option<Vec<&str>>, OAuthError> {
+    let Some(s) = scope else { return Ok(None) };
+    let all =
+        parse_scope_param(s).map_err(|_| OAuthError::invalid_scope("scope is malformed (RFC 6749 section 3.3)"))?;
+    let rest: Vec<&str> = all.into_iter().filter(|s| !OPENID_SCOPES.contains(s)).collect();
+    Ok((!rest.is_empty()).then_some(rest))
+}
+
 /// The scopes a user gets at each requested resource: the same decision as
 /// every grant (association, role mapping, policies). A resource where
 /// nothing of a non-empty request may be granted fails the whole request.
@@ -280,16 +290,7 @@ pub fn decide_for_user(
     now: UnixTime,
     trace: &mut impl Trace,
 ) -> Result<Vec<(String, Vec<String>)>, OAuthError> {
-    let requested_all: Option<Vec<&str>> = match scope {
-        None => None,
-        Some(s) => Some(
-            parse_scope_param(s)
-                .map_err(|_| OAuthError::invalid_scope("scope is malformed (RFC 6749 section 3.3)"))?
-                .into_iter()
-                .filter(|s| !OPENID_SCOPES.contains(s))
-                .collect(),
-        ),
-    };
+    let requested_all = resource_scopes(scope)?;
     let role_refs: Vec<&str> = roles.iter().map(String::as_str).collect();
     let mut out = Vec::with_capacity(resources.len());
     for r in resources {
