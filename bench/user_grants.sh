@@ -94,7 +94,9 @@ cookies=$(awk '!/^#/ && NF>=7 {printf "%s=%s; ", $6, $7}' "$jar")
 code() { curl -s -b "$jar" -o /dev/null -w '%{redirect_url}' "$auth" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p'; }
 [ -n "$(code)" ] || { echo "user_grants.sh: no code after signing in" >&2; exit 1; }
 
-# A pool of refresh tokens, one chain per connection and some spare.
+# A pool of refresh tokens, one chain per connection and some spare; minted
+# again before every refresh run (a run spends the tokens it starts with).
+mint() {
 : > "$work/refresh"
 for _ in $(seq 1 $((CONNS * 2))); do
   c=$(code)
@@ -106,6 +108,8 @@ done
 
 n=$(grep -c . "$work/refresh" || true)
 [ "$n" -ge "$CONNS" ] || { echo "user_grants.sh: only $n refresh tokens minted" >&2; exit 1; }
+}
+mint
 
 cat > "$work/cc.lua" <<LUA
 wrk.method = "POST"
@@ -159,6 +163,7 @@ run() { # $1 script → requests/s, non-2xx/3xx, requests per hub CPU second
 declare -A all percore
 for r in $(seq 1 "$ROUNDS"); do
   for k in cc refresh code; do
+    [ "$k" = refresh ] && [ "$r" -gt 1 ] && mint
     read -r rps bad pc < <(run "$k")
     all[$k]="${all[$k]:-} $rps"
     percore[$k]="${percore[$k]:-} $pc"

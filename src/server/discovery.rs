@@ -33,7 +33,7 @@ struct Metadata<'a> {
     token_endpoint_auth_signing_alg_values_supported: [&'a str; 9],
     introspection_endpoint_auth_methods_supported: [&'a str; 3],
     introspection_endpoint_auth_signing_alg_values_supported: [&'a str; 9],
-    revocation_endpoint_auth_methods_supported: [&'a str; 3],
+    revocation_endpoint_auth_methods_supported: [&'a str; 4],
     revocation_endpoint_auth_signing_alg_values_supported: [&'a str; 9],
     response_types_supported: [&'a str; 1],
     response_modes_supported: [&'a str; 1],
@@ -42,7 +42,7 @@ struct Metadata<'a> {
     /// RFC 9207: every authorization response names the issuer.
     authorization_response_iss_parameter_supported: bool,
     prompt_values_supported: [&'a str; 3],
-    scopes_supported: [&'a str; 4],
+    scopes_supported: [&'a str; 3],
     claims_supported: [&'a str; 11],
     /// Signing algorithms of the access tokens (RFC 9068).
     token_signing_alg_values_supported: [&'a str; 1],
@@ -53,7 +53,8 @@ struct Metadata<'a> {
 }
 
 const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
-/// At the token endpoint a public client (`none`) may redeem its code.
+/// At the token and revocation endpoints a public client (`none`) names
+/// itself with `client_id`.
 const TOKEN_AUTH_METHODS: [&str; 4] = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
 const AUTH_SIGNING_ALGS: [&str; 9] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
 
@@ -81,14 +82,18 @@ impl Documents {
             token_endpoint_auth_signing_alg_values_supported: AUTH_SIGNING_ALGS,
             introspection_endpoint_auth_methods_supported: AUTH_METHODS,
             introspection_endpoint_auth_signing_alg_values_supported: AUTH_SIGNING_ALGS,
-            revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+            // A public client revokes its own refresh token with `client_id`.
+            revocation_endpoint_auth_methods_supported: TOKEN_AUTH_METHODS,
             revocation_endpoint_auth_signing_alg_values_supported: AUTH_SIGNING_ALGS,
             response_types_supported: ["code"],
             response_modes_supported: ["query"],
             code_challenge_methods_supported: ["S256"],
             authorization_response_iss_parameter_supported: true,
             prompt_values_supported: ["none", "login", "consent"],
-            scopes_supported: ["openid", "profile", "email", "offline_access"],
+            // offline_access is accepted but not listed: it changes nothing
+            // here, and clients that see it listed ask for prompt=consent
+            // every time (the MCP Python SDK does).
+            scopes_supported: ["openid", "profile", "email"],
             claims_supported: [
                 "iss",
                 "sub",

@@ -19,6 +19,7 @@ mod election;
 mod fullenv;
 mod incarnation;
 mod outages;
+mod people;
 mod records;
 mod store;
 mod support;

@@ -27,15 +27,15 @@ async fn authorization_server_metadata_describes_the_endpoints() {
     assert_eq!(m["authorization_endpoint"], format!("{iss}/authorize"));
     assert_eq!(m["userinfo_endpoint"], format!("{iss}/userinfo"));
     assert_eq!(m["prompt_values_supported"], serde_json::json!(["none", "login", "consent"]));
-    // A public client redeems its code with `none`; only at the token endpoint.
-    assert_eq!(
-        m["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])
-    );
+    // A public client redeems its code and revokes its refresh token with
+    // `none`; it may not introspect.
+    let public = serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]);
+    assert_eq!(m["token_endpoint_auth_methods_supported"], public);
+    assert_eq!(m["revocation_endpoint_auth_methods_supported"], public);
     let methods = serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"]);
     let algs = serde_json::json!(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]);
     for endpoint in ["token", "introspection", "revocation"] {
-        if endpoint != "token" {
+        if endpoint == "introspection" {
             assert_eq!(m[format!("{endpoint}_endpoint_auth_methods_supported")], methods);
         }
         // RFC 8414 §2: required once private_key_jwt is listed; never none or HS*.

@@ -243,6 +243,21 @@ async fn a_user_signs_in_consents_and_the_app_gets_tokens_it_can_refresh() {
     refresh(&hub, &r1).await.assert_error(400, "invalid_grant", "the refresh token is invalid, expired or revoked");
     refresh(&hub, &r2).await.assert_error(400, "invalid_grant", "the refresh token is invalid, expired or revoked");
 
+    // RFC 7009: the app revokes a refresh token (a public client names
+    // itself); its family ends, another app's request for it is refused.
+    let t3 = redeem(
+        &hub,
+        &sign_in_with(&mut Browser::new(&hub), "bob", "bob-demo-password", &[("prompt", "consent")]).await["code"],
+        VERIFIER,
+    )
+    .await;
+    let rt = t3.body["refresh_token"].as_str().unwrap().to_owned();
+    let r = hub
+        .post("/revoke", None, &[("token", &rt), ("token_type_hint", "refresh_token"), ("client_id", "orders-desktop")])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    refresh(&hub, &rt).await.assert_error(400, "invalid_grant", "the refresh token is invalid, expired or revoked");
+
     // A second sign-in needs no password (session) and no consent (given).
     let r = b.get(&authorize_path(&[])).await;
     assert_eq!(r.status, 303);
