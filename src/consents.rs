@@ -9,7 +9,7 @@ use keyward_core::sessions::{self, Consent};
 use keyward_core::store::{RecordKind, Records, StoreError};
 use serde::Serialize;
 
-use crate::server::browser;
+use crate::secret_digest::handle_digest;
 
 /// The most consents one call lists.
 pub const MAX_LISTED: usize = 1000;
@@ -40,7 +40,7 @@ pub struct ConsentView {
 }
 
 pub async fn list(records: &dyn Records, f: &Filter, now: UnixTime) -> Result<Vec<ConsentView>, StoreError> {
-    let index = f.sub.as_deref().map(browser::digest);
+    let index = f.sub.as_deref().map(handle_digest);
     let all = records.list(RecordKind::Consent, index.as_deref(), now, MAX_LISTED).await?;
     let mut out: Vec<ConsentView> = all
         .into_iter()
@@ -82,7 +82,7 @@ pub async fn revoke(
     };
     let mut revoked = Vec::new();
     for r in resources {
-        let key = browser::digest(&sessions::consent_key(sub, client, &r));
+        let key = handle_digest(&sessions::consent_key(sub, client, &r));
         if records.delete(RecordKind::Consent, &key).await? {
             revoked.push(r);
         }

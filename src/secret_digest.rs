@@ -12,3 +12,12 @@ pub fn digest_secret(secret: &[u8]) -> SecretDigest {
     out.copy_from_slice(digest(&SHA256, secret).as_ref());
     SecretDigest(out)
 }
+
+/// What the store keeps of a handle the hub handed out (a code, a refresh
+/// token, a cookie) or of a key made from user data (a consent's subject,
+/// client and resource): its SHA-256, base64url. Handles carry 256 bits, so
+/// a fast digest is enough.
+pub fn handle_digest(handle: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest(&SHA256, handle.as_bytes()).as_ref())
+}

@@ -5,7 +5,6 @@
 //! http issuer (a laptop's `keyward serve`) gets unprefixed cookies, which
 //! browsers would otherwise drop.
 
-use aws_lc_rs::digest::{SHA256, digest as sha256};
 use aws_lc_rs::rand::SecureRandom;
 use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
@@ -57,11 +56,7 @@ pub fn random(st: &AppState) -> Option<String> {
     Some(B64.encode(raw))
 }
 
-/// What the store keeps of a handle: its SHA-256, base64url. Handles carry
-/// 256 bits, so a fast digest is enough.
-pub fn digest(handle: &str) -> String {
-    B64.encode(sha256(&SHA256, handle.as_bytes()).as_ref())
-}
+pub use crate::secret_digest::handle_digest as digest;
 
 /// Whether a form post may come from where it says: a browser names the
 /// page's origin in `Origin`, which must be the hub's; `Sec-Fetch-Site`, when

@@ -63,3 +63,41 @@ async fn two_replicas_racing_on_one_refresh_token_give_one_winner() {
     }
     assert_eq!(wins, 20);
 }
+
+/// What one refresh costs on the cluster store, measured on the real API
+/// server: the store's part of a refresh (read the token, read its family,
+/// read the consent, the conditional PUT of the spent token and the POST of
+/// its successor) done 200 times in a row; p50 and p99 printed for
+/// docs/benchmarks.md. The bound asserted is loose (a noisy 2-core machine):
+/// it catches a store that waits on something it should not.
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (kube-fullenv)")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_on_the_cluster_store_costs_two_writes_and_milliseconds() {
+    use keyward_core::UnixTime;
+    use keyward_core::sessions::{self, Family};
+    use keyward_core::store::RecordKind;
+    let Some(client) = client(VAR, "refresh cost").await else { return };
+    let ns = unique("cost");
+    create_namespace(&client, &ns).await;
+    let s: Arc<dyn Records> = Arc::new(KubeStore::new(client, &ns, "keyward").unwrap());
+    let now = UnixTime(2000);
+    let token = contract::token_for_race("fam");
+    let fam = Family { client_id: "app".into(), sub: "s".into(), revoked: false };
+    sessions::create(&*s, RecordKind::Family, "fam", &fam, UnixTime(90_000), None, now).await.unwrap();
+    sessions::create(&*s, RecordKind::Consent, "consent", &fam, UnixTime(90_000), None, now).await.unwrap();
+    sessions::create(&*s, RecordKind::Refresh, "t0", &token, UnixTime(50_000), None, now).await.unwrap();
+    let mut took = Vec::with_capacity(200);
+    for i in 0..200 {
+        let started = std::time::Instant::now();
+        let (old, new) = (format!("t{i}"), format!("t{}", i + 1));
+        let p = sessions::present_refresh(&*s, &old, now, std::time::Duration::from_secs(10)).await.unwrap();
+        assert!(sessions::get::<Family>(&*s, RecordKind::Family, "fam", now).await.unwrap().is_some());
+        assert!(s.get(RecordKind::Consent, "consent", now).await.unwrap().is_some());
+        assert!(sessions::rotate_refresh(&*s, &old, p, &new, &token, now).await.unwrap());
+        took.push(started.elapsed());
+    }
+    took.sort();
+    let (p50, p99) = (took[took.len() / 2], took[took.len() * 99 / 100]);
+    eprintln!("cluster store, one refresh (3 GETs, PUT, POST): p50 {p50:?}, p99 {p99:?} over {} refreshes", took.len());
+    assert!(p99 < std::time::Duration::from_secs(2), "p99 {p99:?}");
+}

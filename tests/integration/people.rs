@@ -606,3 +606,41 @@ async fn an_oversized_login_form_is_refused_before_it_is_read() {
     let r = b.post("/login", &[("flow", "f"), ("csrf", "c"), ("username", &big), ("password", "p")], None).await;
     assert_eq!(r.status, 413);
 }
+
+#[tokio::test]
+async fn deleting_the_client_ends_its_refresh_tokens_and_an_unknown_resource_is_invalid_target() {
+    let hub = people_hub().await;
+    let mut b = Browser::new(&hub);
+    let r = b.get(&authorize_path(&[("resource", "https://nowhere.example/api")])).await;
+    let q = query_of(r.header("location").unwrap());
+    assert_eq!((q["error"].as_str(), q["state"].as_str()), ("invalid_target", "st-123"));
+
+    let back = sign_in_and_allow(&mut b, "bob", "bob-demo-password").await;
+    let t = redeem(&hub, &back["code"], VERIFIER).await;
+    let rt = t.body["refresh_token"].as_str().unwrap().to_owned();
+    // The app's manifest goes; the hub reloads the folder.
+    let people = include_str!("../../examples/people.yaml");
+    let without_app = people.split("\n---\n").take(2).collect::<Vec<_>>().join("\n---\n");
+    hub.write("people.yaml", &without_app);
+    hub.eventually("the client is gone", || async {
+        let r = refresh(&hub, &rt).await;
+        r.status == 401 || r.body["error"] == "invalid_grant"
+    })
+    .await;
+    let r = refresh(&hub, &rt).await;
+    assert_eq!((r.status.as_u16(), r.body["error"].as_str()), (401, Some("invalid_client")), "{}", r.text);
+    // Created again under the same id, it is another client: the old
+    // refresh token stays dead.
+    hub.write("people.yaml", people);
+    hub.eventually("the client is back", || async {
+        let r = b_get_status(&hub).await;
+        r == 303
+    })
+    .await;
+    refresh(&hub, &rt).await.assert_error(400, "invalid_grant", "the refresh token is invalid, expired or revoked");
+}
+
+async fn b_get_status(hub: &TestHub) -> u16 {
+    let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
+    http.get(format!("{}{}", hub.issuer(), authorize_path(&[]))).send().await.unwrap().status().as_u16()
+}
