@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# The official MCP SDK clients (TypeScript and Python) against Keyward.
+# The official MCP SDK clients (TypeScript v1 and v2, Python) against Keyward.
 #
 # Starts `keyward serve` on a free loopback port with the manifests of
-# interop/manifests/ (plus the demo IdentityProvider of examples/people.yaml),
+# interop/manifests/ and interop/mcp-ts-v2/manifests.yaml (plus the demo
+# IdentityProvider of examples/people.yaml),
 # starts the SDK-built MCP server interop/mcp-ts/server.mjs, runs every client
 # script, prints a summary table and exits non-zero if any step failed.
 #
 #   interop/run.sh                 # everything, refresh shown with the server's test hook
 #   interop/run.sh --real-expiry   # also wait out real access-token expiry (1m tokens; ~5 min)
 #
-# Needs: `npm ci` in interop/mcp-ts, and a venv with interop/mcp-py/requirements.txt
-# (.ci/interop.sh does both). Environment:
+# Needs: `npm ci` in interop/mcp-ts and interop/mcp-ts-v2, and a venv with
+# interop/mcp-py/requirements.txt (.ci/interop.sh does all three). Environment:
 #   KEYWARD_BIN       the hub binary (default $HOME/.cache/keyward/target/debug/keyward)
 #   INTEROP_VENV      the Python venv (default $HOME/.cache/keyward/interop-venv)
 #   INTEROP_CLIENTS   which client scripts to run (default: all of them, see CLIENTS below)
@@ -21,13 +22,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 KEYWARD_BIN=${KEYWARD_BIN:-$HOME/.cache/keyward/target/debug/keyward}
 VENV=${INTEROP_VENV:-$HOME/.cache/keyward/interop-venv}
-CLIENTS=${INTEROP_CLIENTS:-"ts-user ts-machine py-user py-machine"}
+CLIENTS=${INTEROP_CLIENTS:-"ts-user ts-machine ts2-user ts2-machine py-user py-machine"}
 LIFETIME=5m
 export INTEROP_REAL_EXPIRY=0
 for arg in "$@"; do
   case $arg in
     --real-expiry) LIFETIME=1m; INTEROP_REAL_EXPIRY=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -38,6 +39,10 @@ die() { echo "run.sh: $*" >&2; exit 2; }
 for _ in $(seq 60); do [ -x "$KEYWARD_BIN" ] && break; sleep 1; done
 [ -x "$KEYWARD_BIN" ] || die "no keyward binary at $KEYWARD_BIN (set KEYWARD_BIN)"
 [ -d "$here/mcp-ts/node_modules/@modelcontextprotocol/sdk" ] || die "run 'npm ci' in $here/mcp-ts first (or .ci/interop.sh)"
+case " $CLIENTS " in
+  *" ts2-"*) [ -d "$here/mcp-ts-v2/node_modules/@modelcontextprotocol/client" ] ||
+    die "run 'npm ci' in $here/mcp-ts-v2 first (or .ci/interop.sh)" ;;
+esac
 [ -x "$VENV/bin/python" ] || die "no venv at $VENV: python3 -m venv $VENV && $VENV/bin/pip install -r $here/mcp-py/requirements.txt"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/keyward-interop.XXXXXX")
@@ -78,6 +83,8 @@ grep -q 'kind: IdentityProvider' "$work/manifests/people.yaml" || die "no Identi
 sed -e "s|@MCP_URL@|$MCP_URL|" -e "s|@ACCESS_TOKEN_LIFETIME@|$LIFETIME|" \
     -e "s|@JWK_X@|$JWK_X|" -e "s|@JWK_Y@|$JWK_Y|" \
   "$here/manifests/interop.yaml" > "$work/manifests/interop.yaml"
+# The v2 clients' own public client (mcp-app-ts2), so alice consents to it afresh.
+cp "$here/mcp-ts-v2/manifests.yaml" "$work/manifests/interop-ts2.yaml"
 
 # ---- the hub -----------------------------------------------------------------
 "$KEYWARD_BIN" serve --manifests "$work/manifests" --listen "127.0.0.1:$HUB_PORT" \
@@ -114,6 +121,9 @@ done
 
 echo "hub $HUB_ISSUER ($("$KEYWARD_BIN" --version 2>/dev/null || echo keyward)), MCP server $MCP_URL, access tokens $LIFETIME"
 echo "TypeScript SDK @modelcontextprotocol/sdk $(node -p 'require(process.argv[1]).version' "$here/mcp-ts/node_modules/@modelcontextprotocol/sdk/package.json"), node $(node --version)"
+if [ -d "$here/mcp-ts-v2/node_modules/@modelcontextprotocol/client" ]; then
+  echo "TypeScript SDK v2 @modelcontextprotocol/client $(node -p 'require(process.argv[1]).version' "$here/mcp-ts-v2/node_modules/@modelcontextprotocol/client/package.json") (core $(node -p 'require(process.argv[1]).version' "$here/mcp-ts-v2/node_modules/@modelcontextprotocol/core/package.json"))"
+fi
 echo "Python SDK mcp $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))'), $("$VENV/bin/python" --version)"
 echo
 
@@ -135,6 +145,8 @@ for c in $CLIENTS; do
   case $c in
     ts-user)    run_client ts-user    node "$here/mcp-ts/client-user.mjs" ;;
     ts-machine) run_client ts-machine node "$here/mcp-ts/client-machine.mjs" ;;
+    ts2-user)    run_client ts2-user    node "$here/mcp-ts-v2/client-user.mjs" ;;
+    ts2-machine) run_client ts2-machine node "$here/mcp-ts-v2/client-machine.mjs" ;;
     py-user)    run_client py-user    "$VENV/bin/python" "$here/mcp-py/client_user.py" ;;
     py-machine) run_client py-machine "$VENV/bin/python" "$here/mcp-py/client_machine.py" ;;
     *) die "unknown client $c" ;;

@@ -151,7 +151,9 @@ pub async fn submit(
             &csrf,
             &username,
             Some("Wrong username or password."),
-            StatusCode::UNAUTHORIZED,
+            // 200, not 401: a 401 must carry an HTTP authentication
+            // challenge (RFC 9110 §15.5.2), and this is a form page.
+            StatusCode::OK,
         );
     }
     st.throttle.succeeded(&keys[0]);

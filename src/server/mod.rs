@@ -224,5 +224,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(&as_metadata, get(discovery::authorization_server))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/favicon.ico", get(pages::no_icon))
         .with_state(state)
 }
