@@ -118,30 +118,8 @@ fn mismatch() -> StoreError {
     StoreError::Backend("the store writer answered a different question".into())
 }
 
-/// Records as last committed, in front of the file: this process is the
-/// file's only writer (redb locks it), so the writer thread updating it after
-/// each commit keeps it exact, and a refresh's three reads cost no read
-/// transaction. Bounded: past the capacity it starts over.
-#[derive(Default)]
-struct RecordCache {
-    map: std::collections::HashMap<String, (u64, Record)>,
-    /// Counts removals: a read that began before one may not fill the cache
-    /// (it could bring back what was just deleted).
-    removals: u64,
-}
-
-const CACHED_RECORDS: usize = 100_000;
-
-/// What one commit changed: a record written (`Some`) or removed (`None`),
-/// or everything (a purge).
-enum Change {
-    Put(String, Option<(u64, Record)>),
-    Clear,
-}
-
 pub struct EmbeddedStore {
     db: Arc<Database>,
-    cache: Arc<Mutex<RecordCache>>,
     writer: Option<SyncSender<(Write, Reply)>>,
     thread: Option<JoinHandle<()>>,
     revoked: Mutex<Ledger>,
@@ -185,13 +163,11 @@ impl EmbeddedStore {
         let db = Arc::new(db);
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let for_writer = Arc::clone(&db);
-        let cache = Arc::new(Mutex::new(RecordCache::default()));
-        let writer_cache = Arc::clone(&cache);
         let thread = std::thread::Builder::new()
             .name("keyward-store".into())
-            .spawn(move || writer(&for_writer, &writer_cache, &rx))
+            .spawn(move || writer(&for_writer, &rx))
             .map_err(|e| StoreError::Backend(format!("cannot start the store writer: {e}")))?;
-        Ok(EmbeddedStore { db, cache, writer: Some(tx), thread: Some(thread), revoked: Mutex::new(revoked) })
+        Ok(EmbeddedStore { db, writer: Some(tx), thread: Some(thread), revoked: Mutex::new(revoked) })
     }
 
     /// Hands `op` to the writer and waits for its answer without blocking a
@@ -224,7 +200,7 @@ impl Drop for EmbeddedStore {
 }
 
 /// The writer thread: one transaction per group of queued writes.
-fn writer(db: &Database, cache: &Mutex<RecordCache>, rx: &Receiver<(Write, Reply)>) {
+fn writer(db: &Database, rx: &Receiver<(Write, Reply)>) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -236,38 +212,14 @@ fn writer(db: &Database, cache: &Mutex<RecordCache>, rx: &Receiver<(Write, Reply
         let (writes, replies): (Vec<Write>, Vec<Reply>) = group.into_iter().unzip();
         // Nobody hears "first use" before the commit that recorded it is
         // durable; if the commit fails, every write of the group failed.
-        let mut changes = Vec::new();
-        match commit_group(db, &writes, &mut changes) {
-            Ok(outcomes) => {
-                // The cache learns the commit before anyone hears of it.
-                if let Ok(mut c) = cache.lock() {
-                    for change in changes {
-                        match change {
-                            Change::Clear => {
-                                c.map.clear();
-                                c.removals += 1;
-                            }
-                            Change::Put(k, None) => {
-                                c.map.remove(&k);
-                                c.removals += 1;
-                            }
-                            Change::Put(k, Some(v)) => {
-                                if c.map.len() >= CACHED_RECORDS {
-                                    c.map.clear();
-                                }
-                                c.map.insert(k, v);
-                            }
-                        }
-                    }
-                }
-                replies.into_iter().zip(outcomes).for_each(|(r, o)| r.send(Ok(o)))
-            }
+        match commit_group(db, &writes) {
+            Ok(outcomes) => replies.into_iter().zip(outcomes).for_each(|(r, o)| r.send(Ok(o))),
             Err(e) => replies.into_iter().for_each(|r| r.send(Err(StoreError::Backend(e.to_string())))),
         }
     }
 }
 
-fn commit_group(db: &Database, writes: &[Write], changes: &mut Vec<Change>) -> Result<Vec<Outcome>, StoreError> {
+fn commit_group(db: &Database, writes: &[Write]) -> Result<Vec<Outcome>, StoreError> {
     let tx = db.begin_write().map_err(err)?;
     let mut outcomes = Vec::with_capacity(writes.len());
     {
@@ -280,9 +232,9 @@ fn commit_group(db: &Database, writes: &[Write], changes: &mut Vec<Change>) -> R
         let start_version = version;
         for w in writes {
             if let Write::Pair { replace, create } = w {
-                let first = put(&mut records, &mut index, &mut version, replace, changes)?;
+                let first = put(&mut records, &mut index, &mut version, replace)?;
                 outcomes.push(match first {
-                    RecordWrite::Done(_) => Outcome::Put(put(&mut records, &mut index, &mut version, create, changes)?),
+                    RecordWrite::Done(_) => Outcome::Put(put(&mut records, &mut index, &mut version, create)?),
                     RecordWrite::Conflict => Outcome::Put(RecordWrite::Conflict),
                 });
                 continue;
@@ -313,7 +265,6 @@ fn commit_group(db: &Database, writes: &[Write], changes: &mut Vec<Change>) -> R
                     revoked.retain(&mut expired).map_err(err)?;
                     used.retain(&mut expired).map_err(err)?;
                     index.retain(&mut expired).map_err(err)?;
-                    changes.push(Change::Clear);
                     let mut gone = 0u64;
                     records
                         .retain(|_, v| {
@@ -324,11 +275,10 @@ fn commit_group(db: &Database, writes: &[Write], changes: &mut Vec<Change>) -> R
                         .map_err(err)?;
                     Outcome::Removed(removed + gone)
                 }
-                Write::Put { .. } => Outcome::Put(put(&mut records, &mut index, &mut version, w, changes)?),
+                Write::Put { .. } => Outcome::Put(put(&mut records, &mut index, &mut version, w)?),
                 Write::Pair { .. } => Outcome::Put(RecordWrite::Conflict),
                 Write::Delete { kind, key } => {
                     let tk = records::table_key(*kind, key);
-                    changes.push(Change::Put(tk.clone(), None));
                     let old = records.remove(tk.as_str()).map_err(err)?.map(|v| records::decode(v.value()));
                     let found = match old {
                         Some(Ok((_, r))) => {
@@ -358,7 +308,6 @@ fn put(
     index: &mut redb::Table<&str, u64>,
     version: &mut u64,
     w: &Write,
-    changes: &mut Vec<Change>,
 ) -> Result<RecordWrite, StoreError> {
     let Write::Put { kind, key, expected, record, now } = w else { return Ok(RecordWrite::Conflict) };
     let tk = records::table_key(*kind, key);
@@ -380,7 +329,6 @@ fn put(
     if let Some(i) = &record.index {
         index.insert(records::index_key(*kind, i, key).as_str(), record.until.0).map_err(err)?;
     }
-    changes.push(Change::Put(tk, Some((*version, record.clone()))));
     Ok(RecordWrite::Done(version.to_string()))
 }
 
@@ -450,30 +398,12 @@ impl Records for EmbeddedStore {
         // A point read on the async worker itself: measured (bench/user_grants.sh),
         // handing it to the blocking pool cost more than the read, whose pages
         // redb's cache holds (a refresh reads the three records it just wrote).
-        let (cached, removals) = match self.cache.lock() {
-            Ok(c) => (c.map.get(&tk).cloned(), c.removals),
-            Err(_) => (None, u64::MAX),
-        };
-        if let Some((version, record)) = cached {
-            let live = (record.until > now).then(|| Stored { version: version.to_string(), record });
-            return Box::pin(std::future::ready(Ok(live)));
-        }
         let db = Arc::clone(&self.db);
-        let cache = Arc::clone(&self.cache);
         Box::pin(std::future::ready((move |db: &Database| {
             let tx = db.begin_read().map_err(err)?;
             let t = tx.open_table(RECORDS).map_err(err)?;
             let Some(v) = t.get(tk.as_str()).map_err(err)? else { return Ok(None) };
             let (version, record) = records::decode(v.value())?;
-            // Filled from a read only if the writer has not put a newer copy
-            // in meanwhile (a version only grows).
-            if let Ok(mut c) = cache.lock()
-                && c.removals == removals
-                && c.map.len() < CACHED_RECORDS
-                && c.map.get(&tk).is_none_or(|(v, _)| *v < version)
-            {
-                c.map.insert(tk.clone(), (version, record.clone()));
-            }
             Ok((record.until > now).then(|| Stored { version: version.to_string(), record }))
         })(&db)))
     }
