@@ -84,6 +84,7 @@ pub async fn submit(State(st): State<Arc<AppState>>, headers: HeaderMap, body: B
                 );
             };
             let decided = match keyward_core::grant::authorize::decide_for_user(
+                &hub.userinfo.identifier,
                 client,
                 &p.resources,
                 p.scope.as_deref(),

@@ -184,6 +184,7 @@ pub async fn proceed(
     };
 
     let decided = match decide_for_user(
+        &hub.userinfo.identifier,
         client,
         &p.resources,
         p.scope.as_deref(),

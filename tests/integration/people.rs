@@ -644,3 +644,78 @@ async fn b_get_status(hub: &TestHub) -> u16 {
     let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
     http.get(format!("{}{}", hub.issuer(), authorize_path(&[]))).send().await.unwrap().status().as_u16()
 }
+
+/// A client with no Resource of its own that only signs users in: its access
+/// token is for the hub's /userinfo, with no scope.
+#[tokio::test]
+async fn a_sign_in_only_client_gets_an_id_token_and_a_token_for_userinfo() {
+    let app = "apiVersion: keyward.dev/v1alpha1
+kind: OAuthClient
+metadata: {name: portal, namespace: shop}
+spec:
+  displayName: Staff portal
+  clientId: portal
+  tokenEndpointAuthMethod: none
+  identityProvider: {name: demo-users}
+  grantTypes: {authorizationCode: {redirectUris: ['http://127.0.0.1/callback']}}
+";
+    let hub = hub()
+        .file("resources.yaml", include_str!("../../examples/resources.yaml"))
+        .file("people.yaml", include_str!("../../examples/people.yaml"))
+        .file("portal.yaml", app)
+        .start()
+        .await;
+    let mut b = Browser::new(&hub);
+    let path = authorize_path(&[])
+        .replace("client_id=orders-desktop", "client_id=portal")
+        .replace(&format!("&resource={}", url_encode(ORDERS)), "")
+        .replace("scope=orders%3Aread+orders%3Arefund+openid+profile", "scope=openid+profile+email");
+    assert!(!path.contains("resource="), "{path}");
+    let r = b.get(&path).await;
+    let page = b.get(r.header("location").unwrap()).await;
+    let (flow, csrf) = (hidden(&page.text, "flow"), hidden(&page.text, "csrf"));
+    let consent = b
+        .post(
+            "/login",
+            &[("flow", &flow), ("csrf", &csrf), ("username", "alice"), ("password", "alice-demo-password")],
+            Some(&origin(&b)),
+        )
+        .await;
+    assert_eq!(consent.status, 200, "{}", consent.text);
+    assert!(consent.text.contains("your email address"), "{}", consent.text);
+    let done = b.post("/consent", &[("flow", &flow), ("csrf", &csrf), ("decision", "allow")], Some(&origin(&b))).await;
+    let back = query_of(done.header("location").unwrap());
+    let t = hub
+        .post(
+            "/token",
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &back["code"]),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("client_id", "portal"),
+            ],
+        )
+        .await;
+    assert_eq!(t.status, 200, "{}", t.text);
+    let access = t.body["access_token"].as_str().unwrap();
+    let claims = hub.verify(access, &format!("{}/userinfo", hub.issuer())).await;
+    assert!(claims.get("scope").is_none(), "no scope: {claims}");
+    assert!(t.body["id_token"].is_string());
+    let info = hub.http_get_bearer("/userinfo", access).await;
+    assert_eq!((info.status.as_u16(), info.body["email"].as_str()), (200, Some("alice@example.com")), "{}", info.text);
+    // It refreshes too.
+    let r = hub
+        .post(
+            "/token",
+            None,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", t.body["refresh_token"].as_str().unwrap()),
+                ("client_id", "portal"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}

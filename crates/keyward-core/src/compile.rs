@@ -114,6 +114,7 @@ pub fn compile(input: CompileInput) -> Compiled {
     statuses.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
 
     let snapshot = HubSnapshot {
+        userinfo: crate::snapshot::userinfo_resource(&settings),
         settings,
         clients: snapshot_clients,
         resources: compiled_resources.iter().map(|r| (r.identifier.clone(), Arc::clone(r))).collect(),

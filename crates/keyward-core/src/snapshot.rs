@@ -212,17 +212,36 @@ pub struct HubSnapshot {
     pub(crate) resources: HashMap<Box<str>, Arc<CompiledResource>>,
     pub(crate) policies: Vec<Arc<CompiledPolicy>>,
     pub(crate) identity_providers: HashMap<ObjectKey, Arc<crate::identity::CompiledIdentityProvider>>,
+    /// The hub's own `/userinfo` as a Resource without scopes: the audience
+    /// of the access token a sign-in-only client (no Resource of its own,
+    /// `openid` asked) gets.
+    pub userinfo: Arc<CompiledResource>,
+}
+
+/// The Resource standing for the hub's `/userinfo`.
+pub fn userinfo_resource(settings: &HubSettings) -> Arc<CompiledResource> {
+    Arc::new(CompiledResource {
+        key: ObjectKey::new("keyward", "userinfo"),
+        kind: crate::model::ResourceKind::Api,
+        identifier: settings.endpoint("/userinfo").into(),
+        display_name: "Your profile".into(),
+        catalog: Vec::new(),
+        access_token_lifetime: None,
+        introspectors: Vec::new(),
+        labels: BTreeMap::new(),
+    })
 }
 
 impl HubSnapshot {
     /// A snapshot with nothing in it: what the server holds before the first load.
     pub fn empty(settings: HubSettings) -> Self {
         HubSnapshot {
-            settings,
             clients: HashMap::new(),
             resources: HashMap::new(),
             policies: Vec::new(),
             identity_providers: HashMap::new(),
+            userinfo: userinfo_resource(&settings),
+            settings,
         }
     }
 

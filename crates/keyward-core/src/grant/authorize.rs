@@ -183,7 +183,12 @@ pub fn validate<'a>(
         (Some(c), Some(_)) => c.to_owned(),
     };
 
-    let resources: Vec<String> = if req.resources.is_empty() {
+    let sign_in_only = client.associations.is_empty() && req.scope.is_some_and(|s| s.split(' ').any(|s| s == "openid"));
+    let resources: Vec<String> = if req.resources.is_empty() && sign_in_only {
+        // A client that only signs users in: its access token is for the
+        // hub's /userinfo.
+        vec![snapshot.userinfo.identifier.to_string()]
+    } else if req.resources.is_empty() {
         vec![target(snapshot, client, &[]).map_err(fail)?.resource.identifier.to_string()]
     } else {
         let mut out: Vec<String> = Vec::with_capacity(req.resources.len());
@@ -281,6 +286,7 @@ pub fn resource_scopes(scope: Option<&str>) -> Result<Option<Vec<&str>>, OAuthEr
 // Each argument is one fact of the decision; a struct would only rename them.
 #[allow(clippy::too_many_arguments)]
 pub fn decide_for_user(
+    userinfo: &str,
     client: &CompiledClient,
     resources: &[String],
     scope: Option<&str>,
@@ -294,6 +300,10 @@ pub fn decide_for_user(
     let role_refs: Vec<&str> = roles.iter().map(String::as_str).collect();
     let mut out = Vec::with_capacity(resources.len());
     for r in resources {
+        if r == userinfo {
+            out.push((r.clone(), Vec::new()));
+            continue;
+        }
         if !is_absolute_uri_without_fragment(r) {
             return Err(OAuthError::invalid_target("resource must be an absolute URI without a fragment"));
         }
