@@ -82,15 +82,7 @@ pub async fn callback(
     Query(a): Query<Answer>,
 ) -> Response {
     let now = st.now();
-    let expired = || {
-        error_page(
-            &st,
-            StatusCode::BAD_REQUEST,
-            "This sign-in has expired",
-            "Go back to the application and start again.",
-            Some(ErrorCode::InvalidRequest),
-        )
-    };
+    let expired = || flow::expired_page(&st);
     let Some((flow_id, half)) = a.state.as_deref().and_then(|s| s.split_once('.')) else { return expired() };
     let (version, mut p, until) = match flow::pending(&st, &headers, flow_id, now).await {
         Ok(Some(x)) => x,

@@ -34,6 +34,66 @@ pub fn error_page(st: &AppState, status: StatusCode, title: &str, message: &str,
     )
 }
 
+/// The page for a flow id that names no pending request of this browser.
+pub fn expired_page(st: &AppState) -> Response {
+    error_page(
+        st,
+        StatusCode::BAD_REQUEST,
+        "This sign-in has expired",
+        "Go back to the application and start again.",
+        Some(ErrorCode::InvalidRequest),
+    )
+}
+
+fn refused_page(st: &AppState, message: &str) -> Response {
+    error_page(st, StatusCode::FORBIDDEN, "Request refused", message, Some(ErrorCode::InvalidRequest))
+}
+
+/// A form posted by one of the pages: from this site, a form, each of
+/// `names` at most once, for a pending request of this browser, with that
+/// request's CSRF token.
+pub async fn posted(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    names: &[&str],
+    now: UnixTime,
+) -> Result<Posted, Response> {
+    if !browser::same_origin(headers, &st.issuer()) {
+        return Err(refused_page(st, "The form was posted from another site."));
+    }
+    let invalid = |message: &str, code| error_page(st, StatusCode::BAD_REQUEST, "Invalid request", message, code);
+    if super::form::require_form_content_type(headers).is_err() {
+        return Err(invalid("The request must be a form post.", None));
+    }
+    let params = super::form::parse(body).map_err(|e| invalid(&e.description, Some(e.code)))?;
+    let mut values = Vec::with_capacity(names.len() + 2);
+    for name in ["flow", "csrf"].iter().chain(names) {
+        let v = params.one(name).map_err(|e| invalid(&e.description, Some(e.code)))?;
+        values.push(v.unwrap_or_default().to_owned());
+    }
+    let (id, csrf) = (values.remove(0), values.remove(0));
+    let (version, p, until) = match pending(st, headers, &id, now).await {
+        Ok(Some(x)) => x,
+        Ok(None) => return Err(expired_page(st)),
+        Err(e) => return Err(store_page(st, &e)),
+    };
+    if csrf.is_empty() || browser::digest(&csrf) != p.csrf {
+        return Err(refused_page(st, "The form is stale or was not issued by this hub: reload the page."));
+    }
+    Ok(Posted { values, csrf, flow: Flow { id, version, until }, pending: p })
+}
+
+/// A form [`posted`] by a page.
+pub struct Posted {
+    /// The fields asked for, in order; empty when absent.
+    pub values: Vec<String>,
+    /// The CSRF token it carried (the next page's forms carry it too).
+    pub csrf: String,
+    pub flow: Flow,
+    pub pending: PendingAuthorization,
+}
+
 pub fn store_page(st: &AppState, e: &StoreError) -> Response {
     tracing::warn!(error = %e, "store failure in a user flow");
     error_page(
@@ -148,7 +208,6 @@ pub async fn proceed(
     now: UnixTime,
 ) -> Response {
     let issuer = st.issuer();
-    let Ok(records) = records(st) else { return no_records(st) };
     let Some(client) = client_of(hub, &p) else {
         return error_page(
             st,
@@ -183,37 +242,10 @@ pub async fn proceed(
         return error_page(st, StatusCode::BAD_REQUEST, "Sign-in failed", "Sign in first.", None);
     };
 
-    let decided = match decide_for_user(
-        &hub.userinfo.identifier,
-        client,
-        &p.resources,
-        p.scope.as_deref(),
-        &user.sub,
-        &user.roles,
-        GrantType::AuthorizationCode,
-        now,
-        &mut (),
-    ) {
-        Ok(d) => d,
-        Err(e) => return error_to_client(&p, &e, &issuer),
+    let Asked { decided, openid, consents, missing } = match asked(st, hub, client, &p, &user, now).await {
+        Ok(a) => a,
+        Err(r) => return r,
     };
-    let openid = openid_of(p.scope.as_deref());
-
-    // Consent: given for every resource and scope asked now?
-    let mut consents = Vec::with_capacity(decided.len());
-    let mut missing = p.force_consent;
-    for (resource, scopes) in &decided {
-        let key = browser::digest(&consent_key(&user.sub, &client.client_id, resource));
-        let found = match sessions::get::<Consent>(&**records, RecordKind::Consent, &key, now).await {
-            Ok(c) => c.map(|(_, c, _)| c).filter(|c| c.incarnation == *client.incarnation),
-            Err(e) => return store_page(st, &e),
-        };
-        let covered = found.as_ref().is_some_and(|c| {
-            scopes.iter().all(|s| c.scopes.contains(s)) && openid.iter().all(|o| c.openid.contains(o))
-        });
-        missing |= !covered;
-        consents.push((key, found));
-    }
     let skip = client.authorization_code.as_ref().is_some_and(|a| a.skip_consent);
     if missing && !skip {
         if prompt_none {
@@ -233,6 +265,56 @@ pub async fn proceed(
     let implicit = missing && skip;
     let flow_id = flow.map(|f| f.id);
     finish(st, client, &p, &user, auth_time, &decided, &openid, consents, implicit, flow_id.as_deref(), now).await
+}
+
+/// What a request asks of the user now: the scopes decided at each
+/// Resource, the OpenID scopes, each Resource's consent (its record key and
+/// the consent, if given to this very client), and whether anything asked is
+/// not yet consented to (or `prompt=consent`).
+pub struct Asked {
+    pub decided: Vec<(String, Vec<String>)>,
+    pub openid: Vec<String>,
+    pub consents: Vec<(String, Option<Consent>)>,
+    pub missing: bool,
+}
+
+pub async fn asked(
+    st: &AppState,
+    hub: &HubSnapshot,
+    client: &CompiledClient,
+    p: &PendingAuthorization,
+    user: &User,
+    now: UnixTime,
+) -> Result<Asked, Response> {
+    let Ok(records) = records(st) else { return Err(no_records(st)) };
+    let decided = decide_for_user(
+        &hub.userinfo.identifier,
+        client,
+        &p.resources,
+        p.scope.as_deref(),
+        &user.sub,
+        &user.roles,
+        GrantType::AuthorizationCode,
+        now,
+        &mut (),
+    )
+    .map_err(|e| error_to_client(p, &e, &st.issuer()))?;
+    let openid = openid_of(p.scope.as_deref());
+    let mut consents = Vec::with_capacity(decided.len());
+    let mut missing = p.force_consent;
+    for (resource, scopes) in &decided {
+        let key = browser::digest(&consent_key(&user.sub, &client.client_id, resource));
+        let found = match sessions::get::<Consent>(&**records, RecordKind::Consent, &key, now).await {
+            Ok(c) => c.map(|(_, c, _)| c).filter(|c| c.incarnation == *client.incarnation),
+            Err(e) => return Err(store_page(st, &e)),
+        };
+        let covered = found.as_ref().is_some_and(|c| {
+            scopes.iter().all(|s| c.scopes.contains(s)) && openid.iter().all(|o| c.openid.contains(o))
+        });
+        missing |= !covered;
+        consents.push((key, found));
+    }
+    Ok(Asked { decided, openid, consents, missing })
 }
 
 /// A pending request as stored: its id (in the pages' URLs and forms), the

@@ -12,15 +12,14 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use keyward_core::ErrorCode;
 use keyward_core::sessions::{self, LoginSession, PendingAuthorization};
 use keyward_core::store::RecordKind;
 use minijinja::context;
 use serde::Deserialize;
 
+use super::AppState;
 use super::browser::{self, SESSION};
-use super::flow::{self, error_page, store_page};
-use super::{AppState, form};
+use super::flow::{self, store_page};
 use crate::login::Verdict;
 
 #[derive(Deserialize)]
@@ -28,15 +27,7 @@ pub struct FlowQuery {
     flow: Option<String>,
 }
 
-fn expired(st: &AppState) -> Response {
-    error_page(
-        st,
-        StatusCode::BAD_REQUEST,
-        "This sign-in has expired",
-        "Go back to the application and start again.",
-        Some(ErrorCode::InvalidRequest),
-    )
-}
+use super::flow::expired_page as expired;
 
 pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<FlowQuery>) -> Response {
     let now = st.now();
@@ -96,38 +87,13 @@ pub async fn submit(
     body: Bytes,
 ) -> Response {
     let now = st.now();
-    if !browser::same_origin(&headers, &st.issuer()) {
-        return error_page(
-            &st,
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "The form was posted from another site.",
-            Some(ErrorCode::InvalidRequest),
-        );
-    }
-    if form::require_form_content_type(&headers).is_err() {
-        return error_page(&st, StatusCode::BAD_REQUEST, "Invalid request", "The request must be a form post.", None);
-    }
-    let params = match form::parse(&body) {
-        Ok(p) => p,
-        Err(e) => return error_page(&st, StatusCode::BAD_REQUEST, "Invalid request", &e.description, Some(e.code)),
+    let posted = match flow::posted(&st, &headers, &body, &["username", "password"], now).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let field = |n: &str| params.one(n).ok().flatten().unwrap_or_default().to_owned();
-    let (flow_id, csrf, username, password) = (field("flow"), field("csrf"), field("username"), field("password"));
-    let (version, mut p, until) = match flow::pending(&st, &headers, &flow_id, now).await {
-        Ok(Some(x)) => x,
-        Ok(None) => return expired(&st),
-        Err(e) => return store_page(&st, &e),
-    };
-    if csrf.is_empty() || browser::digest(&csrf) != p.csrf {
-        return error_page(
-            &st,
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "The form is stale or was not issued by this hub: reload the page.",
-            Some(ErrorCode::InvalidRequest),
-        );
-    }
+    let flow::Posted { values, csrf, flow, pending: mut p } = posted;
+    let (username, password) = (values[0].as_str(), values[1].as_str());
+    let flow_id = flow.id.clone();
     let hub = st.hub.load_full();
     let Some(client) = flow::client_of(&hub, &p).cloned() else { return expired(&st) };
     let Some(provider) = client.identity_provider.clone() else { return expired(&st) };
@@ -135,21 +101,21 @@ pub async fn submit(
     let keys = [format!("user:{}:{username}", provider.key), format!("addr:{addr}")];
     if let Some(wait) = st.throttle.blocked(&keys, now) {
         let msg = format!("Too many failed attempts. Try again in {} minute(s).", wait.div_ceil(60));
-        let mut r = page(&st, &p, &flow_id, &csrf, &username, Some(&msg), StatusCode::TOO_MANY_REQUESTS);
+        let mut r = page(&st, &p, &flow_id, &csrf, username, Some(&msg), StatusCode::TOO_MANY_REQUESTS);
         if let Ok(v) = wait.to_string().parse() {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
         return r;
     }
-    let hash = provider.users.get(&username).map(|a| a.password_hash.as_str());
-    if username.is_empty() || password.is_empty() || st.passwords.verify(hash, &password).await != Verdict::Valid {
+    let hash = provider.users.get(username).map(|a| a.password_hash.as_str());
+    if username.is_empty() || password.is_empty() || st.passwords.verify(hash, password).await != Verdict::Valid {
         st.throttle.failed(&keys, now);
         return page(
             &st,
             &p,
             &flow_id,
             &csrf,
-            &username,
+            username,
             Some("Wrong username or password."),
             // 200, not 401: a 401 must carry an HTTP authentication
             // challenge (RFC 9110 §15.5.2), and this is a form page.
@@ -157,7 +123,7 @@ pub async fn submit(
         );
     }
     st.throttle.succeeded(&keys[0]);
-    let Some(user) = crate::login::static_user(&provider, &username) else { return expired(&st) };
+    let Some(user) = crate::login::static_user(&provider, username) else { return expired(&st) };
 
     // A new session on every sign-in (no fixation of an old cookie).
     let Ok(records) = flow::records(&st) else { return expired(&st) };
@@ -174,7 +140,6 @@ pub async fn submit(
     }
     p.user = Some(user);
     p.auth_time = Some(now.0);
-    let flow = flow::Flow { id: flow_id, version, until };
     let mut r = flow::proceed(&st, &hub, Some(flow), p, None, &csrf, false, now).await;
     if let Some(v) =
         browser::set_cookie(&st.issuer(), SESSION, &cookie, Some(settings.defaults.session_token.as_secs()))

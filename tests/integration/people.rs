@@ -372,6 +372,16 @@ async fn the_login_form_refuses_wrong_passwords_forged_posts_and_guessers() {
         )
         .await;
     assert_eq!(r.status, 403, "foreign Origin");
+    // A field sent twice is refused, not guessed at.
+    let r = b
+        .post(
+            "/login",
+            &[("flow", &flow), ("csrf", &csrf), ("username", "bob"), ("username", "alice"), ("password", "x")],
+            Some(&o),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("username&#x27; is repeated"), "{}", r.text);
     let mut stranger = Browser::new(&hub);
     let r = stranger
         .post(
