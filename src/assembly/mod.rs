@@ -16,3 +16,14 @@ use keyward_core::status::{ObjectStatus, Problem};
 pub fn rejected(kind: Kind, key: ObjectKey, generation: Option<i64>, problems: Vec<Problem>) -> ObjectStatus {
     ObjectStatus { kind, key, generation, problems, warnings: Vec::new(), client_id: None }
 }
+
+/// Every key of a Secret whose value is UTF-8, as both sources read a static
+/// IdentityProvider's password hashes or an upstream's client secret
+/// (`stringData` wins, as the API server merges it; a cluster's Secrets
+/// carry only `data`).
+pub fn secret_strings(s: &k8s_openapi::api::core::v1::Secret) -> std::collections::BTreeMap<String, String> {
+    let mut out: std::collections::BTreeMap<String, String> =
+        s.data.iter().flatten().filter_map(|(k, v)| Some((k.clone(), String::from_utf8(v.0.clone()).ok()?))).collect();
+    out.extend(s.string_data.iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
+    out
+}

@@ -91,15 +91,7 @@ pub fn inputs(objects: &Objects, settings: HubSettings) -> Inputs {
         .password_secrets
         .iter()
         .filter(|s| live(s.as_ref()))
-        .map(|s| {
-            let entries = s
-                .data
-                .iter()
-                .flatten()
-                .filter_map(|(k, v)| Some((k.clone(), String::from_utf8(v.0.clone()).ok()?)))
-                .collect();
-            (key_of(s.as_ref()), entries)
-        })
+        .map(|s| (key_of(s.as_ref()), crate::assembly::secret_strings(s)))
         .collect();
     let secrets = objects
         .secrets

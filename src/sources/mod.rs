@@ -57,15 +57,6 @@ fn secret_value(s: &Secret) -> Option<Vec<u8>> {
     s.data.as_ref().and_then(|d| d.get("client_secret")).map(|b| b.0.clone())
 }
 
-/// Every key of a Secret whose value is UTF-8 (`stringData` wins, as the
-/// API server merges it).
-fn string_entries(s: &Secret) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> =
-        s.data.iter().flatten().filter_map(|(k, v)| Some((k.clone(), String::from_utf8(v.0.clone()).ok()?))).collect();
-    out.extend(s.string_data.iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
-    out
-}
-
 /// A client whose credentials the hub keeps (its Secret is not in the folder).
 pub struct ClientRef<'a> {
     pub client: &'a Client,
@@ -147,7 +138,7 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
             Manifest::IdentityProvider(p) => IdentityProvider::try_from(p.as_ref()).map(|m| identity_providers.push(m)),
             Manifest::Secret(s) => {
                 let key = ObjectKey::new(doc.identity.namespace.clone(), doc.identity.name.clone());
-                all_secrets.insert(key.clone(), string_entries(s));
+                all_secrets.insert(key.clone(), crate::assembly::secret_strings(s));
                 byo.insert(key, secret_value(s));
                 Ok(())
             }

@@ -8,6 +8,8 @@
 //! Keys are digests of the secrets the browser or client holds (computed at
 //! the edge), so a leaked store gives no usable code, token or cookie.
 
+use std::ops::ControlFlow::{self, Break, Continue};
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -232,20 +234,47 @@ pub enum Redemption {
 /// Marks a code redeemed, with the `jti` the caller will issue. Of any number
 /// of concurrent calls exactly one gets `First`.
 pub async fn redeem_code(store: &dyn Records, key: &str, jti: &str, now: UnixTime) -> Result<Redemption, StoreError> {
-    for _ in 0..4 {
-        let Some((version, mut code, until)) = get::<Code>(store, RecordKind::Code, key, now).await? else {
-            return Ok(Redemption::Unknown);
-        };
-        if code.redeemed.is_some() {
-            return Ok(Redemption::Replayed(code));
+    update(store, RecordKind::Code, key, now, |code: Option<&mut Code>| match code {
+        None => Break(Redemption::Unknown),
+        Some(code) if code.redeemed.is_some() => Break(Redemption::Replayed(code.clone())),
+        Some(code) => {
+            let first = code.clone();
+            code.redeemed = Some(jti.to_owned());
+            Continue(Redemption::First(first))
         }
-        code.redeemed = Some(jti.to_owned());
-        if replace(store, RecordKind::Code, key, &version, &code, until, None, now).await? {
-            code.redeemed = None;
-            return Ok(Redemption::First(code));
+    })
+    .await
+}
+
+/// Reads a record, lets `change` decide, and writes it back only if nobody
+/// wrote it since the read, reading again when somebody did. `change`
+/// answers `Break(r)` to stop without writing (`None`: no such record), or
+/// `Continue(r)` to write the changed record and then answer `r`.
+async fn update<T, R>(
+    store: &dyn Records,
+    kind: RecordKind,
+    key: &str,
+    now: UnixTime,
+    mut change: impl FnMut(Option<&mut T>) -> ControlFlow<R, R>,
+) -> Result<R, StoreError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    for _ in 0..4 {
+        let Some((version, mut record, until)) = get::<T>(store, kind, key, now).await? else {
+            return Ok(match change(None) {
+                Break(r) | Continue(r) => r,
+            });
+        };
+        let answer = match change(Some(&mut record)) {
+            Break(r) => return Ok(r),
+            Continue(r) => r,
+        };
+        if replace(store, kind, key, &version, &record, until, None, now).await? {
+            return Ok(answer);
         }
     }
-    Err(StoreError::Backend("the code changed under every redemption attempt".into()))
+    Err(StoreError::Backend(format!("a {} record changed under every attempt to update it", kind.as_str())))
 }
 
 /// How a refresh token lookup went.
@@ -309,17 +338,12 @@ pub async fn rotate_refresh(
 /// tokens already issued in it run out on their own; only the one a replayed
 /// code issued is revoked by `jti`, RFC 6749 §4.1.2.)
 pub async fn revoke_family(store: &dyn Records, family: &str, now: UnixTime) -> Result<(), StoreError> {
-    for _ in 0..4 {
-        let Some((version, mut f, until)) = get::<Family>(store, RecordKind::Family, family, now).await? else {
-            return Ok(());
-        };
-        if f.revoked {
-            return Ok(());
+    update(store, RecordKind::Family, family, now, |f: Option<&mut Family>| match f {
+        Some(f) if !f.revoked => {
+            f.revoked = true;
+            Continue(())
         }
-        f.revoked = true;
-        if replace(store, RecordKind::Family, family, &version, &f, until, None, now).await? {
-            return Ok(());
-        }
-    }
-    Err(StoreError::Backend("the family changed under every revocation attempt".into()))
+        _ => Break(()),
+    })
+    .await
 }
