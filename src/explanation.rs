@@ -189,7 +189,6 @@ pub fn explain(hub: &HubSnapshot, q: &Query) -> Result<Report, QueryError> {
                     Ok(a) => {
                         let ids = [a.resource.identifier.to_string()];
                         match keyward_core::grant::authorize::decide_for_user(
-                            &hub.userinfo.identifier,
                             client,
                             &ids,
                             q.scope.as_deref(),

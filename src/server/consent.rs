@@ -49,7 +49,7 @@ pub async fn submit(State(st): State<Arc<AppState>>, headers: HeaderMap, body: B
                 );
             };
             // Decided again: the snapshot may have changed since the page.
-            let a = match flow::asked(&st, &hub, client, &p, &user, now).await {
+            let a = match flow::asked(&st, client, &p, &user, now).await {
                 Ok(a) => a,
                 Err(r) => return r,
             };

@@ -242,7 +242,7 @@ pub async fn proceed(
         return error_page(st, StatusCode::BAD_REQUEST, "Sign-in failed", "Sign in first.", None);
     };
 
-    let Asked { decided, openid, consents, missing } = match asked(st, hub, client, &p, &user, now).await {
+    let Asked { decided, openid, consents, missing } = match asked(st, client, &p, &user, now).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -280,7 +280,6 @@ pub struct Asked {
 
 pub async fn asked(
     st: &AppState,
-    hub: &HubSnapshot,
     client: &CompiledClient,
     p: &PendingAuthorization,
     user: &User,
@@ -288,7 +287,6 @@ pub async fn asked(
 ) -> Result<Asked, Response> {
     let Ok(records) = records(st) else { return Err(no_records(st)) };
     let decided = decide_for_user(
-        &hub.userinfo.identifier,
         client,
         &p.resources,
         p.scope.as_deref(),

@@ -109,7 +109,6 @@ pub async fn redeem(
 
     // What the refresh token may ask for later: each resource's decision now.
     let decided = decide_for_user(
-        &hub.userinfo.identifier,
         client,
         &code.resources,
         code.scope.as_deref(),

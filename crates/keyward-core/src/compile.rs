@@ -108,13 +108,14 @@ pub fn compile(input: CompileInput) -> Compiled {
     let compiled_policies =
         compile_policies(&policies, &compiled_resources, &resource_keys, &accepted_clients, &invalid, &mut statuses);
     let AcceptedClients { pending, statuses: client_statuses, .. } = accepted_clients;
-    let snapshot_clients = link_clients(pending, &compiled_resources, &compiled_policies);
+    let userinfo = crate::snapshot::userinfo_resource(&settings);
+    let snapshot_clients = link_clients(pending, &compiled_resources, &compiled_policies, &userinfo);
     statuses.extend(client_statuses);
     statuses.extend(provider_statuses);
     statuses.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
 
     let snapshot = HubSnapshot {
-        userinfo: crate::snapshot::userinfo_resource(&settings),
+        userinfo,
         settings,
         clients: snapshot_clients,
         resources: compiled_resources.iter().map(|r| (r.identifier.clone(), Arc::clone(r))).collect(),
@@ -459,6 +460,7 @@ fn link_clients(
     pending: Vec<Pending<'_>>,
     compiled_resources: &[Arc<CompiledResource>],
     compiled_policies: &[(Arc<CompiledPolicy>, &Policy)],
+    userinfo: &Arc<CompiledResource>,
 ) -> HashMap<Box<str>, Arc<CompiledClient>> {
     // Which policies select each resource, computed once rather than per client.
     let policies_of: Vec<Vec<usize>> = compiled_resources
@@ -468,7 +470,7 @@ fn link_clients(
     let mut snapshot_clients = HashMap::with_capacity(pending.len());
     for p in pending {
         let c = p.client;
-        let associations = c
+        let mut associations: Vec<Association> = c
             .resources
             .iter()
             .zip(p.resources)
@@ -490,6 +492,12 @@ fn link_clients(
                 Association { resource, scopes, policies }
             })
             .collect();
+        // A client that signs users in and names no Resource gets its access
+        // tokens for the hub's /userinfo, with no scope: every grant then
+        // targets it the way it targets any only Resource.
+        if associations.is_empty() && c.grants.authorization_code.is_some() {
+            associations.push(Association { resource: Arc::clone(userinfo), scopes: Vec::new(), policies: Vec::new() });
+        }
         snapshot_clients.insert(
             Box::from(p.client_id.as_str()),
             Arc::new(CompiledClient {

@@ -174,7 +174,11 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(b).map_err(|e| StoreError::Backend(format!("a stored record does not decode: {e}")))
+    // Where, not what: a record holds a user's profile, which a log line
+    // must not quote.
+    serde_json::from_slice(b).map_err(|e| {
+        StoreError::Backend(format!("a stored record does not decode ({:?} at column {})", e.classify(), e.column()))
+    })
 }
 
 /// Creates a record; `false` if the key is taken.

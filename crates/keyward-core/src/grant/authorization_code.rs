@@ -110,9 +110,6 @@ pub fn authorization_code<'a>(
     now: UnixTime,
     trace: &mut impl Trace,
 ) -> Result<Grant<'a>, OAuthError> {
-    if resource == &*snapshot.userinfo.identifier {
-        return Ok(userinfo_grant(snapshot, client, &code.user));
-    }
     let assoc = client
         .association(resource)
         .ok_or_else(|| OAuthError::invalid_target("this client may no longer request this resource"))?;
@@ -134,22 +131,4 @@ pub fn authorization_code<'a>(
         roles: &code.user.roles,
         act: None,
     })
-}
-
-/// The access token of a sign-in-only client: for the hub's `/userinfo`,
-/// with no scope.
-pub fn userinfo_grant<'a>(
-    snapshot: &'a HubSnapshot,
-    client: &'a CompiledClient,
-    user: &'a crate::identity::User,
-) -> Grant<'a> {
-    Grant {
-        resource: &snapshot.userinfo,
-        scope: String::new(),
-        tenant: None,
-        lifetime: access_token_lifetime(&snapshot.settings, client, &snapshot.userinfo),
-        sub: &user.sub,
-        roles: &user.roles,
-        act: None,
-    }
 }

@@ -286,7 +286,6 @@ pub fn resource_scopes(scope: Option<&str>) -> Result<Option<Vec<&str>>, OAuthEr
 // Each argument is one fact of the decision; a struct would only rename them.
 #[allow(clippy::too_many_arguments)]
 pub fn decide_for_user(
-    userinfo: &str,
     client: &CompiledClient,
     resources: &[String],
     scope: Option<&str>,
@@ -300,10 +299,6 @@ pub fn decide_for_user(
     let role_refs: Vec<&str> = roles.iter().map(String::as_str).collect();
     let mut out = Vec::with_capacity(resources.len());
     for r in resources {
-        if r == userinfo {
-            out.push((r.clone(), Vec::new()));
-            continue;
-        }
         if !is_absolute_uri_without_fragment(r) {
             return Err(OAuthError::invalid_target("resource must be an absolute URI without a fragment"));
         }

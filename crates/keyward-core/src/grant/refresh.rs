@@ -76,9 +76,6 @@ pub fn refresh<'a>(
     let resource = super::authorization_code::pick(&resources, &req.resources)?;
     let original = token.grants.iter().find(|g| g.resource == resource).map(|g| &g.scopes);
     let original = original.ok_or_else(|| OAuthError::invalid_target("resource was not part of the authorization"))?;
-    if resource == &*snapshot.userinfo.identifier {
-        return Ok(super::authorization_code::userinfo_grant(snapshot, client, user));
-    }
     let assoc = client
         .association(resource)
         .ok_or_else(|| OAuthError::invalid_target("this client may no longer request this resource"))?;
