@@ -25,19 +25,8 @@ fi
 "$CHROMIUM" --version
 
 step "browser: npm ci (interop/browser)"
-# npm ci deletes and reinstalls node_modules; skip it when the installed tree
-# already matches the lock file (npm writes node_modules/.package-lock.json).
-dir=interop/browser
-if [ -f "$dir/node_modules/.package-lock.json" ] &&
-   node -e '
-     const a = require(process.argv[1]).packages, b = require(process.argv[2]).packages;
-     const strip = p => Object.fromEntries(Object.entries(p).filter(([k]) => k).map(([k, v]) => [k, v.version + (v.integrity || "")]));
-     process.exit(JSON.stringify(strip(a)) === JSON.stringify(strip(b)) ? 0 : 1);
-   ' "$PWD/$dir/package-lock.json" "$PWD/$dir/node_modules/.package-lock.json"; then
-  echo "node_modules matches package-lock.json"
-else
-  (cd "$dir" && npm ci --no-audit --no-fund --cache "$cache/npm" --prefer-offline)
-fi
+. .ci/npm_ci.sh
+npm_ci interop/browser
 
 step "browser: interop/browser/run.sh"
 bash interop/browser/run.sh "$@"

@@ -13,24 +13,13 @@ export KEYWARD_BIN=${KEYWARD_BIN:-${CARGO_TARGET_DIR:-$cache/target}/debug/keywa
 export INTEROP_VENV=${INTEROP_VENV:-$cache/interop-venv}
 step() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 
-# npm ci deletes and reinstalls node_modules; skip it when the installed tree
-# already matches the lock file (npm writes node_modules/.package-lock.json).
-npm_ci() {
-  local dir=$1
+# mcp-ts: @modelcontextprotocol/sdk (v1), the MCP server and the v1 clients;
+# mcp-ts-v2: @modelcontextprotocol/client (v2), the v2 clients.
+. .ci/npm_ci.sh
+for dir in interop/mcp-ts interop/mcp-ts-v2; do
   step "interop: npm ci ($dir)"
-  if [ -f "$dir/node_modules/.package-lock.json" ] &&
-     node -e '
-       const a = require(process.argv[1]).packages, b = require(process.argv[2]).packages;
-       const strip = p => Object.fromEntries(Object.entries(p).filter(([k]) => k).map(([k, v]) => [k, v.version + (v.integrity || "")]));
-       process.exit(JSON.stringify(strip(a)) === JSON.stringify(strip(b)) ? 0 : 1);
-     ' "$PWD/$dir/package-lock.json" "$PWD/$dir/node_modules/.package-lock.json"; then
-    echo "node_modules matches package-lock.json"
-  else
-    (cd "$dir" && npm ci --no-audit --no-fund --cache "$cache/npm" --prefer-offline)
-  fi
-}
-npm_ci interop/mcp-ts      # @modelcontextprotocol/sdk (v1): the MCP server and the v1 clients
-npm_ci interop/mcp-ts-v2   # @modelcontextprotocol/client (v2): the v2 clients
+  npm_ci "$dir"
+done
 
 step "interop: Python venv ($INTEROP_VENV)"
 req=interop/mcp-py/requirements.txt
