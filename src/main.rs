@@ -617,3 +617,10 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
 }
+
+/// mimalloc instead of glibc's malloc: with hundreds of thousands of live
+/// session records on the heap, glibc's `_int_malloc` and `free` became a
+/// quarter of a refresh's CPU (perf, docs/benchmarks.md); mimalloc's
+/// size-segregated pages keep allocation flat as the heap grows.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

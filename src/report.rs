@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use keyward_core::model::{Kind, ObjectKey};
+use keyward_core::protected_resource;
+use keyward_core::snapshot::HubSettings;
 use keyward_core::status::ObjectStatus;
 
 /// Every verdict of a load: compile's plus the loader's, sorted.
@@ -18,9 +20,17 @@ pub fn merge(mut compiled: Vec<ObjectStatus>, loader: Vec<ObjectStatus>) -> Vec<
 #[derive(Default)]
 pub struct Reporter {
     last: BTreeMap<(Kind, ObjectKey), (bool, String)>,
+    /// A hub's settings, when the reporter speaks for a serving hub: a
+    /// Resource's line then names the protected-resource metadata the hub
+    /// serves for it (what a cluster shows in the Resource's status).
+    settings: Option<HubSettings>,
 }
 
 impl Reporter {
+    pub fn serving(settings: HubSettings) -> Reporter {
+        Reporter { last: BTreeMap::new(), settings: Some(settings) }
+    }
+
     pub fn log(&mut self, statuses: &[ObjectStatus], notes: &[String]) {
         for n in notes {
             tracing::warn!("{n}");
@@ -38,7 +48,16 @@ impl Reporter {
                     (true, Some(id)) => {
                         tracing::info!(kind = %s.kind, object = %s.key, client_id = %id, "ready: {}", entry.1)
                     }
-                    (true, None) => tracing::info!(kind = %s.kind, object = %s.key, "ready: {}", entry.1),
+                    (true, None) => match (&self.settings, s.kind) {
+                        (Some(settings), Kind::Resource) => tracing::info!(
+                            kind = %s.kind,
+                            object = %s.key,
+                            metadata = %protected_resource::url(settings, &s.key),
+                            "ready: {}",
+                            entry.1
+                        ),
+                        _ => tracing::info!(kind = %s.kind, object = %s.key, "ready: {}", entry.1),
+                    },
                     (false, _) if s.settling() => {
                         tracing::info!(kind = %s.kind, object = %s.key, reason = s.reason(), "pending: {}", entry.1)
                     }

@@ -28,8 +28,9 @@ use crate::sources::ClientRef;
 use crate::sources::credentials::GeneratedCredentials;
 use crate::sources::incarnations::Incarnations;
 use crate::sources::{assemble, folder::Folder};
-use crate::store::EmbeddedStore;
+use crate::store::{EmbeddedStore, JournalRecords};
 use keyward_core::UnixTime;
+use keyward_core::store::Records as _;
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -117,14 +118,18 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
         EmbeddedStore::open(&opts.state_dir.join("state.redb"))
             .context("cannot open the state store (is another keyward serve using this state directory?)")?,
     );
-    let store: Arc<dyn Store> = Arc::clone(&embedded) as Arc<dyn Store>;
-    let records: Arc<dyn keyward_core::store::Records> = embedded;
+    let journal = Arc::new(
+        JournalRecords::open(&opts.state_dir.join("records.journal")).context("cannot open the records journal")?,
+    );
+    move_legacy_records(&embedded, journal.as_ref()).await.context("cannot move records to the journal")?;
+    let store: Arc<dyn Store> = embedded;
+    let records: Arc<dyn keyward_core::store::Records> = Arc::clone(&journal) as _;
 
     let generated = Arc::new(GeneratedCredentials::new(&opts.state_dir));
     let incarnations = Arc::new(Incarnations::new(&opts.state_dir));
     let mut folder = Folder::new(&opts.manifests, &opts.namespace);
     folder.scan().with_context(|| format!("cannot read manifests in {}", opts.manifests.display()))?;
-    let mut reporter = Reporter::default();
+    let mut reporter = Reporter::serving(settings.clone());
     let snapshot = load(&folder, &settings, &generated, &incarnations, &mut reporter, clock())?;
     let fetcher = crate::fetch::Fetcher::new(opts.fetch.clone()).context("cannot build the outbound HTTP client")?;
     let outbound = crate::server::Outbound { fetcher: Some(fetcher), cluster: None };
@@ -177,7 +182,11 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
                     Ok(Err(e)) => tracing::error!(error = %e, "key rotation failed; the current keys stay in force"),
                     Err(e) => tracing::error!(error = %e, "key rotation task failed"),
                 }
-                match state.store.purge(now).await {
+                let purged = match state.store.purge(now).await {
+                    Ok(n) => journal.purge_records(now).await.map(|m| n + m),
+                    Err(e) => Err(e),
+                };
+                match purged {
                     Ok(n) => {
                         state.metrics.store_records_purged.inc_by(n);
                     }
@@ -191,6 +200,25 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
     let server = server::listener::spawn(listener, app, opts.listener)?;
     tracing::info!(%addr, %issuer, manifests = %opts.manifests.display(), state_dir = %opts.state_dir.display(), "keyward serving");
     Ok(Hub { addr, state, issuer, server, tasks })
+}
+
+/// Moves a state file's records from before the journal into it, once:
+/// users stay signed in across the upgrade. Idempotent (a record already in
+/// the journal is not created again), so a crash between the two steps only
+/// repeats the move.
+async fn move_legacy_records(embedded: &EmbeddedStore, journal: &JournalRecords) -> anyhow::Result<()> {
+    let legacy = embedded.take_legacy_records()?;
+    if legacy.is_empty() {
+        return Ok(());
+    }
+    let n = legacy.len();
+    for (kind, key, record) in legacy {
+        // `now` 0: any record already in the journal counts as live there.
+        journal.create(kind, &key, record, keyward_core::UnixTime(0)).await?;
+    }
+    embedded.drop_legacy_records()?;
+    tracing::info!(records = n, "records moved from the state file to the records journal");
+    Ok(())
 }
 
 /// One load of the folder. Fails only when the clients' incarnations cannot

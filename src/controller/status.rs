@@ -103,23 +103,26 @@ pub fn client_unchanged(a: &OAuthClientStatus, b: Option<&OAuthClientStatus>) ->
     })
 }
 
+/// `published`: the metadata URL and the challenge naming it.
 pub fn resource_status(
     st: &ObjectStatus,
-    metadata_url: Option<String>,
+    published: Option<(String, String)>,
     previous: Option<&ResourceStatus>,
     now: &Time,
 ) -> ResourceStatus {
+    let (url, challenge) = published.unzip();
     ResourceStatus {
         observed_generation: st.generation,
         conditions: conditions(st, previous.map_or(&[][..], |p| &p.conditions), now),
-        protected_resource_metadata_url: metadata_url,
+        protected_resource_metadata_url: url,
+        www_authenticate: challenge,
     }
 }
 
 pub fn resource_unchanged(a: &ResourceStatus, b: Option<&ResourceStatus>) -> bool {
     b.is_some_and(|b| {
-        (a.observed_generation, &a.protected_resource_metadata_url)
-            == (b.observed_generation, &b.protected_resource_metadata_url)
+        (a.observed_generation, &a.protected_resource_metadata_url, &a.www_authenticate)
+            == (b.observed_generation, &b.protected_resource_metadata_url, &b.www_authenticate)
             && same_conditions(&a.conditions, &b.conditions)
     })
 }
@@ -155,12 +158,3 @@ pub fn provider_unchanged(a: &IdentityProviderStatus, b: Option<&IdentityProvide
     })
 }
 
-/// RFC 9728 §3.1: the metadata of an MCP server lives at its origin's
-/// well-known path, followed by the resource's path.
-pub fn protected_resource_metadata_url(identifier: &str) -> Option<String> {
-    let (scheme, rest) = identifier.split_once("://")?;
-    let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
-    let path = path.trim_end_matches('/');
-    let path = if path.is_empty() { String::new() } else { format!("/{path}") };
-    Some(format!("{scheme}://{host}/.well-known/oauth-protected-resource{path}"))
-}

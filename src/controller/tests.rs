@@ -238,10 +238,6 @@ fn a_provided_secret_is_awaited_never_generated() {
 #[test]
 fn the_discovery_url_inserts_well_known_before_the_issuer_path() {
     assert_eq!(well_known("https://a.example/hub"), "https://a.example/.well-known/oauth-authorization-server/hub");
-    assert_eq!(
-        protected_resource_metadata_url("https://mcp.example/docs/mcp").unwrap(),
-        "https://mcp.example/.well-known/oauth-protected-resource/docs/mcp"
-    );
 }
 
 fn st(problems: Vec<Problem>) -> ObjectStatus {

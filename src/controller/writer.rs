@@ -15,6 +15,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use keyward_api::v1alpha1::{AccessPolicy, IdentityProvider, OAuthClient, Resource, TokenEndpointAuthMethod};
 use keyward_core::UnixTime;
 use keyward_core::keys::RotationPolicy;
+use keyward_core::protected_resource;
+use keyward_core::snapshot::HubSettings;
 use keyward_core::model::{Kind, ObjectKey, default_client_id};
 use keyward_core::status::{ObjectStatus, Problem, Reason};
 use kube::api::{Patch, PatchParams};
@@ -24,7 +26,7 @@ use tokio::sync::watch as channel;
 
 use super::client_secret::{Desired, Owner};
 use super::secret_sync::{self, Outcome, SyncError};
-use super::status::{self as build, protected_resource_metadata_url};
+use super::status as build;
 use super::{Compiled, RunOptions, Watches, election, keys};
 use crate::metrics::KindResult;
 use crate::server::AppState;
@@ -154,7 +156,7 @@ async fn pass(ctx: &Ctx, compiled: Option<&Compiled>) {
             let st = statuses.get(&(Kind::Resource, &key)).copied();
             async move {
                 if let Some(st) = st {
-                    resource_status_pass(ctx, obj, st, now).await;
+                    resource_status_pass(ctx, &c.snapshot.settings, obj, st, now).await;
                 }
             }
         })
@@ -412,11 +414,12 @@ fn c_secret_name(obj: &OAuthClient) -> Option<String> {
     )
 }
 
-async fn resource_status_pass(ctx: &Ctx, obj: &Resource, st: &ObjectStatus, now: UnixTime) {
-    let url = matches!(obj.spec.resource_type, keyward_api::v1alpha1::ResourceType::McpServer)
-        .then(|| protected_resource_metadata_url(&obj.spec.identifier))
-        .flatten();
-    let desired = build::resource_status(st, url, obj.status.as_ref(), &time(now));
+async fn resource_status_pass(ctx: &Ctx, settings: &HubSettings, obj: &Resource, st: &ObjectStatus, now: UnixTime) {
+    // Only a Resource in the snapshot has its document served.
+    let published = st.ready().then(|| {
+        (protected_resource::url(settings, &st.key), protected_resource::challenge(settings, &st.key))
+    });
+    let desired = build::resource_status(st, published, obj.status.as_ref(), &time(now));
     if build::resource_unchanged(&desired, obj.status.as_ref()) {
         return;
     }

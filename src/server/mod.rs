@@ -23,6 +23,7 @@ mod jwks;
 pub mod listener;
 mod login;
 pub mod pages;
+mod protected_resource;
 pub mod replay;
 mod request_id;
 mod revoke;
@@ -198,32 +199,66 @@ pub fn metrics_router(state: Arc<AppState>) -> Router {
 
 pub fn router(state: Arc<AppState>) -> Router {
     let prefix = issuer_path(&state.hub.load().settings.issuer);
-    let oauth = Router::new()
+    // What a browser-based client (an MCP inspector, a single-page app) calls
+    // from another origin. None of it reads a cookie, so any origin may; the
+    // pages and the admin endpoint get no CORS at all.
+    let cross_origin = Router::new()
         .route("/token", post(token::token))
-        .route("/introspect", post(introspect::introspect))
         .route("/revoke", post(revoke::revoke))
+        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route("/jwks.json", get(jwks::jwks))
+        .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
+        .route("/protected-resources/{namespace}/{name}", get(protected_resource::metadata))
+        .layer(cors());
+    let oauth = Router::new()
+        .route("/introspect", post(introspect::introspect))
         .route("/authorize", get(authorize::authorize).post(authorize::authorize))
         .route("/login", get(login::show).post(login::submit))
         .route("/callback/{namespace}/{name}", get(callback::callback))
         .route("/consent", post(consent::submit))
-        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .route("/admin/consents", post(admin_consents::handle))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route(
             "/assets/style.css",
             get(|axum::extract::State(st): axum::extract::State<Arc<AppState>>| async move { st.pages.style() }),
         )
-        .route("/jwks.json", get(jwks::jwks))
-        .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
-        .merge(explain::routes());
+        .merge(explain::routes())
+        .merge(cross_origin);
     let oauth = if prefix.is_empty() { oauth } else { Router::new().nest(&prefix, oauth) };
-    // RFC 8414 §3.1: the well-known segment goes between host and issuer path.
-    let as_metadata = format!("/.well-known/oauth-authorization-server{prefix}");
+    // RFC 8414 §3.1: the well-known segment goes between host and issuer
+    // path. OpenID Connect Discovery appends it instead (served above, under
+    // the issuer); clients that apply the RFC 8414 rule to it as well (the
+    // MCP specification lists both) find it inserted too.
+    let well_known = Router::new()
+        .route(&format!("/.well-known/oauth-authorization-server{prefix}"), get(discovery::authorization_server));
+    let well_known = if prefix.is_empty() {
+        well_known
+    } else {
+        well_known.route(&format!("/.well-known/openid-configuration{prefix}"), get(discovery::openid_configuration))
+    };
     oauth
-        .route(&as_metadata, get(discovery::authorization_server))
+        .merge(well_known.layer(cors()))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/favicon.ico", get(pages::no_icon))
         .with_state(state)
+}
+
+/// Any origin, no credentials (a wildcard never admits cookies). The request
+/// headers are those an OAuth or MCP client sends: `MCP-Protocol-Version`
+/// goes with the MCP SDKs' discovery requests and so triggers a preflight.
+fn cors() -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, Method, header};
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("mcp-protocol-version"),
+        ])
+        .expose_headers([header::WWW_AUTHENTICATE])
+        .max_age(std::time::Duration::from_secs(3600))
 }

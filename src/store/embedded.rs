@@ -12,7 +12,9 @@
 //! crash, so a replay never succeeds after a restart, clean or not.
 //!
 //! Revocations are also mirrored in memory (loaded at open), so `is_revoked`
-//! never touches the file.
+//! never touches the file. The user flows' records are not here but in their
+//! own journal (`journal.rs` says why); a file from before that split has
+//! its records moved over once, at start (`take_legacy_records`).
 
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
@@ -20,8 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use keyward_core::UnixTime;
-use keyward_core::store::Write as RecordWrite;
-use keyward_core::store::{Record, RecordKind, Records, Store, StoreError, StoreFuture, Stored, Use};
+use keyward_core::store::{Record, RecordKind, Store, StoreError, StoreFuture, Use};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
@@ -32,12 +33,10 @@ use super::records;
 const REVOKED: TableDefinition<&str, u64> = TableDefinition::new("revoked_jti");
 /// One-time-use key → until when it counts.
 const USED: TableDefinition<&str, u64> = TableDefinition::new("used_once");
-/// The user flows' records (`records.rs` has the layout).
-const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
-/// `kind \0 index \0 key` → until: records by index value.
-const INDEX: TableDefinition<&str, u64> = TableDefinition::new("records_index");
-/// The last record version handed out.
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Before the records journal: the user flows' records, their index and
+/// version counter. Read once at start, moved to the journal, then dropped.
+const LEGACY_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
+const LEGACY: [&str; 3] = ["records", "records_index", "meta"];
 
 /// Writes waiting for the writer; beyond that callers get `Full` (503) rather
 /// than an ever longer queue.
@@ -47,42 +46,15 @@ const MAX_GROUP: usize = 1024;
 
 /// What the writer is asked to do.
 enum Write {
-    Revoke {
-        jti: String,
-        until: u64,
-    },
-    FirstUse {
-        key: String,
-        until: u64,
-        now: u64,
-    },
-    Purge {
-        now: u64,
-    },
-    /// `expected: None` creates, `Some(v)` replaces version `v`.
-    Put {
-        kind: RecordKind,
-        key: String,
-        expected: Option<u64>,
-        record: Record,
-        now: u64,
-    },
-    Delete {
-        kind: RecordKind,
-        key: String,
-    },
-    /// A conditional replace and, if it lands, a create: in one commit.
-    Pair {
-        replace: Box<Write>,
-        create: Box<Write>,
-    },
+    Revoke { jti: String, until: u64 },
+    FirstUse { key: String, until: u64, now: u64 },
+    Purge { now: u64 },
 }
 
 enum Outcome {
     Done,
     Use(Use),
     Removed(u64),
-    Put(RecordWrite),
 }
 
 /// Where the writer sends the answer, once the commit is durable.
@@ -90,7 +62,6 @@ enum Reply {
     Done(oneshot::Sender<Result<(), StoreError>>),
     Use(oneshot::Sender<Result<Use, StoreError>>),
     Removed(oneshot::Sender<Result<u64, StoreError>>),
-    Put(oneshot::Sender<Result<RecordWrite, StoreError>>),
 }
 
 impl Reply {
@@ -106,9 +77,6 @@ impl Reply {
             }
             Reply::Removed(s) => {
                 let _ = s.send(r.and_then(|o| if let Outcome::Removed(n) = o { Ok(n) } else { Err(mismatch()) }));
-            }
-            Reply::Put(s) => {
-                let _ = s.send(r.and_then(|o| if let Outcome::Put(w) = o { Ok(w) } else { Err(mismatch()) }));
             }
         }
     }
@@ -146,9 +114,6 @@ impl EmbeddedStore {
         let tx = db.begin_write().map_err(err)?;
         tx.open_table(REVOKED).map_err(err)?;
         tx.open_table(USED).map_err(err)?;
-        tx.open_table(RECORDS).map_err(err)?;
-        tx.open_table(INDEX).map_err(err)?;
-        tx.open_table(META).map_err(err)?;
         tx.commit().map_err(err)?;
 
         let mut revoked = Ledger::new(usize::MAX);
@@ -225,20 +190,7 @@ fn commit_group(db: &Database, writes: &[Write]) -> Result<Vec<Outcome>, StoreEr
     {
         let mut revoked = tx.open_table(REVOKED).map_err(err)?;
         let mut used = tx.open_table(USED).map_err(err)?;
-        let mut records = tx.open_table(RECORDS).map_err(err)?;
-        let mut index = tx.open_table(INDEX).map_err(err)?;
-        let mut meta = tx.open_table(META).map_err(err)?;
-        let mut version = meta.get("version").map_err(err)?.map_or(0, |v| v.value());
-        let start_version = version;
         for w in writes {
-            if let Write::Pair { replace, create } = w {
-                let first = put(&mut records, &mut index, &mut version, replace)?;
-                outcomes.push(match first {
-                    RecordWrite::Done(_) => Outcome::Put(put(&mut records, &mut index, &mut version, create)?),
-                    RecordWrite::Conflict => Outcome::Put(RecordWrite::Conflict),
-                });
-                continue;
-            }
             outcomes.push(match w {
                 Write::Revoke { jti, until } => {
                     let keep = revoked.get(jti.as_str()).map_err(err)?.map_or(*until, |v| v.value().max(*until));
@@ -264,72 +216,13 @@ fn commit_group(db: &Database, writes: &[Write]) -> Result<Vec<Outcome>, StoreEr
                     };
                     revoked.retain(&mut expired).map_err(err)?;
                     used.retain(&mut expired).map_err(err)?;
-                    index.retain(&mut expired).map_err(err)?;
-                    let mut gone = 0u64;
-                    records
-                        .retain(|_, v| {
-                            let keep = records::decode(v).is_ok_and(|(_, r)| r.until.0 > *now);
-                            gone += u64::from(!keep);
-                            keep
-                        })
-                        .map_err(err)?;
-                    Outcome::Removed(removed + gone)
-                }
-                Write::Put { .. } => Outcome::Put(put(&mut records, &mut index, &mut version, w)?),
-                Write::Pair { .. } => Outcome::Put(RecordWrite::Conflict),
-                Write::Delete { kind, key } => {
-                    let tk = records::table_key(*kind, key);
-                    let old = records.remove(tk.as_str()).map_err(err)?.map(|v| records::decode(v.value()));
-                    let found = match old {
-                        Some(Ok((_, r))) => {
-                            if let Some(i) = &r.index {
-                                index.remove(records::index_key(*kind, i, key).as_str()).map_err(err)?;
-                            }
-                            true
-                        }
-                        Some(Err(_)) => true,
-                        None => false,
-                    };
-                    Outcome::Put(if found { RecordWrite::Done(String::new()) } else { RecordWrite::Conflict })
+                    Outcome::Removed(removed)
                 }
             });
-        }
-        if version != start_version {
-            meta.insert("version", version).map_err(err)?;
         }
     }
     tx.commit().map_err(err)?;
     Ok(outcomes)
-}
-
-/// A conditional create or replace inside the group's transaction.
-fn put(
-    records: &mut redb::Table<&str, &[u8]>,
-    index: &mut redb::Table<&str, u64>,
-    version: &mut u64,
-    w: &Write,
-) -> Result<RecordWrite, StoreError> {
-    let Write::Put { kind, key, expected, record, now } = w else { return Ok(RecordWrite::Conflict) };
-    let tk = records::table_key(*kind, key);
-    let current = match records.get(tk.as_str()).map_err(err)? {
-        Some(v) => Some(records::decode(v.value())?),
-        None => None,
-    };
-    let live = current.filter(|(_, r)| r.until.0 > *now);
-    let allowed = match (expected, &live) {
-        (None, None) => true,
-        (Some(e), Some((v, _))) => e == v,
-        _ => false,
-    };
-    if !allowed {
-        return Ok(RecordWrite::Conflict);
-    }
-    *version += 1;
-    records.insert(tk.as_str(), records::encode(*version, record).as_slice()).map_err(err)?;
-    if let Some(i) = &record.index {
-        index.insert(records::index_key(*kind, i, key).as_str(), record.until.0).map_err(err)?;
-    }
-    Ok(RecordWrite::Done(version.to_string()))
 }
 
 impl Store for EmbeddedStore {
@@ -364,144 +257,43 @@ impl Store for EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    async fn put(&self, write: Write) -> Result<RecordWrite, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.send(write, Reply::Put(reply), answer).await
-    }
-
-    /// A read transaction, off the async workers: redb reads may touch the
-    /// disk when a page is not cached.
-    async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || f(&db))
-            .await
-            .map_err(|_| StoreError::Backend("a store read panicked".into()))?
-    }
-}
-
-impl Records for EmbeddedStore {
-    fn create<'a>(
-        &'a self,
-        kind: RecordKind,
-        key: &'a str,
-        record: Record,
-        now: UnixTime,
-    ) -> StoreFuture<'a, RecordWrite> {
-        Box::pin(self.put(Write::Put { kind, key: key.to_owned(), expected: None, record, now: now.0 }))
-    }
-
-    fn get<'a>(&'a self, kind: RecordKind, key: &'a str, now: UnixTime) -> StoreFuture<'a, Option<Stored>> {
-        let tk = records::table_key(kind, key);
-        // A point read on the async worker itself: measured (bench/user_grants.sh),
-        // handing it to the blocking pool cost more than the read, whose pages
-        // redb's cache holds (a refresh reads the three records it just wrote).
-        let db = Arc::clone(&self.db);
-        Box::pin(std::future::ready((move |db: &Database| {
-            let tx = db.begin_read().map_err(err)?;
-            let t = tx.open_table(RECORDS).map_err(err)?;
-            let Some(v) = t.get(tk.as_str()).map_err(err)? else { return Ok(None) };
-            let (version, record) = records::decode(v.value())?;
-            Ok((record.until > now).then(|| Stored { version: version.to_string(), record }))
-        })(&db)))
-    }
-
-    fn replace<'a>(
-        &'a self,
-        kind: RecordKind,
-        key: &'a str,
-        expected: &'a str,
-        record: Record,
-        now: UnixTime,
-    ) -> StoreFuture<'a, RecordWrite> {
-        Box::pin(async move {
-            // A version this store never handed out cannot match.
-            let Ok(expected) = expected.parse::<u64>() else { return Ok(RecordWrite::Conflict) };
-            self.put(Write::Put { kind, key: key.to_owned(), expected: Some(expected), record, now: now.0 }).await
-        })
-    }
-
-    fn replace_then_create<'a>(
-        &'a self,
-        kind: RecordKind,
-        key: &'a str,
-        expected: &'a str,
-        record: Record,
-        new_key: &'a str,
-        new_record: Record,
-        now: UnixTime,
-    ) -> StoreFuture<'a, RecordWrite> {
-        Box::pin(async move {
-            let Ok(expected) = expected.parse::<u64>() else { return Ok(RecordWrite::Conflict) };
-            let replace = Write::Put { kind, key: key.to_owned(), expected: Some(expected), record, now: now.0 };
-            let create = Write::Put { kind, key: new_key.to_owned(), expected: None, record: new_record, now: now.0 };
-            self.put(Write::Pair { replace: Box::new(replace), create: Box::new(create) }).await
-        })
-    }
-
-    fn delete<'a>(&'a self, kind: RecordKind, key: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            Ok(matches!(self.put(Write::Delete { kind, key: key.to_owned() }).await?, RecordWrite::Done(_)))
-        })
-    }
-
-    fn list<'a>(
-        &'a self,
-        kind: RecordKind,
-        index: Option<&'a str>,
-        now: UnixTime,
-        limit: usize,
-    ) -> StoreFuture<'a, Vec<(String, Stored)>> {
-        let index = index.map(str::to_owned);
-        Box::pin(self.read(move |db| {
-            let tx = db.begin_read().map_err(err)?;
-            let t = tx.open_table(RECORDS).map_err(err)?;
-            let mut out = Vec::new();
-            let take = |key: &str, out: &mut Vec<(String, Stored)>| -> Result<(), StoreError> {
-                if let Some(v) = t.get(records::table_key(kind, key).as_str()).map_err(err)? {
-                    let (version, record) = records::decode(v.value())?;
-                    if record.until > now {
-                        out.push((key.to_owned(), Stored { version: version.to_string(), record }));
-                    }
-                }
-                Ok(())
-            };
-            match &index {
-                Some(i) => {
-                    let prefix = records::index_key(kind, i, "");
-                    let ix = tx.open_table(INDEX).map_err(err)?;
-                    for entry in ix.range(prefix.as_str()..).map_err(err)? {
-                        let (k, _) = entry.map_err(err)?;
-                        let Some(key) = k.value().strip_prefix(prefix.as_str()) else { break };
-                        take(key, &mut out)?;
-                        if out.len() >= limit {
-                            break;
-                        }
-                    }
-                }
-                None => {
-                    let prefix = records::table_key(kind, "");
-                    for entry in t.range(prefix.as_str()..).map_err(err)? {
-                        let (k, v) = entry.map_err(err)?;
-                        let Some(key) = k.value().strip_prefix(prefix.as_str()) else { break };
-                        let (version, record) = records::decode(v.value())?;
-                        if record.until > now {
-                            out.push((key.to_owned(), Stored { version: version.to_string(), record }));
-                        }
-                        if out.len() >= limit {
-                            break;
-                        }
-                    }
-                }
+    /// The records a file from before the records journal holds: unexpired
+    /// or not (the journal's purge decides), undecodable ones skipped and
+    /// counted in the log by number only.
+    pub fn take_legacy_records(&self) -> Result<Vec<(RecordKind, String, Record)>, StoreError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let t = match tx.open_table(LEGACY_RECORDS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(err(e)),
+        };
+        let (mut out, mut skipped) = (Vec::new(), 0usize);
+        for entry in t.iter().map_err(err)? {
+            let (k, v) = entry.map_err(err)?;
+            let parsed = k.value().split_once('\0').and_then(|(kind, key)| {
+                let kind = RecordKind::ALL.into_iter().find(|x| x.as_str() == kind)?;
+                Some((kind, key.to_owned(), records::decode(v.value()).ok()?.1))
+            });
+            match parsed {
+                Some(r) => out.push(r),
+                None => skipped += 1,
             }
-            Ok(out)
-        }))
+        }
+        if skipped > 0 {
+            tracing::warn!(skipped, "records in the old layout that do not decode were not moved to the journal");
+        }
+        Ok(out)
     }
 
-    fn purge_records(&self, now: UnixTime) -> StoreFuture<'_, u64> {
-        Store::purge(self, now)
+    /// Drops the old layout's tables, once their records are in the journal.
+    pub fn drop_legacy_records(&self) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        for name in LEGACY {
+            // Deleting goes by name only: the value type is not checked.
+            let def: TableDefinition<&str, &[u8]> = TableDefinition::new(name);
+            tx.delete_table(def).map_err(err)?;
+        }
+        tx.commit().map_err(err)
     }
 }
 

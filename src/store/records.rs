@@ -1,7 +1,7 @@
 //! The user flows' records (`keyward_core::store::Records`) in memory, and the
-//! byte layout the embedded store keeps them in. The in-memory map is the
-//! reference implementation of the contract: tests run it beside the
-//! embedded file (`tests/integration/records_contract.rs`).
+//! byte layout the embedded store kept them in before the journal. The
+//! in-memory map is the reference implementation of the contract: tests run
+//! it beside the journal (`tests/integration/records_contract.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -109,28 +109,8 @@ impl Records for MemoryRecords {
     }
 }
 
-/// `kind \0 key`: the embedded table's key.
-pub(crate) fn table_key(kind: RecordKind, key: &str) -> String {
-    format!("{}\0{key}", kind.as_str())
-}
-
-/// `kind \0 index \0 key`: the embedded index table's key.
-pub(crate) fn index_key(kind: RecordKind, index: &str, key: &str) -> String {
-    format!("{}\0{index}\0{key}", kind.as_str())
-}
-
-/// version (8) | until (8) | index length (2) | index | value.
-pub(crate) fn encode(version: u64, r: &Record) -> Vec<u8> {
-    let index = r.index.as_deref().unwrap_or_default().as_bytes();
-    let mut out = Vec::with_capacity(18 + index.len() + r.value.len());
-    out.extend_from_slice(&version.to_be_bytes());
-    out.extend_from_slice(&r.until.0.to_be_bytes());
-    out.extend_from_slice(&(index.len().min(u16::MAX as usize) as u16).to_be_bytes());
-    out.extend_from_slice(&index[..index.len().min(u16::MAX as usize)]);
-    out.extend_from_slice(&r.value);
-    out
-}
-
+/// version (8) | until (8) | index length (2) | index | value: the old
+/// embedded layout, read once to move records to the journal.
 pub(crate) fn decode(b: &[u8]) -> Result<(u64, Record), StoreError> {
     let bad = || StoreError::Backend("a stored record is truncated".into());
     let version = u64::from_be_bytes(b.get(0..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?);

@@ -87,3 +87,128 @@ fn issuers_must_be_urls_without_query_fragment_or_trailing_slash() {
         assert!(check_issuer(bad).is_err(), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn every_resource_has_its_protected_resource_metadata_at_the_hub() {
+    let h = world().await;
+    let r = h.get("/protected-resources/shop/docs").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert_eq!(
+        r.body,
+        serde_json::json!({
+            "resource": "https://mcp.example.test/mcp",
+            "authorization_servers": [h.issuer()],
+            "scopes_supported": ["docs:search"],
+            "bearer_methods_supported": ["header"],
+            "resource_name": "Docs",
+        })
+    );
+    // An api Resource is a protected resource too.
+    let r = h.get("/protected-resources/shop/orders").await;
+    assert_eq!(r.body["resource"], "https://api.example.test/orders");
+    assert_eq!(r.body["scopes_supported"], serde_json::json!(["orders:read", "orders:write"]));
+    // What is not a Resource of this hub: nothing, not even its name back.
+    for missing in ["/protected-resources/shop/nope", "/protected-resources/other/docs", "/protected-resources/shop"] {
+        let r = h.get(missing).await;
+        assert_eq!(r.status, 404, "{missing}");
+        assert_eq!(r.text, "", "{missing}");
+    }
+}
+
+#[tokio::test]
+async fn a_resource_removed_from_the_folder_loses_its_metadata_at_once() {
+    let h = world().await;
+    assert_eq!(h.get("/protected-resources/shop/docs").await.status, 200);
+    let without: String = WORLD
+        .split("\n---\n")
+        .filter(|doc| !doc.contains("name: docs, namespace: shop"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    h.write("world.yaml", &without);
+    h.eventually("the metadata of a removed Resource is gone", || async {
+        h.get("/protected-resources/shop/docs").await.status == 404
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn browser_clients_may_call_discovery_jwks_token_and_metadata_from_any_origin() {
+    let h = hub().file("world.yaml", WORLD).issuer("https://hub.example.test/tenant-a").start().await;
+    let http = reqwest::Client::new();
+    let origin = "https://inspector.example";
+    // The MCP SDKs send MCP-Protocol-Version with discovery: a preflight.
+    for path in [
+        "/.well-known/oauth-authorization-server/tenant-a",
+        "/.well-known/openid-configuration/tenant-a",
+        "/tenant-a/.well-known/openid-configuration",
+        "/tenant-a/jwks.json",
+        "/tenant-a/token",
+        "/tenant-a/revoke",
+        "/tenant-a/userinfo",
+        "/tenant-a/protected-resources/shop/docs",
+    ] {
+        let r = http
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", h.base))
+            .header("origin", origin)
+            .header("access-control-request-method", if path.ends_with("token") { "POST" } else { "GET" })
+            .header("access-control-request-headers", "authorization, content-type, mcp-protocol-version")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let hd = r.headers();
+        assert_eq!(hd["access-control-allow-origin"], "*", "{path}");
+        let allowed = hd["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+        for name in ["authorization", "content-type", "mcp-protocol-version"] {
+            assert!(allowed.contains(name), "{path}: {allowed}");
+        }
+        // A wildcard never admits cookies.
+        assert!(hd.get("access-control-allow-credentials").is_none(), "{path}");
+    }
+    // The simple requests carry the header too, and a 401's challenge is
+    // readable by the page.
+    let r = http.get(format!("{}/tenant-a/jwks.json", h.base)).header("origin", origin).send().await.unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let r = http
+        .post(format!("{}/tenant-a/token", h.base))
+        .header("origin", origin)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&client_id=bot&client_secret=wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert!(r.headers()["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase().contains("www-authenticate"));
+    // Pages, introspection and the admin endpoint are not for other origins.
+    for (method, path) in [
+        ("GET", "/tenant-a/authorize"),
+        ("POST", "/tenant-a/introspect"),
+        ("POST", "/tenant-a/login"),
+        ("POST", "/tenant-a/consent"),
+        ("POST", "/tenant-a/admin/consents"),
+    ] {
+        let r = http
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", h.base))
+            .header("origin", origin)
+            .header("access-control-request-method", method)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.headers().get("access-control-allow-origin").is_none(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_issuer_with_a_path_has_openid_configuration_inserted_and_appended() {
+    let h = hub().file("world.yaml", WORLD).issuer("https://hub.example.test/tenant-a").start().await;
+    let inserted = h.get("/.well-known/openid-configuration/tenant-a").await;
+    let appended = h.get("/tenant-a/.well-known/openid-configuration").await;
+    assert_eq!(inserted.status, 200);
+    assert_eq!(inserted.body, appended.body);
+    assert_eq!(inserted.body["issuer"], "https://hub.example.test/tenant-a");
+    // Another path is another issuer: not this one.
+    assert_eq!(h.get("/.well-known/openid-configuration/tenant-b").await.status, 404);
+    assert_eq!(h.get("/.well-known/oauth-authorization-server/tenant-b").await.status, 404);
+}

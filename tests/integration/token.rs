@@ -121,6 +121,7 @@ async fn generated_credentials_hold_connection_fields_and_are_private() {
     assert_eq!(mode(&h.state.join("credentials/agents/bot-credentials.yaml")), 0o600);
     assert_eq!(mode(&h.state.join("signing-keys.json")), 0o600);
     assert_eq!(mode(&h.state.join("state.redb")), 0o600);
+    assert_eq!(mode(&h.state.join("records.journal")), 0o600);
     assert_eq!(mode(&h.state), 0o700);
 }
 

@@ -118,7 +118,10 @@ pub fn compile(input: CompileInput) -> Compiled {
         userinfo,
         settings,
         clients: snapshot_clients,
-        resources: compiled_resources.iter().map(|r| (r.identifier.clone(), Arc::clone(r))).collect(),
+        resources: compiled_resources
+            .iter()
+            .map(|r| (crate::syntax::identifier_key(&r.identifier).into(), Arc::clone(r)))
+            .collect(),
         policies: compiled_policies.into_iter().map(|(p, _)| p).collect(),
         identity_providers: providers,
     };
@@ -135,7 +138,7 @@ struct AcceptedResources<'a> {
 
 fn accept_resources(resources: &[Resource]) -> AcceptedResources<'_> {
     let mut accepted_resources: Vec<(&Resource, ObjectStatus)> = Vec::with_capacity(resources.len());
-    let mut identifier_owner: HashMap<&str, &ObjectKey> = HashMap::new();
+    let mut identifier_owner: HashMap<std::borrow::Cow<'_, str>, &ObjectKey> = HashMap::new();
     let mut resource_keys: HashSet<&ObjectKey> = HashSet::new();
     let mut rejected_resources = Vec::new();
     for r in resources {
@@ -146,14 +149,14 @@ fn accept_resources(resources: &[Resource]) -> AcceptedResources<'_> {
                 "metadata.name",
                 format!("another Resource is named {}", r.meta.key),
             ));
-        } else if let Some(owner) = identifier_owner.get(r.identifier.as_str()) {
+        } else if let Some(owner) = identifier_owner.get(&crate::syntax::identifier_key(&r.identifier)) {
             st.problems.push(Problem::new(
                 Reason::DuplicateIdentifier,
                 "spec.identifier",
                 format!("this identifier is already used by Resource {owner}"),
             ));
         } else {
-            identifier_owner.insert(&r.identifier, &r.meta.key);
+            identifier_owner.insert(crate::syntax::identifier_key(&r.identifier), &r.meta.key);
         }
         if st.ready() {
             accepted_resources.push((r, st));

@@ -16,6 +16,7 @@ pub mod jwks;
 pub mod keys;
 pub mod model;
 pub mod policy;
+pub mod protected_resource;
 pub mod scope;
 pub mod secret;
 pub mod sessions;

@@ -201,7 +201,7 @@ pub enum Credential {
 
 impl CompiledClient {
     pub fn association(&self, identifier: &str) -> Option<&Association> {
-        self.associations.iter().find(|a| &*a.resource.identifier == identifier)
+        self.associations.iter().find(|a| crate::syntax::same_identifier(&a.resource.identifier, identifier))
     }
 }
 
@@ -258,7 +258,7 @@ impl HubSnapshot {
     }
 
     pub fn resource(&self, identifier: &str) -> Option<&Arc<CompiledResource>> {
-        self.resources.get(identifier)
+        self.resources.get(&*crate::syntax::identifier_key(identifier))
     }
 
     pub fn clients(&self) -> impl Iterator<Item = &Arc<CompiledClient>> {

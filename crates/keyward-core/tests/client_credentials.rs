@@ -235,3 +235,20 @@ fn a_rotated_secret_works_for_its_grace_period_only() {
     assert!(authenticate(s, &Presented::Basic { client_id: "bot", secret: d(1) }, UnixTime(99)).is_ok());
     assert!(authenticate(s, &Presented::Basic { client_id: "bot", secret: d(1) }, UnixTime(100)).is_err());
 }
+
+#[test]
+fn a_resource_at_the_root_of_its_origin_answers_to_both_spellings_with_its_declared_audience() {
+    let c = World::new()
+        .resource(api("shop", "root", "http://127.0.0.1:18099", &["x"]))
+        .resource(api("shop", "slashed", "https://mcp.example/", &["y"]))
+        .client(client("agents", "bot").id("bot").may("shop", "root", &["x"]).may("shop", "slashed", &["y"]))
+        .compile();
+    for asked in ["http://127.0.0.1:18099", "http://127.0.0.1:18099/"] {
+        assert_eq!(run(&c, "bot", req(None, &[asked], None)).unwrap().0, "http://127.0.0.1:18099", "{asked}");
+    }
+    for asked in ["https://mcp.example", "https://mcp.example/"] {
+        assert_eq!(run(&c, "bot", req(None, &[asked], None)).unwrap().0, "https://mcp.example/", "{asked}");
+    }
+    // A path is never folded.
+    assert_eq!(err(run(&c, "bot", req(None, &["https://mcp.example/mcp/"], None))).0, ErrorCode::InvalidTarget);
+}

@@ -273,3 +273,19 @@ fn a_client_re_created_under_the_same_id_does_not_own_the_first_ones_tokens() {
     assert!(c.snapshot.issuing_client("bot.agents", "uid-1").is_none());
     assert_eq!(&*c.snapshot.client("bot.agents").unwrap().incarnation, "uid-2");
 }
+
+#[test]
+fn identifiers_that_differ_only_by_the_root_slash_are_one_identifier() {
+    let c = World::new()
+        .resource(api("a", "first", "https://mcp.example", &[]))
+        .resource(api("z", "second", "https://mcp.example/", &[]))
+        .resource(api("z", "third", "https://mcp.example/mcp", &[]))
+        .resource(api("z", "fourth", "https://mcp.example/mcp/", &[]))
+        .compile();
+    assert!(st(&c, Kind::Resource, "a", "first").ready());
+    let p = &st(&c, Kind::Resource, "z", "second").problems[0];
+    assert_eq!(p.reason, Reason::DuplicateIdentifier);
+    assert_eq!(p.message, "this identifier is already used by Resource a/first");
+    assert!(st(&c, Kind::Resource, "z", "third").ready());
+    assert!(st(&c, Kind::Resource, "z", "fourth").ready());
+}

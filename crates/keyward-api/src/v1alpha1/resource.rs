@@ -179,7 +179,14 @@ pub struct ResourceStatus {
     pub conditions: Vec<Condition>,
 
     /// Where the hub serves this resource's OAuth protected-resource metadata
-    /// (RFC 9728), which MCP clients read to find the authorization server.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// (RFC 9728), which clients (MCP clients first) read to find the
+    /// authorization server. Set once the Resource is Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "protectedResourceMetadataURL")]
     pub protected_resource_metadata_url: Option<String>,
+
+    /// The `WWW-Authenticate` header value the resource server sends with a
+    /// 401 when a request has no valid token: it names the metadata above,
+    /// from which MCP clients find the hub.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub www_authenticate: Option<String>,
 }

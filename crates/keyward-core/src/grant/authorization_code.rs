@@ -92,7 +92,7 @@ pub fn pick<'c>(granted: &'c [String], requested: &[&str]) -> Result<&'c str, OA
             [only] => Ok(only),
             _ => Err(OAuthError::invalid_target("resource is required: the authorization covers several resources")),
         },
-        [one] => granted.iter().find(|g| g == one).map(String::as_str).ok_or_else(|| {
+        [one] => granted.iter().find(|g| crate::syntax::same_identifier(g, one)).map(String::as_str).ok_or_else(|| {
             OAuthError::invalid_target(format!("resource '{}' was not part of the authorization", echo(one)))
         }),
         _ => Err(OAuthError::invalid_target("only one resource per token request is supported")),

@@ -193,9 +193,11 @@ pub fn validate<'a>(
     } else {
         let mut out: Vec<String> = Vec::with_capacity(req.resources.len());
         for r in &req.resources {
-            target(snapshot, client, std::slice::from_ref(r)).map_err(fail)?;
-            if !out.iter().any(|x| x == r) {
-                out.push((*r).to_owned());
+            // The code is bound to the Resource as declared, whichever
+            // equivalent spelling the client sent: that is the token's `aud`.
+            let declared = &target(snapshot, client, std::slice::from_ref(r)).map_err(fail)?.resource.identifier;
+            if !out.iter().any(|x| **x == **declared) {
+                out.push(declared.to_string());
             }
         }
         out
