@@ -157,4 +157,3 @@ pub fn provider_unchanged(a: &IdentityProviderStatus, b: Option<&IdentityProvide
             && same_conditions(&a.conditions, &b.conditions)
     })
 }
-

@@ -15,9 +15,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use keyward_api::v1alpha1::{AccessPolicy, IdentityProvider, OAuthClient, Resource, TokenEndpointAuthMethod};
 use keyward_core::UnixTime;
 use keyward_core::keys::RotationPolicy;
+use keyward_core::model::{Kind, ObjectKey, default_client_id};
 use keyward_core::protected_resource;
 use keyward_core::snapshot::HubSettings;
-use keyward_core::model::{Kind, ObjectKey, default_client_id};
 use keyward_core::status::{ObjectStatus, Problem, Reason};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -416,9 +416,9 @@ fn c_secret_name(obj: &OAuthClient) -> Option<String> {
 
 async fn resource_status_pass(ctx: &Ctx, settings: &HubSettings, obj: &Resource, st: &ObjectStatus, now: UnixTime) {
     // Only a Resource in the snapshot has its document served.
-    let published = st.ready().then(|| {
-        (protected_resource::url(settings, &st.key), protected_resource::challenge(settings, &st.key))
-    });
+    let published = st
+        .ready()
+        .then(|| (protected_resource::url(settings, &st.key), protected_resource::challenge(settings, &st.key)));
     let desired = build::resource_status(st, published, obj.status.as_ref(), &time(now));
     if build::resource_unchanged(&desired, obj.status.as_ref()) {
         return;

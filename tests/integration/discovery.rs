@@ -180,7 +180,13 @@ async fn browser_clients_may_call_discovery_jwks_token_and_metadata_from_any_ori
         .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
-    assert!(r.headers()["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase().contains("www-authenticate"));
+    assert!(
+        r.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("www-authenticate")
+    );
     // Pages, introspection and the admin endpoint are not for other origins.
     for (method, path) in [
         ("GET", "/tenant-a/authorize"),
