@@ -269,9 +269,16 @@ for helm in ("helm3", "helm4"):
         # (consent revocation and the collector delete them).
         records_rule = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "update", "delete"]}
         check(self_roles and records_rule in self_roles[0]["rules"], f"{where}: no records rule {records_rule} in the self Role")
+        # And on OAuthClients in the release namespace when registration is
+        # open: a registrant deletes its own client (RFC 7592).
+        dcr_rule = {"apiGroups": ["keyward.dev"], "resources": ["oauthclients"], "verbs": ["create", "get", "delete"]}
+        registration = next((a.split("=", 1)[1] for a in c["args"] if a.startswith("--client-registration=")), None)
+        check(registration == ("off" if v == "full" else "open"), f"{where}: --client-registration={registration}")
+        check(bool(self_roles) and (dcr_rule in self_roles[0]["rules"]) == (registration == "open"),
+              f"{where}: the registration rule {dcr_rule} in the self Role must follow --client-registration")
         check(not any(v in ("*", "delete", "deletecollection", "escalate", "bind", "impersonate")
                       for d in docs if d["kind"] in ("Role", "ClusterRole") for r in d["rules"] for v in r["verbs"]
-                      if not (d in self_roles and r in (store_rule, records_rule))),
+                      if not (d in self_roles and r in (store_rule, records_rule, dcr_rule))),
               f"{where}: a wildcard or dangerous verb in RBAC")
         for b in by_kind(docs, "RoleBinding") + by_kind(docs, "ClusterRoleBinding"):
             check(b["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": ns}], f"{where}: binding {b['metadata']['name']} subjects")

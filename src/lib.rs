@@ -7,6 +7,7 @@
 pub mod assembly;
 pub mod audit;
 pub mod check;
+pub mod clients_cli;
 pub mod consents;
 pub mod consents_cli;
 pub mod controller;
@@ -19,6 +20,7 @@ pub mod issuer;
 pub mod keys;
 pub mod login;
 pub mod metrics;
+pub mod registration;
 pub mod report;
 mod secret_digest;
 pub mod serve;

@@ -113,6 +113,39 @@ struct HubArgs {
     /// style.css replace the built-in sign-in pages (any subset; docs/people.md).
     #[arg(long, env = "KEYWARD_TEMPLATES")]
     templates: Option<PathBuf>,
+    #[command(flatten)]
+    registration: RegistrationArgs,
+}
+
+/// Dynamic Client Registration (RFC 7591, docs/mcp.md).
+#[derive(clap::Args, Clone)]
+struct RegistrationArgs {
+    /// `open`: any client may register itself at /register, as MCP clients
+    /// expect; `off`: only clients with a manifest exist.
+    #[arg(long, value_enum, default_value_t = RegistrationMode::Open, env = "KEYWARD_CLIENT_REGISTRATION")]
+    client_registration: RegistrationMode,
+    /// The most registered clients the hub keeps.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_registered_clients: u64,
+    /// Registrations accepted per client address (IPv6: per /64) every ten minutes.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    registrations_per_address: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RegistrationMode {
+    Open,
+    Off,
+}
+
+impl RegistrationArgs {
+    fn limits(&self) -> Option<keyward::registration::Limits> {
+        (self.client_registration == RegistrationMode::Open).then(|| keyward::registration::Limits {
+            max_clients: usize::try_from(self.max_registered_clients).unwrap_or(usize::MAX),
+            per_address: self.registrations_per_address,
+            ..keyward::registration::Limits::default()
+        })
+    }
 }
 
 impl HubArgs {
@@ -185,6 +218,13 @@ enum Command {
     /// Print the argon2id hash (PHC form) of the password read from standard
     /// input, for a static IdentityProvider's password Secret.
     HashPassword,
+    /// The clients a `keyward serve` hub knows: its manifests' and those that
+    /// registered themselves, with their origin. In a cluster: `kubectl get
+    /// oauthclients -A`.
+    Clients {
+        #[command(subcommand)]
+        action: ClientsAction,
+    },
     /// Run the hub on a folder of OAuthClient, Resource and AccessPolicy manifests.
     Serve {
         /// Folder of YAML manifests (read recursively; reloaded on change).
@@ -310,6 +350,19 @@ impl From<Target> for Runtime {
 }
 
 #[derive(clap::Subcommand, Debug)]
+enum ClientsAction {
+    /// Every client, with its origin (manifest or dcr), auth method, readiness and Resources.
+    List {
+        #[arg(long, env = "KEYWARD_MANIFESTS")]
+        manifests: PathBuf,
+        #[arg(long, default_value = ".keyward", env = "KEYWARD_STATE_DIR")]
+        state_dir: PathBuf,
+        #[arg(long, default_value = "default")]
+        namespace: String,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
 enum ConsentAction {
     /// Every consent, or one user's (--sub) or one client's (--client).
     List {
@@ -372,6 +425,13 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::HashPassword => hash_password(),
+        Command::Clients { action: ClientsAction::List { manifests, state_dir, namespace } } => {
+            keyward::clients_cli::list(
+                &keyward::clients_cli::ListOptions { manifests, state_dir, namespace },
+                &mut std::io::stdout(),
+            )
+            .map(|()| ExitCode::SUCCESS)
+        }
         Command::Consents { action, hub, admin_client_id, admin_client_secret, cluster, namespace, name } => {
             let target = if cluster {
                 keyward::consents_cli::Target::Cluster { namespace, name }
@@ -456,6 +516,16 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            let watch_namespaces: Vec<String> = watch_namespaces.into_iter().filter(|n| !n.is_empty()).collect();
+            if hub.registration.client_registration == RegistrationMode::Open
+                && !watch_namespaces.is_empty()
+                && !watch_namespaces.contains(&namespace)
+            {
+                tracing::error!(
+                    "registered clients are created in the hub's namespace ({namespace}), which --watch-namespaces leaves out: add it, or pass --client-registration off"
+                );
+                return ExitCode::from(2);
+            }
             let opts = RunOptions {
                 issuer,
                 listen,
@@ -463,7 +533,7 @@ fn main() -> ExitCode {
                 namespace,
                 name,
                 identity,
-                watch_namespaces: watch_namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
+                watch_namespaces,
                 key_algorithm: hub.key_algorithm.into(),
                 key_rotation: hub.key_rotation(),
                 lifetimes: hub.lifetimes(),
@@ -473,6 +543,7 @@ fn main() -> ExitCode {
                 listener: hub.listener.limits(),
                 audit: hub.audit(),
                 templates: hub.templates.clone(),
+                registration: hub.registration.limits(),
             };
             runtime(hub.workers)
                 .and_then(|rt| {
@@ -513,6 +584,7 @@ fn main() -> ExitCode {
                 listener: hub.listener.limits(),
                 audit: hub.audit(),
                 templates: hub.templates.clone(),
+                registration: hub.registration.limits(),
             };
             run_serve(opts, hub.workers).map(|()| ExitCode::SUCCESS)
         }

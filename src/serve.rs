@@ -52,6 +52,8 @@ pub struct ServeOptions {
     pub audit: crate::audit::Sink,
     /// Replacements for the built-in sign-in pages.
     pub templates: Option<std::path::PathBuf>,
+    /// Dynamic Client Registration and its limits; `None`: off.
+    pub registration: Option<crate::registration::Limits>,
 }
 
 /// A running hub: its address and state, for tests and for `main`.
@@ -127,7 +129,14 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
 
     let generated = Arc::new(GeneratedCredentials::new(&opts.state_dir));
     let incarnations = Arc::new(Incarnations::new(&opts.state_dir));
-    let mut folder = Folder::new(&opts.manifests, &opts.namespace);
+    let mut folder =
+        Folder::new(&opts.manifests, &opts.namespace).with_extra(opts.state_dir.join(crate::registration::folder::DIR));
+    let registered = Arc::new(tokio::sync::Notify::new());
+    let registration = opts.registration.clone().map(|limits| {
+        let registry =
+            crate::registration::folder::FolderRegistry::new(&opts.state_dir, &opts.namespace, Arc::clone(&registered));
+        crate::registration::Registrar::new(Box::new(registry), limits)
+    });
     folder.scan().with_context(|| format!("cannot read manifests in {}", opts.manifests.display()))?;
     let mut reporter = Reporter::serving(settings.clone());
     let snapshot = load(&folder, &settings, &generated, &incarnations, &mut reporter, clock())?;
@@ -145,6 +154,7 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
             records: Some(records),
             pages: crate::server::pages::Pages::load(opts.templates.as_deref())
                 .map_err(|e| anyhow::anyhow!("cannot load the page templates: {e}"))?,
+            registration,
         },
     );
     state.set_synced(true);
@@ -157,7 +167,7 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
         incarnations,
         reporter,
         Arc::clone(&state),
-        opts.poll_interval,
+        Triggers { every: opts.poll_interval, registered },
     )));
     {
         let state = Arc::clone(&state);
@@ -259,6 +269,13 @@ fn load(
     Ok(compiled.snapshot)
 }
 
+/// When the folder is read again: every `every`, and at once when a client
+/// registers or is deleted.
+struct Triggers {
+    every: Duration,
+    registered: Arc<tokio::sync::Notify>,
+}
+
 async fn reload_loop(
     folder: Folder,
     settings: HubSettings,
@@ -266,13 +283,18 @@ async fn reload_loop(
     incarnations: Arc<Incarnations>,
     reporter: Reporter,
     state: Arc<AppState>,
-    every: Duration,
+    triggers: Triggers,
 ) {
+    let Triggers { every, registered } = triggers;
     let shared = Arc::new(std::sync::Mutex::new((folder, reporter)));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        // A registration is waiting for its client: read the folder now.
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = registered.notified() => {}
+        }
         let (shared, settings, generated, incarnations) =
             (Arc::clone(&shared), settings.clone(), Arc::clone(&generated), Arc::clone(&incarnations));
         let now = state.now();

@@ -70,6 +70,8 @@ pub struct RunOptions {
     pub audit: crate::audit::Sink,
     /// Replacements for the built-in sign-in pages.
     pub templates: Option<std::path::PathBuf>,
+    /// Dynamic Client Registration and its limits; `None`: off.
+    pub registration: Option<crate::registration::Limits>,
 }
 
 impl RunOptions {
@@ -195,6 +197,10 @@ pub async fn start(clients: Clients, opts: RunOptions, clock: Clock) -> anyhow::
             records: Some(Arc::clone(&kube_store) as Arc<dyn keyward_core::store::Records>),
             pages: crate::server::pages::Pages::load(opts.templates.as_deref())
                 .map_err(|e| anyhow::anyhow!("cannot load the page templates: {e}"))?,
+            registration: opts.registration.clone().map(|limits| {
+                let registry = crate::registration::kube::KubeRegistry::new(client.clone(), &opts.namespace);
+                crate::registration::Registrar::new(Box::new(registry), limits)
+            }),
         },
     );
 

@@ -27,6 +27,9 @@ struct Metadata<'a> {
     revocation_endpoint: String,
     authorization_endpoint: String,
     userinfo_endpoint: String,
+    /// RFC 7591: present when open registration is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration_endpoint: Option<String>,
     grant_types_supported: [&'a str; 5],
     token_endpoint_auth_methods_supported: [&'a str; 4],
     /// RFC 8414 §2: required with `private_key_jwt`. Never `none`, never an HMAC.
@@ -59,10 +62,8 @@ const TOKEN_AUTH_METHODS: [&str; 4] = ["client_secret_basic", "client_secret_pos
 const AUTH_SIGNING_ALGS: [&str; 9] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
 
 impl Documents {
-    /// `users`: whether this hub keeps user sessions (documented either way,
-    /// since clients' metadata schemas require the authorization endpoint).
-    pub fn new(settings: &HubSettings, alg: Algorithm, users: bool) -> Documents {
-        let _ = users;
+    /// `registration`: whether the registration endpoint is on.
+    pub fn new(settings: &HubSettings, alg: Algorithm, registration: bool) -> Documents {
         let mut m = Metadata {
             issuer: &settings.issuer,
             token_endpoint: settings.endpoint("/token"),
@@ -71,6 +72,7 @@ impl Documents {
             revocation_endpoint: settings.endpoint("/revoke"),
             authorization_endpoint: settings.endpoint("/authorize"),
             userinfo_endpoint: settings.endpoint("/userinfo"),
+            registration_endpoint: registration.then(|| settings.endpoint("/register")),
             grant_types_supported: [
                 "authorization_code",
                 "refresh_token",

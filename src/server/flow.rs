@@ -413,11 +413,24 @@ pub fn consent_page(
         context! {
             hub => "Keyward", assets => st.assets(), action => format!("{}/consent", st.path_prefix()),
             flow, csrf,
-            client => context! { name => client.display_name.clone(), description => client.description.clone(), logo => client.logo_uri.clone() },
+            client => context! {
+                name => client.display_name.clone(), description => client.description.clone(), logo => client.logo_uri.clone(),
+                registered => client.origin() == keyward_core::model::Origin::Dynamic,
+                returns_to => redirect_target(&p.redirect_uri),
+            },
             user => shown, resources, openid => about,
         },
         super::pages::csp_origin(&p.redirect_uri).as_deref(),
     )
+}
+
+/// Where the browser goes after the decision, as a person reads it: the
+/// host of an https or loopback URL, or the app's own scheme.
+fn redirect_target(uri: &str) -> String {
+    match uri.split_once("://") {
+        Some((_, rest)) => rest.split(['/', '?']).next().unwrap_or(rest).to_owned(),
+        None => uri.split(':').next().unwrap_or(uri).to_owned(),
+    }
 }
 
 /// Records consent (when given now), issues the code and sends the browser

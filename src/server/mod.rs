@@ -24,6 +24,7 @@ pub mod listener;
 mod login;
 pub mod pages;
 mod protected_resource;
+mod register;
 pub mod replay;
 mod request_id;
 mod revoke;
@@ -69,11 +70,13 @@ pub struct Outbound {
 pub struct People {
     pub records: Option<Arc<dyn Records>>,
     pub pages: pages::Pages,
+    /// Dynamic Client Registration; `None`: off.
+    pub registration: Option<crate::registration::Registrar>,
 }
 
 impl Default for People {
     fn default() -> Self {
-        People { records: None, pages: pages::Pages::built_in() }
+        People { records: None, pages: pages::Pages::built_in(), registration: None }
     }
 }
 
@@ -102,6 +105,7 @@ pub struct AppState {
     pub pages: pages::Pages,
     pub passwords: crate::login::Passwords,
     pub throttle: crate::login::Throttle,
+    pub registration: Option<Box<crate::registration::Registrar>>,
 }
 
 impl AppState {
@@ -117,7 +121,7 @@ impl AppState {
         outbound: Outbound,
         people: People,
     ) -> Arc<AppState> {
-        let discovery = discovery::Documents::new(&hub.settings, alg, people.records.is_some());
+        let discovery = discovery::Documents::new(&hub.settings, alg, people.registration.is_some());
         let rng = SystemRandom::new();
         let mut prefix = [0u8; 4];
         // Without randomness the ids of two replicas may collide; they stay
@@ -139,6 +143,7 @@ impl AppState {
             pages: people.pages,
             passwords: crate::login::Passwords::default(),
             throttle: crate::login::Throttle::default(),
+            registration: people.registration.map(Box::new),
         })
     }
 
@@ -206,6 +211,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/token", post(token::token))
         .route("/revoke", post(revoke::revoke))
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
+        .route("/register", post(register::register))
+        .route("/register/{client_id}", get(register::read).delete(register::delete))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route("/jwks.json", get(jwks::jwks))
         .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
@@ -252,7 +259,7 @@ fn cors() -> tower_http::cors::CorsLayer {
     use axum::http::{HeaderName, Method, header};
     tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,

@@ -98,8 +98,6 @@ fn html(status: StatusCode, body: String, form_origin: Option<&str>) -> Response
     r
 }
 
-/// The origin of a redirect URI as a CSP source: `https://host[:port]`, or
-/// `scheme:` for a private-use scheme.
 /// `/favicon.ico`: nothing, said quickly, so browsers log no 404 on the pages.
 pub async fn no_icon() -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
@@ -107,6 +105,8 @@ pub async fn no_icon() -> Response {
     r
 }
 
+/// The origin of a redirect URI as a CSP source: `https://host[:port]`, or
+/// `scheme:` for a private-use scheme.
 pub fn csp_origin(uri: &str) -> Option<String> {
     let (scheme, rest) = uri.split_once(':')?;
     match rest.strip_prefix("//") {

@@ -49,6 +49,9 @@ struct FileState {
 #[derive(Debug)]
 pub struct Folder {
     dir: PathBuf,
+    /// Folders the hub itself writes (registered clients), read like `dir`;
+    /// absent until the first write.
+    extra: Vec<PathBuf>,
     namespace: String,
     files: BTreeMap<PathBuf, FileState>,
 }
@@ -62,7 +65,23 @@ pub struct FolderError {
 
 impl Folder {
     pub fn new(dir: impl Into<PathBuf>, default_namespace: impl Into<String>) -> Folder {
-        Folder { dir: dir.into(), namespace: default_namespace.into(), files: BTreeMap::new() }
+        Folder { dir: dir.into(), extra: Vec::new(), namespace: default_namespace.into(), files: BTreeMap::new() }
+    }
+
+    /// Also reads `dir`, which may not exist yet.
+    pub fn with_extra(mut self, dir: impl Into<PathBuf>) -> Folder {
+        self.extra.push(dir.into());
+        self
+    }
+
+    /// `path` relative to the folder it was found in, for messages.
+    pub fn relative(&self, path: &Path) -> String {
+        std::iter::once(&self.dir)
+            .chain(&self.extra)
+            .find_map(|root| path.strip_prefix(root.parent().filter(|_| root != &self.dir).unwrap_or(root)).ok())
+            .unwrap_or(path)
+            .display()
+            .to_string()
     }
 
     pub fn dir(&self) -> &Path {
@@ -73,6 +92,13 @@ impl Folder {
     pub fn scan(&mut self) -> Result<bool, FolderError> {
         let mut found = Vec::new();
         walk(&self.dir, 0, &mut found).map_err(|source| FolderError { path: self.dir.clone(), source })?;
+        for extra in &self.extra {
+            match walk(extra, 0, &mut found) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(FolderError { path: extra.clone(), source }),
+            }
+        }
         let before = self.files.len();
         self.files.retain(|p, _| found.iter().any(|(f, _)| f == p));
         let mut changed = self.files.len() != before;

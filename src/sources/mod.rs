@@ -75,7 +75,7 @@ pub fn assemble(folder: &Folder, settings: HubSettings, generated: SecretMaker<'
     let mut statuses = Vec::new();
     let mut notes = Vec::new();
     let mut info = Vec::new();
-    let rel = |p: &Path| p.strip_prefix(folder.dir()).unwrap_or(p).display().to_string();
+    let rel = |p: &Path| folder.relative(p);
 
     for (path, report) in folder.reports() {
         if let Some(e) = &report.file_error {

@@ -21,6 +21,7 @@ mod incarnation;
 mod outages;
 mod people;
 mod records;
+mod registration;
 mod store;
 mod support;
 mod testenv;

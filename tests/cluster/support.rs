@@ -182,6 +182,7 @@ pub async fn start_replica(client: impl Into<Clients>, o: ReplicaOptions) -> Rep
         listener: Default::default(),
         audit: keyward::audit::Sink::Off,
         templates: None,
+        registration: Some(keyward::registration::Limits::default()),
     };
     let c = Arc::clone(&clock);
     let running =

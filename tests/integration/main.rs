@@ -20,6 +20,7 @@ mod people;
 mod people_crash;
 mod private_key_jwt;
 mod records_contract;
+mod registration;
 mod reload;
 mod slow_clients;
 mod support;

@@ -16,7 +16,7 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk0123";
 const REDIRECT: &str = "http://127.0.0.1:5555/callback";
 const ORDERS: &str = "https://api.example.internal/orders";
 
-fn challenge(v: &str) -> String {
+pub(crate) fn challenge(v: &str) -> String {
     B64.encode(digest(&SHA256, v.as_bytes()).as_ref())
 }
 
@@ -29,14 +29,14 @@ async fn people_hub() -> TestHub {
 }
 
 /// A browser: keeps cookies, follows nothing on its own.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
     jar: BTreeMap<String, String>,
 }
 
 impl Browser {
-    fn new(hub: &TestHub) -> Browser {
+    pub(crate) fn new(hub: &TestHub) -> Browser {
         let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
         Browser { http, base: hub.issuer(), jar: BTreeMap::new() }
     }
@@ -66,12 +66,12 @@ impl Browser {
         Reply { status, headers, body: serde_json::Value::Null, text }
     }
 
-    async fn get(&mut self, path: &str) -> Reply {
+    pub(crate) async fn get(&mut self, path: &str) -> Reply {
         let r = self.http.get(self.url(path)).header("cookie", self.cookie_header()).send().await.unwrap();
         self.keep(r).await
     }
 
-    async fn post(&mut self, path: &str, pairs: &[(&str, &str)], origin: Option<&str>) -> Reply {
+    pub(crate) async fn post(&mut self, path: &str, pairs: &[(&str, &str)], origin: Option<&str>) -> Reply {
         let mut req = self
             .http
             .post(self.url(path))
@@ -87,14 +87,14 @@ impl Browser {
 }
 
 /// The value of hidden input `name` on a page.
-fn hidden(page: &str, name: &str) -> String {
+pub(crate) fn hidden(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let at = page.find(&marker).unwrap_or_else(|| panic!("no {name} on the page: {page}"));
     let rest = &page[at + marker.len()..];
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
-fn query_of(location: &str) -> BTreeMap<String, String> {
+pub(crate) fn query_of(location: &str) -> BTreeMap<String, String> {
     let q = location.split_once('?').map_or("", |(_, q)| q);
     q.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), urldecode(v))).collect()
 }
@@ -178,7 +178,7 @@ async fn sign_in_with(b: &mut Browser, user: &str, password: &str, extra: &[(&st
     query_of(back)
 }
 
-fn origin(b: &Browser) -> String {
+pub(crate) fn origin(b: &Browser) -> String {
     b.base.trim_end_matches('/').to_owned()
 }
 

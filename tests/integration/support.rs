@@ -105,9 +105,15 @@ pub struct Builder {
     manifests: Option<tempfile::TempDir>,
     listener: Limits,
     audit: keyward::audit::Sink,
+    registration: Option<keyward::registration::Limits>,
 }
 
 impl Builder {
+    /// Dynamic Client Registration's limits; `None`: off (default: open).
+    pub fn registration(mut self, limits: Option<keyward::registration::Limits>) -> Self {
+        self.registration = limits;
+        self
+    }
     pub fn file(mut self, name: &str, text: &str) -> Self {
         self.files.push((name.into(), text.into()));
         self
@@ -170,6 +176,7 @@ impl Builder {
             listener: self.listener,
             audit: self.audit.clone(),
             templates: None,
+            registration: self.registration.clone(),
         };
         let clock_fn: keyward::server::Clock = Arc::new(move || UnixTime(c.load(Ordering::SeqCst)));
         let mut hub = start(opts.clone(), Arc::clone(&clock_fn)).await;
@@ -204,6 +211,7 @@ pub fn hub() -> Builder {
         manifests: None,
         listener: Limits::DEFAULT,
         audit: keyward::audit::Sink::Off,
+        registration: Some(keyward::registration::Limits::default()),
     }
 }
 
@@ -406,6 +414,7 @@ impl TestHub {
             manifests: Some(self.manifests),
             listener: Limits::DEFAULT,
             audit: keyward::audit::Sink::Off,
+            registration: Some(keyward::registration::Limits::default()),
         };
         let h = b.try_start(50).await;
         h.clock.store(self.clock.load(Ordering::SeqCst), Ordering::SeqCst);

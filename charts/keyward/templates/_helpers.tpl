@@ -82,6 +82,9 @@ app.kubernetes.io/part-of: keyward
 {{- range .Values.watchNamespaces }}
 {{- if not (has . $seen) }}{{ $seen = append $seen . }}{{ end }}
 {{- end }}
+{{- if and $seen (eq .Values.clientRegistration.mode "open") (not (has .Release.Namespace $seen)) }}
+{{- fail (printf "clientRegistration.mode=open creates registered clients in the release namespace %q: add it to watchNamespaces, or set clientRegistration.mode=off" .Release.Namespace) }}
+{{- end }}
 {{- join "," $seen }}
 {{- end }}
 

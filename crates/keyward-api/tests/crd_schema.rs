@@ -121,7 +121,7 @@ fn every_cel_rule_compiles_and_fits_the_cost_budget() {
 #[test]
 fn crds_have_names_categories_columns_and_a_status_subresource() {
     let expected = [
-        (OAuthClient::crd(), "oauthclients.keyward.dev", "oac", vec!["Client ID", "Ready", "Reason", "Age"]),
+        (OAuthClient::crd(), "oauthclients.keyward.dev", "oac", vec!["Client ID", "Ready", "Reason", "Origin", "Age"]),
         (Resource::crd(), "resources.keyward.dev", "kres", vec!["Type", "Identifier", "Ready", "Age"]),
         (AccessPolicy::crd(), "accesspolicies.keyward.dev", "kap", vec!["Effect", "Ready", "Age"]),
         (IdentityProvider::crd(), "identityproviders.keyward.dev", "kidp", vec!["Type", "Ready", "Age"]),
@@ -139,6 +139,9 @@ fn crds_have_names_categories_columns_and_a_status_subresource() {
     }
     let ready = &OAuthClient::crd().spec.versions[0].additional_printer_columns.clone().unwrap()[1];
     assert_eq!(ready.json_path, r#".status.conditions[?(@.type=="Ready")].status"#);
+    // kubectl get oauthclients shows which clients registered themselves.
+    let origin = &OAuthClient::crd().spec.versions[0].additional_printer_columns.clone().unwrap()[3];
+    assert_eq!(origin.json_path, r#".metadata.labels.keyward\.dev/origin"#);
 }
 
 #[test]

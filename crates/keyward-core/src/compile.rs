@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::condition::{ClientFacts, Condition};
 use crate::model::{
-    AuthMethod, Client, ClientSelector, Effect, IdentityProvider, IssuerSource, Kind, Meta, ObjectKey, Policy,
+    AuthMethod, Client, ClientSelector, Effect, IdentityProvider, IssuerSource, Kind, Meta, ObjectKey, Origin, Policy,
     Resource, ResourceSelector, default_client_id,
 };
 use crate::secret::ClientSecrets;
@@ -172,7 +172,9 @@ struct Pending<'a> {
     client: &'a Client,
     client_id: String,
     credential: Credential,
-    resources: Vec<usize>,
+    /// Each associated Resource, with the scopes the client may get there
+    /// (`None`: the whole catalog).
+    resources: Vec<(usize, Option<&'a [String]>)>,
     identity_provider: Option<Arc<crate::identity::CompiledIdentityProvider>>,
 }
 
@@ -286,7 +288,15 @@ fn accept_clients<'a>(
                     ));
                 }
             }
-            linked.push(idx);
+            linked.push((idx, Some(grant.scopes.as_slice())));
+        }
+        // A client that registered itself lists nothing: it may ask for every
+        // Resource that admits such clients, and is not capped below the
+        // catalog, so a tool that needs more scope can step up.
+        if c.origin() == Origin::Dynamic {
+            linked.extend(
+                accepted_resources.iter().enumerate().filter(|(_, (r, _))| r.dynamic_clients).map(|(i, _)| (i, None)),
+            );
         }
         // A private_key_jwt client authenticates with its own keys, a
         // federated_jwt one with its issuers' JWTs: neither has a Secret to
@@ -473,17 +483,16 @@ fn link_clients(
     let mut snapshot_clients = HashMap::with_capacity(pending.len());
     for p in pending {
         let c = p.client;
-        let mut associations: Vec<Association> = c
+        let mut associations: Vec<Association> = p
             .resources
-            .iter()
-            .zip(p.resources)
-            .map(|(grant, idx)| {
+            .into_iter()
+            .map(|(idx, cap)| {
                 let resource = Arc::clone(&compiled_resources[idx]);
                 // Catalog order, so issued scope strings are stable.
                 let scopes = resource
                     .catalog
                     .iter()
-                    .filter(|s| grant.scopes.contains(&s.name))
+                    .filter(|s| cap.is_none_or(|cap| cap.contains(&s.name)))
                     .map(|s| Box::from(s.name.as_str()))
                     .collect();
                 let policies = policies_of[idx]

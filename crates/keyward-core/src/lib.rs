@@ -17,6 +17,7 @@ pub mod keys;
 pub mod model;
 pub mod policy;
 pub mod protected_resource;
+pub mod registration;
 pub mod scope;
 pub mod secret;
 pub mod sessions;

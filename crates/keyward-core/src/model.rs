@@ -206,7 +206,42 @@ pub struct Client {
     pub identity_provider: Option<ObjectKey>,
 }
 
+/// The label that says how an OAuthClient came to be; absent on one a
+/// person wrote.
+pub const ORIGIN_LABEL: &str = "keyward.dev/origin";
+/// [`ORIGIN_LABEL`]'s value on a client made by Dynamic Client Registration.
+pub const ORIGIN_DCR: &str = "dcr";
+
+/// How a client came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Written by a person (a manifest, a GitOps repository).
+    Manifest,
+    /// Registered itself at the registration endpoint (RFC 7591).
+    Dynamic,
+}
+
+impl Origin {
+    pub fn of(labels: &BTreeMap<String, String>) -> Origin {
+        match labels.get(ORIGIN_LABEL).map(String::as_str) {
+            Some(ORIGIN_DCR) => Origin::Dynamic,
+            _ => Origin::Manifest,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Manifest => "manifest",
+            Origin::Dynamic => ORIGIN_DCR,
+        }
+    }
+}
+
 impl Client {
+    pub fn origin(&self) -> Origin {
+        Origin::of(&self.meta.labels)
+    }
+
     /// The Secret (same namespace) that holds this client's `client_secret`;
     /// `None` for a `private_key_jwt` or `federated_jwt` client, which holds
     /// no secret. Every source (compile, the folder loader, the controller,
@@ -436,6 +471,8 @@ pub struct Resource {
     /// OAuthClients (the resource server's own credentials) that may introspect
     /// tokens whose audience is this resource.
     pub introspectors: Vec<ObjectKey>,
+    /// Whether clients that registered themselves (RFC 7591) may ask for it.
+    pub dynamic_clients: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

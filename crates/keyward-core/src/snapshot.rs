@@ -200,6 +200,10 @@ pub enum Credential {
 }
 
 impl CompiledClient {
+    pub fn origin(&self) -> crate::model::Origin {
+        crate::model::Origin::of(&self.labels)
+    }
+
     pub fn association(&self, identifier: &str) -> Option<&Association> {
         self.associations.iter().find(|a| crate::syntax::same_identifier(&a.resource.identifier, identifier))
     }

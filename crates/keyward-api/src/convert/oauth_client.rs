@@ -148,6 +148,9 @@ impl TryFrom<&OAuthClient> for model::Client {
 
         let resources = resource_grants(&mut c, &spec.resources, &meta.key.namespace);
         let session = session(&mut c, spec.session.as_ref());
+        if model::Origin::of(&meta.labels) == model::Origin::Dynamic {
+            dynamic_client(&mut c, auth_method, !spec.resources.is_empty(), authorization_code.as_ref());
+        }
 
         c.finish(model::Client {
             display_name: spec.display_name.clone(),
@@ -169,6 +172,28 @@ impl TryFrom<&OAuthClient> for model::Client {
             identity_provider,
             meta,
         })
+    }
+}
+
+/// A client that registered itself is public, asks for whatever Resources
+/// admit such clients, and never skips consent: nobody vouched for it.
+fn dynamic_client(c: &mut Check, auth: AuthMethod, lists_resources: bool, code: Option<&AuthorizationCodeGrant>) {
+    let why = format!("a client labelled {}={}", model::ORIGIN_LABEL, model::ORIGIN_DCR);
+    if auth != AuthMethod::None {
+        c.invalid("spec.tokenEndpointAuthMethod", format!("{why} is public: set none"));
+    }
+    if lists_resources {
+        c.invalid(
+            "spec.resources",
+            format!("{why} may ask for every Resource whose spec.clientRegistration.dynamic is true: list none"),
+        );
+    }
+    match code {
+        None => c.invalid("spec.grantTypes.authorizationCode", format!("{why} uses the authorization code grant")),
+        Some(a) if a.skip_consent => {
+            c.invalid("spec.grantTypes.authorizationCode.skipConsent", format!("{why} never skips consent"))
+        }
+        Some(_) => {}
     }
 }
 

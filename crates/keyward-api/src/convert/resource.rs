@@ -45,6 +45,11 @@ impl TryFrom<&Resource> for model::Resource {
             scopes,
             access_token_lifetime,
             introspectors,
+            dynamic_clients: spec
+                .client_registration
+                .as_ref()
+                .and_then(|r| r.dynamic)
+                .unwrap_or(kind == ResourceKind::McpServer),
             meta,
         })
     }

@@ -33,6 +33,7 @@ use super::common::{limits, patterns};
     printcolumn(name = "Client ID", type_ = "string", json_path = ".status.clientId"),
     printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
     printcolumn(name = "Reason", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#),
+    printcolumn(name = "Origin", type_ = "string", json_path = r#".metadata.labels.keyward\.dev/origin"#),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 // A transition rule on the spec rather than on the field: a field-level rule
@@ -354,8 +355,9 @@ pub struct AuthorizationCodeSpec {
     /// Where the hub may send the user back with the code, compared exactly
     /// (no wildcards, no prefix match). `https` URLs, or for native apps a
     /// loopback `http://127.0.0.1/...` or `http://[::1]/...` (any port is
-    /// accepted for those, RFC 8252 §7.3) or a private-use scheme such as
-    /// `com.example.app:/callback`. No fragment. 1 to 16.
+    /// accepted for those, RFC 8252 §7.3) or the app's own scheme such as
+    /// `com.example.app:/callback` (never one a browser handles itself:
+    /// `javascript:`, `data:`, `file:`…). No fragment. 1 to 16.
     #[schemars(length(min = 1, max = limits::REDIRECT_URIS), inner(length(min = 1, max = limits::URI)))]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub redirect_uris: Vec<String>,

@@ -97,6 +97,23 @@ pub struct ResourceSpec {
     /// tokens of this resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub introspection: Option<IntrospectionSpec>,
+    /// Which clients may ask for this resource without a manifest of their
+    /// own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_registration: Option<ClientRegistrationSpec>,
+}
+
+/// Clients that registered themselves.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientRegistrationSpec {
+    /// Clients registered by Dynamic Client Registration (RFC 7591, the
+    /// hub's `registration_endpoint`) may ask users for tokens for this
+    /// resource, with any scope of its catalog; AccessPolicies still decide
+    /// what a token gets. Default: true for `mcpServer` (MCP clients register
+    /// themselves), false for `api`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic: Option<bool>,
 }
 
 /// MCP clients only talk to authorization-protected servers over TLS, except on

@@ -33,14 +33,37 @@ pub fn check_registered(uri: &str) -> Result<(), &'static str> {
                 "plain http is only for a native app's loopback listener: http://127.0.0.1, http://[::1] or http://localhost",
             ),
         },
-        // RFC 8252 §7.1: a private-use scheme is a reverse domain name, which
-        // keeps `javascript:`, `data:` and other one-word schemes out.
-        s if s.contains('.') => Ok(()),
-        _ => {
-            Err("use https, a loopback http URL, or a private-use scheme in reverse-domain form (com.example.app:/cb)")
+        // RFC 8252 §7.1 asks for a reverse-domain private-use scheme, but the
+        // MCP clients people use register one-word ones (`cursor://…`), so
+        // the rule is the other way round: any scheme but those a browser
+        // acts on itself, which would turn the code into script, a document
+        // or a request elsewhere.
+        s if BROWSER_SCHEMES.contains(&s) => {
+            Err("uses a scheme the browser handles itself; use https, a loopback http URL or the app's own scheme")
         }
+        _ => Ok(()),
     }
 }
+
+/// Schemes a browser or the system resolves without handing the URI to an
+/// app: never a redirect target.
+const BROWSER_SCHEMES: &[&str] = &[
+    "javascript",
+    "data",
+    "vbscript",
+    "file",
+    "about",
+    "blob",
+    "filesystem",
+    "view-source",
+    "ftp",
+    "ws",
+    "wss",
+    "mailto",
+    "tel",
+    "sms",
+    "intent",
+];
 
 /// Whether `requested` is one of `registered`.
 pub fn matches(registered: &[String], requested: &str) -> bool {
@@ -98,6 +121,7 @@ mod tests {
             "http://[::1]:9/cb",
             "http://localhost:3000/oauth/callback",
             "com.example.app:/oauth2redirect",
+            "cursor://anysphere.cursor-retrieval/oauth/user_mcp/callback",
         ] {
             assert_eq!(check_registered(ok), Ok(()), "{ok}");
         }
@@ -106,8 +130,11 @@ mod tests {
             ("http://app.example.com/cb", "loopback"),
             ("http://127.0.0.1.evil.com/cb", "loopback"),
             ("http://localhost:x/cb", "loopback"),
-            ("javascript:alert(1)", "private-use"),
-            ("data:text/html,x", "private-use"),
+            ("javascript:alert(1)", "browser handles"),
+            ("JavaScript:alert(1)", "browser handles"),
+            ("data:text/html,x", "browser handles"),
+            ("file:///etc/passwd", "browser handles"),
+            ("vbscript:x", "browser handles"),
             ("https://user@app.example.com/", "https URL"),
             ("/relative", "absolute"),
             ("https://app.example.com/a b", "printable"),

@@ -25,6 +25,7 @@ pub fn api(ns: &str, name: &str, identifier: &str, scopes: &[&str]) -> Resource 
         scopes: scopes.iter().map(|s| ScopeDef { name: (*s).into(), ..ScopeDef::default() }).collect(),
         access_token_lifetime: None,
         introspectors: vec![],
+        dynamic_clients: false,
     }
 }
 

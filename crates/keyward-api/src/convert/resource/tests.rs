@@ -15,6 +15,7 @@ fn spec(resource_type: ResourceType, identifier: &str) -> ResourceSpec {
         scopes: vec![],
         access_token_lifetime: None,
         introspection: None,
+        client_registration: None,
     }
 }
 

@@ -1,0 +1,100 @@
+//! The OAuthClient a registration becomes: a pure builder, so the folder
+//! and the cluster keep the same object and a test can read it whole.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use keyward_api::v1alpha1::{
+    AuthorizationCodeSpec, GrantTypesSpec, OAuthClient, OAuthClientSpec, TokenEndpointAuthMethod,
+};
+use keyward_core::model::{ORIGIN_DCR, ORIGIN_LABEL};
+use keyward_core::registration::Registration;
+
+pub(super) const NAME_PREFIX: &str = "dcr-";
+/// The SHA-256 (base64url) of the registration access token (RFC 7592):
+/// what proves a later read or delete comes from the registrant.
+pub const ANNOTATION_TOKEN: &str = "keyward.dev/registration-token-sha256";
+/// The client information response as registered, returned again on read.
+pub const ANNOTATION_INFORMATION: &str = "keyward.dev/client-information";
+
+/// `suffix`: random lower-case hex, the object's name after `dcr-`.
+pub fn dynamic_client(
+    suffix: &str,
+    namespace: &str,
+    reg: &Registration,
+    information: &serde_json::Map<String, serde_json::Value>,
+    token_digest: &str,
+) -> OAuthClient {
+    let name = format!("{NAME_PREFIX}{suffix}");
+    let mut annotations = BTreeMap::new();
+    annotations.insert(ANNOTATION_TOKEN.to_owned(), token_digest.to_owned());
+    annotations.insert(ANNOTATION_INFORMATION.to_owned(), serde_json::Value::Object(information.clone()).to_string());
+    let mut client = OAuthClient::new(
+        &name,
+        OAuthClientSpec {
+            display_name: reg.display_name().to_owned(),
+            logo_uri: reg.logo_uri.clone(),
+            token_endpoint_auth_method: Some(TokenEndpointAuthMethod::None),
+            grant_types: Some(GrantTypesSpec {
+                authorization_code: Some(AuthorizationCodeSpec {
+                    redirect_uris: reg.redirect_uris.clone(),
+                    ..AuthorizationCodeSpec::default()
+                }),
+                ..GrantTypesSpec::default()
+            }),
+            ..OAuthClientSpec::default()
+        },
+    );
+    client.metadata = ObjectMeta {
+        name: Some(name),
+        namespace: Some(namespace.to_owned()),
+        labels: Some(BTreeMap::from([(ORIGIN_LABEL.to_owned(), ORIGIN_DCR.to_owned())])),
+        annotations: Some(annotations),
+        ..ObjectMeta::default()
+    };
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use keyward_core::model::{self, Origin};
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_registration_becomes_a_valid_public_dcr_client() {
+        let reg = keyward_core::registration::check(&json!({
+            "client_name": "Inspector",
+            "redirect_uris": ["http://localhost:6274/oauth/callback"],
+        }))
+        .unwrap();
+        let info = reg.client_information("dcr-00ff.default", 1);
+        let obj = dynamic_client("00ff", "default", &reg, &info, "digest");
+        assert_eq!(obj.metadata.name.as_deref(), Some("dcr-00ff"));
+        let annotations = obj.metadata.annotations.clone().unwrap();
+        assert_eq!(annotations[ANNOTATION_TOKEN], "digest");
+        let kept: serde_json::Value = serde_json::from_str(&annotations[ANNOTATION_INFORMATION]).unwrap();
+        assert_eq!(kept["client_id"], "dcr-00ff.default");
+        let m = model::Client::try_from(&obj).expect("converts");
+        assert_eq!(m.origin(), Origin::Dynamic);
+        assert_eq!(m.auth_method, model::AuthMethod::None);
+        assert!(m.resources.is_empty());
+        assert_eq!(m.display_name, "Inspector");
+    }
+
+    #[test]
+    fn a_dcr_label_on_a_client_that_is_not_public_and_bare_is_refused() {
+        let reg = keyward_core::registration::check(&json!({"redirect_uris": ["https://a.example/cb"]})).unwrap();
+        let mut obj = dynamic_client("01", "default", &reg, &serde_json::Map::new(), "d");
+        obj.spec.token_endpoint_auth_method = Some(TokenEndpointAuthMethod::ClientSecretBasic);
+        obj.spec.grant_types.as_mut().unwrap().authorization_code.as_mut().unwrap().skip_consent = true;
+        obj.spec.resources =
+            vec![keyward_api::v1alpha1::ClientResource { name: "orders".into(), ..Default::default() }];
+        let problems = model::Client::try_from(&obj).unwrap_err().0;
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        for f in ["spec.tokenEndpointAuthMethod", "spec.resources", "spec.grantTypes.authorizationCode.skipConsent"] {
+            assert!(fields.contains(&f), "{f} in {fields:?}");
+        }
+    }
+}
