@@ -22,7 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 KEYWARD_BIN=${KEYWARD_BIN:-$HOME/.cache/keyward/target/debug/keyward}
 VENV=${INTEROP_VENV:-$HOME/.cache/keyward/interop-venv}
-CLIENTS=${INTEROP_CLIENTS:-"ts-user ts-machine ts2-user ts2-machine py-user py-machine"}
+CLIENTS=${INTEROP_CLIENTS:-"ts-user ts-dcr ts-machine ts2-user ts2-dcr ts2-machine py-user py-dcr py-machine"}
 LIFETIME=5m
 export INTEROP_REAL_EXPIRY=0
 for arg in "$@"; do
@@ -144,10 +144,13 @@ run_client() {
 for c in $CLIENTS; do
   case $c in
     ts-user)    run_client ts-user    node "$here/mcp-ts/client-user.mjs" ;;
+    ts-dcr)     run_client ts-dcr env INTEROP_DCR=1 node "$here/mcp-ts/client-user.mjs" ;;
     ts-machine) run_client ts-machine node "$here/mcp-ts/client-machine.mjs" ;;
     ts2-user)    run_client ts2-user    node "$here/mcp-ts-v2/client-user.mjs" ;;
+    ts2-dcr)     run_client ts2-dcr env INTEROP_DCR=1 node "$here/mcp-ts-v2/client-user.mjs" ;;
     ts2-machine) run_client ts2-machine node "$here/mcp-ts-v2/client-machine.mjs" ;;
     py-user)    run_client py-user    "$VENV/bin/python" "$here/mcp-py/client_user.py" ;;
+    py-dcr)     run_client py-dcr env INTEROP_DCR=1 "$VENV/bin/python" "$here/mcp-py/client_user.py" ;;
     py-machine) run_client py-machine "$VENV/bin/python" "$here/mcp-py/client_machine.py" ;;
     *) die "unknown client $c" ;;
   esac

@@ -7,6 +7,10 @@ state and RFC 9207 `iss` checks, the code exchange and the refresh;
 loopback listener.
 
     HUB_ISSUER=... MCP_URL=... python client_user.py
+
+With INTEROP_DCR=1 (flow `user-dcr`) the storage starts empty: the SDK
+registers the client itself at the hub's registration endpoint (RFC 7591)
+and goes on with the client id it got.
 """
 
 from __future__ import annotations
@@ -38,7 +42,11 @@ from harness import (
 
 HUB = env("HUB_ISSUER")
 MCP_URL = env("MCP_URL")
-CLIENT_ID = "mcp-app"
+import os
+
+DCR = os.environ.get("INTEROP_DCR") == "1"
+# Set from the registration's answer in DCR mode.
+CLIENT_ID = "" if DCR else "mcp-app"
 # Any port is accepted for the registered http://127.0.0.1/callback (RFC 8252 §7.3).
 REDIRECT = f"http://127.0.0.1:{random.randint(40000, 59999)}/callback"
 _u = urlsplit(MCP_URL)
@@ -50,7 +58,7 @@ class MemoryStorage:
 
     def __init__(self) -> None:
         self.tokens: OAuthToken | None = None
-        self.client_info: OAuthClientInformationFull | None = OAuthClientInformationFull(
+        self.client_info: OAuthClientInformationFull | None = None if DCR else OAuthClientInformationFull(
             client_id=CLIENT_ID,
             redirect_uris=[REDIRECT],
             grant_types=["authorization_code", "refresh_token"],
@@ -71,7 +79,10 @@ class MemoryStorage:
         return self.client_info
 
     async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        global CLIENT_ID
         self.client_info = client_info
+        if DCR:
+            CLIENT_ID = client_info.client_id or ""
 
 
 class Person:
@@ -137,7 +148,7 @@ async def connect(stack: AsyncExitStack, provider: OAuthClientProvider, trace: T
 
 async def main() -> int:
     trace = Trace()
-    steps = Steps("py", "user", trace)
+    steps = Steps("py", "user-dcr" if DCR else "user", trace)
     # bob: the TypeScript flow signed alice in and she consented already.
     ua = UserAgent("bob", "bob-demo-password", trace)
     person = Person(ua)
@@ -179,6 +190,19 @@ async def main() -> int:
 
         hub_meta.update(json.loads(ok[0].response_body))
         return ok[0].url.replace(HUB, "")
+
+    async def registered() -> str:
+        import json
+
+        endpoint = hub_meta.get("registration_endpoint")
+        check(endpoint, "the hub's metadata names no registration_endpoint")
+        got = trace.find("POST", endpoint)
+        check(got and got[0].status == 201, after_connect(f"POST {endpoint}: {got[0].status if got else 'not sent'}"))
+        sent, answer = json.loads(got[0].request_body), json.loads(got[0].response_body)
+        check(sent.get("redirect_uris") == [REDIRECT], f"redirect_uris sent {sent.get('redirect_uris')}")
+        check(answer.get("token_endpoint_auth_method") == "none", f"registered as {answer.get('token_endpoint_auth_method')}")
+        check(answer.get("client_id") == CLIENT_ID and CLIENT_ID.startswith("dcr-"), f"client_id {answer.get('client_id')}")
+        return f"201 client_id={CLIENT_ID} token_endpoint_auth_method=none"
 
     async def authorize_request() -> str:
         url = person.authorization_url
@@ -306,6 +330,8 @@ async def main() -> int:
     await steps.run("unauthenticated-401", unauthenticated)
     await steps.run("discovery-prm", discovery_prm)
     await steps.run("discovery-as-metadata", discovery_as)
+    if DCR:
+        await steps.run("dcr-register", registered)
     await steps.run("authorize-request", authorize_request)
     await steps.run("login", login)
     await steps.run("consent", consent)

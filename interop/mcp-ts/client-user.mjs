@@ -5,6 +5,10 @@
 // the refresh; this script only plays the person at the hub's pages.
 //
 //   HUB_ISSUER=... MCP_URL=... node client-user.mjs
+//
+// With INTEROP_DCR=1 (flow `user-dcr`) there is no pre-registered client:
+// the SDK registers one at the hub's registration endpoint (RFC 7591) and
+// goes on with the client id it got.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -24,13 +28,16 @@ import {
 
 const HUB = env('HUB_ISSUER');
 const MCP_URL = new URL(env('MCP_URL'));
-const CLIENT_ID = process.env.USER_CLIENT_ID ?? 'mcp-app';
+const DCR = process.env.INTEROP_DCR === '1';
+// Set from the registration's answer in DCR mode.
+let CLIENT_ID = DCR ? undefined : (process.env.USER_CLIENT_ID ?? 'mcp-app');
+let registered;
 // Any port is accepted for the registered http://127.0.0.1/callback (RFC 8252 §7.3).
 const REDIRECT = `http://127.0.0.1:${40000 + Math.floor(Math.random() * 20000)}/callback`;
 const PRM_URL = `${MCP_URL.origin}/.well-known/oauth-protected-resource${MCP_URL.pathname}`;
 
 const trace = [];
-const steps = new Steps('ts', 'user', trace);
+const steps = new Steps('ts', DCR ? 'user-dcr' : 'user', trace);
 const fetchFn = tracingFetch(trace);
 const ua = new UserAgent({ username: 'alice', password: 'alice-demo-password', trace });
 
@@ -52,9 +59,15 @@ class ScriptedProvider {
             token_endpoint_auth_method: 'none'
         };
     }
-    // Pre-registered in the hub's manifests; bound to the hub's issuer.
+    // Pre-registered in the hub's manifests; bound to the hub's issuer. In
+    // DCR mode: what the SDK registered, once it has.
     clientInformation() {
+        if (DCR) return registered;
         return { client_id: CLIENT_ID, token_endpoint_auth_method: 'none', issuer: HUB };
+    }
+    saveClientInformation(info) {
+        registered = info;
+        CLIENT_ID = info.client_id;
     }
     async state() {
         this.lastState = randomBytes(16).toString('base64url');
@@ -144,6 +157,20 @@ await steps.run('discovery-as-metadata', async () => {
     check(provider.uaError || provider.authorizationUrl, 'the SDK built no authorization request');
     return `${ok.url.replace(HUB, '')}`;
 });
+
+if (DCR) {
+    await steps.run('dcr-register', async () => {
+        check(hubMeta.registration_endpoint, "the hub's metadata names no registration_endpoint");
+        const r = find(trace, 'POST', hubMeta.registration_endpoint)[0];
+        check(r?.status === 201, `POST ${hubMeta.registration_endpoint}: ${r?.status ?? 'not sent'} ${r?.response_body ?? ''}`);
+        const sent = JSON.parse(r.request_body);
+        const answer = JSON.parse(r.response_body);
+        check(JSON.stringify(sent.redirect_uris) === JSON.stringify([REDIRECT]), `redirect_uris sent ${sent.redirect_uris}`);
+        check(answer.token_endpoint_auth_method === 'none', `registered as ${answer.token_endpoint_auth_method}`);
+        check(answer.client_id === CLIENT_ID && CLIENT_ID.startsWith('dcr-'), `client_id ${answer.client_id}`);
+        return `201 client_id=${CLIENT_ID} token_endpoint_auth_method=none`;
+    });
+}
 
 await steps.run('authorize-request', async () => {
     const u = provider.authorizationUrl;
