@@ -72,6 +72,18 @@ async fn an_mcp_client_registers_itself_signs_a_user_in_and_gets_a_token_for_the
     let h = people_hub().await;
     let meta = h.get("/.well-known/oauth-authorization-server").await;
     assert_eq!(meta.body["registration_endpoint"], format!("{}/register", h.issuer()));
+    // A browser-based client registers from its own origin.
+    let preflight = h
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/register", h.base))
+        .header("origin", "https://inspector.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
 
     let r = register(&h, &mcp_client()).await;
     assert_eq!(r.status, 201, "{}", r.text);
