@@ -269,9 +269,10 @@ for helm in ("helm3", "helm4"):
         # (consent revocation and the collector delete them).
         records_rule = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "update", "delete"]}
         check(self_roles and records_rule in self_roles[0]["rules"], f"{where}: no records rule {records_rule} in the self Role")
-        # And on OAuthClients in the release namespace when registration is
-        # open: a registrant deletes its own client (RFC 7592).
-        dcr_rule = {"apiGroups": ["keyward.dev"], "resources": ["oauthclients"], "verbs": ["create", "get", "delete"]}
+        # And on OAuthClients in the release namespace when registration or
+        # metadata documents are open: a registrant deletes its own client
+        # (RFC 7592).
+        dcr_rule = {"apiGroups": ["keyward.dev"], "resources": ["oauthclients"], "verbs": ["create", "get", "update", "delete"]}
         registration = next((a.split("=", 1)[1] for a in c["args"] if a.startswith("--client-registration=")), None)
         check(registration == ("off" if v == "full" else "open"), f"{where}: --client-registration={registration}")
         check(bool(self_roles) and (dcr_rule in self_roles[0]["rules"]) == (registration == "open"),

@@ -130,6 +130,19 @@ struct RegistrationArgs {
     /// Registrations accepted per client address (IPv6: per /64) every ten minutes.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     registrations_per_address: u32,
+    /// `open`: a client_id that is an https URL names the client's metadata
+    /// document, fetched and checked at /authorize (the MCP default); `off`:
+    /// such ids are unknown clients.
+    #[arg(long, value_enum, default_value_t = RegistrationMode::Open, env = "KEYWARD_METADATA_DOCUMENTS")]
+    metadata_documents: RegistrationMode,
+    /// For local tests only: a PEM file of extra CA certificates trusted for
+    /// metadata documents.
+    #[arg(long, env = "KEYWARD_METADATA_DOCUMENT_CA")]
+    metadata_document_ca: Option<PathBuf>,
+    /// For local tests only: addresses (CIDR, IP or host name) metadata
+    /// documents may be fetched from although they are loopback or private.
+    #[arg(long, env = "KEYWARD_METADATA_DOCUMENT_ALLOW", value_delimiter = ',')]
+    metadata_document_allow: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -139,12 +152,37 @@ enum RegistrationMode {
 }
 
 impl RegistrationArgs {
-    fn limits(&self) -> Option<keyward::registration::Limits> {
-        (self.client_registration == RegistrationMode::Open).then(|| keyward::registration::Limits {
+    fn limits(&self) -> anyhow::Result<Option<keyward::registration::Limits>> {
+        let dynamic = self.client_registration == RegistrationMode::Open;
+        let documents = match self.metadata_documents {
+            RegistrationMode::Off => None,
+            RegistrationMode::Open => {
+                let mut policy = keyward::registration::DocumentPolicy::default();
+                policy.fetch.allow = self
+                    .metadata_document_allow
+                    .iter()
+                    .map(|a| a.parse())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| anyhow::anyhow!("--metadata-document-allow: {e}"))?;
+                if let Some(path) = &self.metadata_document_ca {
+                    policy.ca_pem = Some(
+                        std::fs::read_to_string(path)
+                            .map_err(|e| anyhow::anyhow!("--metadata-document-ca {}: {e}", path.display()))?,
+                    );
+                }
+                Some(policy)
+            }
+        };
+        if !dynamic && documents.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(keyward::registration::Limits {
+            dynamic,
+            documents,
             max_clients: usize::try_from(self.max_registered_clients).unwrap_or(usize::MAX),
             per_address: self.registrations_per_address,
             ..keyward::registration::Limits::default()
-        })
+        }))
     }
 }
 
@@ -507,6 +545,13 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            let registration = match hub.registration.limits() {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    return ExitCode::from(2);
+                }
+            };
             let (namespace, identity) = match (namespace.or_else(in_cluster_namespace), identity) {
                 (Some(ns), identity) => (ns, identity.unwrap_or_else(default_identity)),
                 (None, _) => {
@@ -517,12 +562,13 @@ fn main() -> ExitCode {
                 }
             };
             let watch_namespaces: Vec<String> = watch_namespaces.into_iter().filter(|n| !n.is_empty()).collect();
-            if hub.registration.client_registration == RegistrationMode::Open
+            if (hub.registration.client_registration == RegistrationMode::Open
+                || hub.registration.metadata_documents == RegistrationMode::Open)
                 && !watch_namespaces.is_empty()
                 && !watch_namespaces.contains(&namespace)
             {
                 tracing::error!(
-                    "registered clients are created in the hub's namespace ({namespace}), which --watch-namespaces leaves out: add it, or pass --client-registration off"
+                    "registered clients and those of metadata documents are kept in the hub's namespace ({namespace}), which --watch-namespaces leaves out: add it, or pass --client-registration off --metadata-documents off"
                 );
                 return ExitCode::from(2);
             }
@@ -543,7 +589,7 @@ fn main() -> ExitCode {
                 listener: hub.listener.limits(),
                 audit: hub.audit(),
                 templates: hub.templates.clone(),
-                registration: hub.registration.limits(),
+                registration,
             };
             runtime(hub.workers)
                 .and_then(|rt| {
@@ -570,6 +616,13 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            let registration = match hub.registration.limits() {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    return ExitCode::from(2);
+                }
+            };
             let opts = ServeOptions {
                 manifests,
                 listen,
@@ -584,7 +637,7 @@ fn main() -> ExitCode {
                 listener: hub.listener.limits(),
                 audit: hub.audit(),
                 templates: hub.templates.clone(),
-                registration: hub.registration.limits(),
+                registration,
             };
             run_serve(opts, hub.workers).map(|()| ExitCode::SUCCESS)
         }

@@ -52,7 +52,8 @@ pub struct ServeOptions {
     pub audit: crate::audit::Sink,
     /// Replacements for the built-in sign-in pages.
     pub templates: Option<std::path::PathBuf>,
-    /// Dynamic Client Registration and its limits; `None`: off.
+    /// Dynamic Client Registration, metadata documents and their limits;
+    /// `None`: both off.
     pub registration: Option<crate::registration::Limits>,
 }
 
@@ -132,11 +133,18 @@ pub async fn start(opts: ServeOptions, clock: Clock) -> anyhow::Result<Hub> {
     let mut folder =
         Folder::new(&opts.manifests, &opts.namespace).with_extra(opts.state_dir.join(crate::registration::folder::DIR));
     let registered = Arc::new(tokio::sync::Notify::new());
-    let registration = opts.registration.clone().map(|limits| {
-        let registry =
-            crate::registration::folder::FolderRegistry::new(&opts.state_dir, &opts.namespace, Arc::clone(&registered));
-        crate::registration::Registrar::new(Box::new(registry), limits)
-    });
+    let registration = match opts.registration.clone() {
+        None => None,
+        Some(limits) => {
+            let registry = crate::registration::folder::FolderRegistry::new(
+                &opts.state_dir,
+                &opts.namespace,
+                Arc::clone(&registered),
+            );
+            crate::registration::Registrar::new(Box::new(registry), limits)
+                .context("cannot set up client registration")?
+        }
+    };
     folder.scan().with_context(|| format!("cannot read manifests in {}", opts.manifests.display()))?;
     let mut reporter = Reporter::serving(settings.clone());
     let snapshot = load(&folder, &settings, &generated, &incarnations, &mut reporter, clock())?;

@@ -197,10 +197,14 @@ pub async fn start(clients: Clients, opts: RunOptions, clock: Clock) -> anyhow::
             records: Some(Arc::clone(&kube_store) as Arc<dyn keyward_core::store::Records>),
             pages: crate::server::pages::Pages::load(opts.templates.as_deref())
                 .map_err(|e| anyhow::anyhow!("cannot load the page templates: {e}"))?,
-            registration: opts.registration.clone().map(|limits| {
-                let registry = crate::registration::kube::KubeRegistry::new(client.clone(), &opts.namespace);
-                crate::registration::Registrar::new(Box::new(registry), limits)
-            }),
+            registration: match opts.registration.clone() {
+                None => None,
+                Some(limits) => {
+                    let registry = crate::registration::kube::KubeRegistry::new(client.clone(), &opts.namespace);
+                    crate::registration::Registrar::new(Box::new(registry), limits)
+                        .context("cannot set up client registration")?
+                }
+            },
         },
     );
 

@@ -65,6 +65,8 @@ pub enum Refusal {
     /// An address in a refused class that the allow-list does not cover. For
     /// a host name, the first such address it resolved to (none was usable).
     Address(IpAddr, AddrClass),
+    /// A redirect to another origin, where only same-origin ones are followed.
+    OtherOrigin,
 }
 
 impl fmt::Display for Refusal {
@@ -74,6 +76,7 @@ impl fmt::Display for Refusal {
             Refusal::Credentials => f.write_str("URLs with credentials are not fetched"),
             Refusal::NoHost => f.write_str("the URL has no host"),
             Refusal::Address(ip, class) => write!(f, "{ip} is a refused address ({class}) not on the allow-list"),
+            Refusal::OtherOrigin => f.write_str("redirects to another origin are not followed"),
         }
     }
 }
@@ -272,11 +275,17 @@ impl std::error::Error for TooManyRedirects {}
 
 /// Every hop is held to the same rules as the first URL; a hop to a host
 /// name is additionally filtered by the resolver when it connects.
-pub fn redirect_policy(guard: Arc<Guard>) -> reqwest::redirect::Policy {
+/// `same_origin`: a hop to another origin is refused (a client's metadata
+/// document is the client's own, so it must stay on its host).
+pub fn redirect_policy(guard: Arc<Guard>, same_origin: bool) -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(move |attempt| {
         // `previous` includes the original URL, so it counts hops taken so far.
         if attempt.previous().len() > MAX_REDIRECTS {
             return attempt.error(TooManyRedirects);
+        }
+        if same_origin && attempt.previous().first().is_some_and(|first| first.origin() != attempt.url().origin()) {
+            let hop = Some(attempt.url().clone());
+            return attempt.error(Refused { hop, reason: Refusal::OtherOrigin });
         }
         match guard.check_url(attempt.url()) {
             Ok(()) => attempt.follow(),

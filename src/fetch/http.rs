@@ -39,12 +39,13 @@ impl Http {
         timeout: Duration,
         max_bytes: usize,
         extra_roots: Vec<Certificate>,
+        same_origin_redirects: bool,
     ) -> Result<Http, FetchError> {
         let client = Client::builder()
             // A proxy would resolve names itself, out of the guard's sight.
             .no_proxy()
             .dns_resolver(GuardedResolver(Arc::clone(&guard)))
-            .redirect(redirect_policy(Arc::clone(&guard)))
+            .redirect(redirect_policy(Arc::clone(&guard), same_origin_redirects))
             .https_only(!allow_http)
             .connect_timeout(timeout)
             .timeout(timeout)

@@ -62,6 +62,8 @@ pub struct FetchPolicy {
     pub default_ttl: Duration,
     /// How long the last good copy may stand in for a failing source.
     pub max_stale: Duration,
+    /// Follow redirects only within the first URL's origin.
+    pub same_origin_redirects: bool,
 }
 
 impl Default for FetchPolicy {
@@ -76,6 +78,7 @@ impl Default for FetchPolicy {
             max_ttl: Duration::from_secs(24 * 3600),
             default_ttl: Duration::from_secs(5 * 60),
             max_stale: Duration::from_secs(24 * 3600),
+            same_origin_redirects: false,
         }
     }
 }
@@ -178,6 +181,8 @@ struct Inner {
     ttl: Ttl,
     discovery: Arc<Cache<Discovery>>,
     jwks: Arc<Cache<JwkSet>>,
+    /// Client ID Metadata Documents, as JSON, by URL.
+    documents: Arc<Cache<serde_json::Value>>,
     family: Family,
 }
 
@@ -206,7 +211,14 @@ impl Fetcher {
         roots: Vec<Certificate>,
         family: Family,
     ) -> Result<Fetcher, FetchError> {
-        let http = Http::new(Arc::clone(&guard), policy.allow_http, policy.timeout, policy.max_bytes, roots)?;
+        let http = Http::new(
+            Arc::clone(&guard),
+            policy.allow_http,
+            policy.timeout,
+            policy.max_bytes,
+            roots,
+            policy.same_origin_redirects,
+        )?;
         let ttl = Ttl { min: policy.min_ttl, max: policy.max_ttl, default: policy.default_ttl };
         let config = CacheConfig {
             min_interval: policy.min_refresh_interval,
@@ -220,6 +232,7 @@ impl Fetcher {
             ttl,
             discovery: Arc::new(Cache::new(config)),
             jwks: Arc::new(Cache::new(config)),
+            documents: Arc::new(Cache::new(config)),
             family,
         };
         Ok(Fetcher { inner: Arc::new(inner) })
@@ -293,6 +306,21 @@ impl Fetcher {
         // Keyed by the issuer, not the URL: "https://a" and "https://a/"
         // share a URL but expect different `issuer` values.
         self.inner.discovery.get(issuer, Want::Fresh, load).await
+    }
+
+    /// A JSON document (a Client ID Metadata Document), cached by its HTTP
+    /// caching headers within the policy's bounds and refetched when stale.
+    pub async fn document(&self, url: &str) -> Result<Arc<serde_json::Value>, FetchError> {
+        let (http, ttl, u) = (self.inner.http.clone(), self.inner.ttl, url.to_owned());
+        let load = move || {
+            async move {
+                let body = http.get(&u, "application/json", None).await?;
+                let doc: serde_json::Value = http::parse(&body.bytes)?;
+                Ok((doc, freshness(&body, &ttl)))
+            }
+            .boxed()
+        };
+        self.inner.documents.get(url, Want::Fresh, load).await
     }
 
     /// The key set at `jwks_uri`, cached.

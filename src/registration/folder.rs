@@ -41,7 +41,7 @@ impl Registry for FolderRegistry {
         &self.namespace
     }
 
-    fn create<'a>(&'a self, client: &'a OAuthClient) -> RegistryFuture<'a, ()> {
+    fn put<'a>(&'a self, client: &'a OAuthClient) -> RegistryFuture<'a, ()> {
         Box::pin(async move {
             let name = client.metadata.name.clone().unwrap_or_default();
             let path = self.path(&name);

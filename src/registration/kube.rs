@@ -30,10 +30,24 @@ impl Registry for KubeRegistry {
         &self.namespace
     }
 
-    fn create<'a>(&'a self, client: &'a OAuthClient) -> RegistryFuture<'a, ()> {
+    fn put<'a>(&'a self, client: &'a OAuthClient) -> RegistryFuture<'a, ()> {
         Box::pin(async move {
             let pp = PostParams { field_manager: Some("keyward".into()), ..PostParams::default() };
-            self.api.create(&pp, client).await.map(|_| ()).map_err(backend)
+            match self.api.create(&pp, client).await {
+                Ok(_) => Ok(()),
+                // A metadata document's client is named after its URL: it
+                // exists (another replica, an earlier version of the
+                // document). Replace it on its current resourceVersion.
+                Err(kube::Error::Api(e)) if e.code == 409 => {
+                    let name = client.metadata.name.clone().unwrap_or_default();
+                    let current = self.api.get(&name).await.map_err(backend)?;
+                    let mut next = client.clone();
+                    next.metadata.resource_version = current.metadata.resource_version;
+                    next.status = current.status;
+                    self.api.replace(&name, &pp, &next).await.map(|_| ()).map_err(backend)
+                }
+                Err(e) => Err(backend(e)),
+            }
         })
     }
 

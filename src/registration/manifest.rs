@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use keyward_api::v1alpha1::{
     AuthorizationCodeSpec, GrantTypesSpec, OAuthClient, OAuthClientSpec, TokenEndpointAuthMethod,
 };
-use keyward_core::model::{ORIGIN_DCR, ORIGIN_LABEL};
+use keyward_core::model::{ORIGIN_CIMD, ORIGIN_DCR, ORIGIN_LABEL};
 use keyward_core::registration::Registration;
 
 pub(super) const NAME_PREFIX: &str = "dcr-";
@@ -55,6 +55,41 @@ pub fn dynamic_client(
     client
 }
 
+/// The OAuthClient of the metadata document at `url`: named after the URL's
+/// digest, so every replica and every fetch of one document name one object.
+pub fn metadata_client(url: &str, namespace: &str, reg: &Registration) -> OAuthClient {
+    use aws_lc_rs::digest::{SHA256, digest};
+    let hash: String = digest(&SHA256, url.as_bytes()).as_ref()[..10].iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("cimd-{hash}");
+    let auth =
+        if reg.jwks_uri.is_some() { TokenEndpointAuthMethod::PrivateKeyJwt } else { TokenEndpointAuthMethod::None };
+    let mut client = OAuthClient::new(
+        &name,
+        OAuthClientSpec {
+            display_name: reg.display_name().to_owned(),
+            logo_uri: reg.logo_uri.clone(),
+            client_id: Some(url.to_owned()),
+            token_endpoint_auth_method: Some(auth),
+            jwks_uri: reg.jwks_uri.clone(),
+            grant_types: Some(GrantTypesSpec {
+                authorization_code: Some(AuthorizationCodeSpec {
+                    redirect_uris: reg.redirect_uris.clone(),
+                    ..AuthorizationCodeSpec::default()
+                }),
+                ..GrantTypesSpec::default()
+            }),
+            ..OAuthClientSpec::default()
+        },
+    );
+    client.metadata = ObjectMeta {
+        name: Some(name),
+        namespace: Some(namespace.to_owned()),
+        labels: Some(BTreeMap::from([(ORIGIN_LABEL.to_owned(), ORIGIN_CIMD.to_owned())])),
+        ..ObjectMeta::default()
+    };
+    client
+}
+
 #[cfg(test)]
 mod tests {
     use keyward_core::model::{self, Origin};
@@ -81,6 +116,32 @@ mod tests {
         assert_eq!(m.auth_method, model::AuthMethod::None);
         assert!(m.resources.is_empty());
         assert_eq!(m.display_name, "Inspector");
+    }
+
+    #[test]
+    fn a_metadata_document_becomes_a_client_named_after_its_url() {
+        const URL: &str = "https://app.example/oauth/client.json";
+        let doc = json!({"client_id": URL, "client_name": "App", "redirect_uris": ["http://127.0.0.1/cb"]});
+        let reg = keyward_core::registration::check_metadata_document(URL, &doc).unwrap();
+        let a = metadata_client(URL, "keyward", &reg);
+        assert_eq!(a.metadata.name, metadata_client(URL, "keyward", &reg).metadata.name, "stable");
+        assert_ne!(a.metadata.name, metadata_client("https://app.example/other.json", "keyward", &reg).metadata.name);
+        let m = model::Client::try_from(&a).expect("converts");
+        assert_eq!(m.origin(), Origin::MetadataDocument);
+        assert_eq!(m.client_id.as_deref(), Some(URL));
+        assert_eq!(m.auth_method, model::AuthMethod::None);
+        let keyed = keyward_core::registration::check_metadata_document(
+            URL,
+            &json!({"client_id": URL, "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example/jwks.json"}),
+        )
+        .unwrap();
+        let m = model::Client::try_from(&metadata_client(URL, "keyward", &keyed)).expect("converts");
+        assert_eq!(m.auth_method, model::AuthMethod::PrivateKeyJwt);
+        // A URL client id is for these clients only.
+        let mut manifest = a.clone();
+        manifest.metadata.labels = None;
+        let problems = model::Client::try_from(&manifest).unwrap_err().0;
+        assert!(problems.iter().any(|p| p.field == "spec.clientId"), "{problems:?}");
     }
 
     #[test]

@@ -1,12 +1,13 @@
-//! Dynamic Client Registration at the edge: where a registered client is
+//! Clients that come by themselves, at the edge: Dynamic Client
+//! Registration and Client ID Metadata Documents. Where such a client is
 //! kept (a [`Registry`]: files in `keyward serve`, OAuthClient objects in a
-//! cluster), the abuse limits, and the manifest a registration becomes. The
-//! rules of a registration itself are core's (`keyward_core::registration`);
-//! the HTTP endpoint is `server/register.rs`.
+//! cluster), the abuse limits, and the manifest each becomes. The rules of a
+//! registration and of a document are core's (`keyward_core::registration`);
+//! the HTTP side is `server/register.rs` and `server/metadata_document.rs`.
 //!
-//! A registered client is an OAuthClient like any other, labelled
-//! `keyward.dev/origin: dcr`: the same compile makes it ready, the same
-//! listing shows it, deleting it works the same way.
+//! Either is an OAuthClient like any other, labelled `keyward.dev/origin:
+//! dcr` or `cimd`: the same compile makes it ready, the same listing shows
+//! it, deleting it works the same way.
 
 pub mod folder;
 pub mod kube;
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use keyward_api::v1alpha1::OAuthClient;
 
-pub use manifest::{ANNOTATION_INFORMATION, ANNOTATION_TOKEN, dynamic_client};
+pub use manifest::{ANNOTATION_INFORMATION, ANNOTATION_TOKEN, dynamic_client, metadata_client};
 pub use rate::AddressRate;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,17 +35,22 @@ pub type RegistryFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, RegistryE
 pub trait Registry: Send + Sync + 'static {
     /// The namespace registered clients are created in.
     fn namespace(&self) -> &str;
-    fn create<'a>(&'a self, client: &'a OAuthClient) -> RegistryFuture<'a, ()>;
+    /// Creates the client, or replaces it when one of that name exists.
+    fn put<'a>(&'a self, client: &'a OAuthClient) -> RegistryFuture<'a, ()>;
     fn get<'a>(&'a self, name: &'a str) -> RegistryFuture<'a, Option<OAuthClient>>;
     /// `false` if it was not there.
     fn delete<'a>(&'a self, name: &'a str) -> RegistryFuture<'a, bool>;
 }
 
-/// The hub-wide switch and limits of the registration endpoint.
+/// The hub-wide switches and limits.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// The most registered clients the hub keeps; registration is refused
-    /// beyond it.
+    /// Dynamic Client Registration at `/register`.
+    pub dynamic: bool,
+    /// Client ID Metadata Documents: how they are fetched; `None`: off.
+    pub documents: Option<DocumentPolicy>,
+    /// The most clients of both kinds the hub keeps; beyond it, new ones are
+    /// refused.
     pub max_clients: usize,
     /// Registrations per client address (IPv6: per /64) per `window`.
     pub per_address: u32,
@@ -55,24 +61,82 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_clients: 1000, per_address: 10, window: Duration::from_secs(600), settle: Duration::from_secs(10) }
+        Limits {
+            dynamic: true,
+            documents: Some(DocumentPolicy::default()),
+            max_clients: 1000,
+            per_address: 10,
+            window: Duration::from_secs(600),
+            settle: Duration::from_secs(10),
+        }
     }
 }
 
-/// The registration endpoint's state: present when registration is on.
+/// How metadata documents are fetched: through the guarded fetcher, https
+/// only, at most 5 KiB in 5 s, redirects only within the document's origin,
+/// cached by their caching headers between a minute and a day.
+#[derive(Clone, Debug)]
+pub struct DocumentPolicy {
+    pub fetch: crate::fetch::FetchPolicy,
+    /// Extra trusted CA certificates (PEM), for a test's own CA. None by default.
+    pub ca_pem: Option<String>,
+}
+
+impl Default for DocumentPolicy {
+    fn default() -> Self {
+        DocumentPolicy {
+            fetch: crate::fetch::FetchPolicy {
+                allow_http: false,
+                allow: Vec::new(),
+                timeout: Duration::from_secs(5),
+                max_bytes: 5 * 1024,
+                min_refresh_interval: Duration::from_secs(10),
+                min_ttl: Duration::from_secs(60),
+                max_ttl: Duration::from_secs(24 * 3600),
+                default_ttl: Duration::from_secs(5 * 60),
+                max_stale: Duration::from_secs(3600),
+                same_origin_redirects: true,
+            },
+            ca_pem: None,
+        }
+    }
+}
+
+/// The state of both ways in: present when either is on.
 pub struct Registrar {
     pub registry: Box<dyn Registry>,
     pub limits: Limits,
     pub rate: AddressRate,
-    /// Registrations and deletions one at a time: the cap is counted against
-    /// a snapshot that has every earlier registration in it.
+    /// The metadata documents' fetcher, when they are on.
+    pub documents: Option<crate::fetch::Fetcher>,
+    /// Writes one at a time: the cap is counted against a snapshot that has
+    /// every earlier client in it.
     pub serial: tokio::sync::Mutex<()>,
 }
 
 impl Registrar {
-    pub fn new(registry: Box<dyn Registry>, limits: Limits) -> Registrar {
+    /// `None` when both ways in are off.
+    pub fn new(registry: Box<dyn Registry>, limits: Limits) -> Result<Option<Registrar>, crate::fetch::FetchError> {
+        if !limits.dynamic && limits.documents.is_none() {
+            return Ok(None);
+        }
+        let documents = match &limits.documents {
+            None => None,
+            Some(p) => {
+                let f = crate::fetch::Fetcher::new(p.fetch.clone())?;
+                Some(match &p.ca_pem {
+                    Some(pem) => f.with_ca(pem)?,
+                    None => f,
+                })
+            }
+        };
         let rate = AddressRate::new(limits.per_address, limits.window);
-        Registrar { registry, limits, rate, serial: tokio::sync::Mutex::new(()) }
+        Ok(Some(Registrar { registry, limits, rate, documents, serial: tokio::sync::Mutex::new(()) }))
+    }
+
+    /// How many clients of both kinds the snapshot holds.
+    pub fn count(hub: &keyward_core::HubSnapshot) -> usize {
+        hub.clients().filter(|c| c.origin().is_self_made()).count()
     }
 }
 

@@ -4,8 +4,11 @@
 
 use std::sync::Arc;
 
+use std::net::SocketAddr;
+
+use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use keyward_core::grant::authorize::{AuthorizeError, AuthorizeRequest, validate};
@@ -17,6 +20,7 @@ use super::{AppState, form};
 
 pub async fn authorize(
     State(st): State<Arc<AppState>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -44,6 +48,20 @@ pub async fn authorize(
         Ok(r) => r,
         Err(e) => return error_page(&st, StatusCode::BAD_REQUEST, "Invalid request", &e.description, Some(e.code)),
     };
+    // A client id that is a metadata document's URL: fetched, checked and
+    // kept as a client before the request is judged like any other.
+    let peer = peer.map(|Extension(ConnectInfo(a))| a.ip());
+    if let Some(client_id) = req.client_id
+        && let Err(e) = super::metadata_document::ensure(&st, client_id, peer).await
+    {
+        return error_page(
+            &st,
+            StatusCode::BAD_REQUEST,
+            "This application cannot sign you in",
+            &e.to_string(),
+            Some(keyward_core::ErrorCode::InvalidClient),
+        );
+    }
     let hub = st.hub.load_full();
     let issuer = st.issuer();
     let a = match validate(&hub, &req) {

@@ -30,6 +30,10 @@ struct Metadata<'a> {
     /// RFC 7591: present when open registration is on.
     #[serde(skip_serializing_if = "Option::is_none")]
     registration_endpoint: Option<String>,
+    /// draft-ietf-oauth-client-id-metadata-document: an https URL may be a
+    /// `client_id`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    client_id_metadata_document_supported: bool,
     grant_types_supported: [&'a str; 5],
     token_endpoint_auth_methods_supported: [&'a str; 4],
     /// RFC 8414 §2: required with `private_key_jwt`. Never `none`, never an HMAC.
@@ -62,8 +66,9 @@ const TOKEN_AUTH_METHODS: [&str; 4] = ["client_secret_basic", "client_secret_pos
 const AUTH_SIGNING_ALGS: [&str; 9] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
 
 impl Documents {
-    /// `registration`: whether the registration endpoint is on.
-    pub fn new(settings: &HubSettings, alg: Algorithm, registration: bool) -> Documents {
+    /// `registration`: whether the registration endpoint is on;
+    /// `documents`: whether metadata documents are.
+    pub fn new(settings: &HubSettings, alg: Algorithm, registration: bool, documents: bool) -> Documents {
         let mut m = Metadata {
             issuer: &settings.issuer,
             token_endpoint: settings.endpoint("/token"),
@@ -73,6 +78,7 @@ impl Documents {
             authorization_endpoint: settings.endpoint("/authorize"),
             userinfo_endpoint: settings.endpoint("/userinfo"),
             registration_endpoint: registration.then(|| settings.endpoint("/register")),
+            client_id_metadata_document_supported: documents,
             grant_types_supported: [
                 "authorization_code",
                 "refresh_token",

@@ -416,6 +416,8 @@ pub fn consent_page(
             client => context! {
                 name => client.display_name.clone(), description => client.description.clone(), logo => client.logo_uri.clone(),
                 registered => client.origin() == keyward_core::model::Origin::Dynamic,
+                document_host => (client.origin() == keyward_core::model::Origin::MetadataDocument)
+                    .then(|| redirect_target(&client.client_id)),
                 returns_to => redirect_target(&p.redirect_uri),
             },
             user => shown, resources, openid => about,

@@ -22,6 +22,7 @@ mod introspect;
 mod jwks;
 pub mod listener;
 mod login;
+mod metadata_document;
 pub mod pages;
 mod protected_resource;
 mod register;
@@ -70,7 +71,7 @@ pub struct Outbound {
 pub struct People {
     pub records: Option<Arc<dyn Records>>,
     pub pages: pages::Pages,
-    /// Dynamic Client Registration; `None`: off.
+    /// Dynamic Client Registration and metadata documents; `None`: both off.
     pub registration: Option<crate::registration::Registrar>,
 }
 
@@ -121,7 +122,9 @@ impl AppState {
         outbound: Outbound,
         people: People,
     ) -> Arc<AppState> {
-        let discovery = discovery::Documents::new(&hub.settings, alg, people.registration.is_some());
+        let (dynamic, documents) =
+            people.registration.as_ref().map_or((false, false), |r| (r.limits.dynamic, r.documents.is_some()));
+        let discovery = discovery::Documents::new(&hub.settings, alg, dynamic, documents);
         let rng = SystemRandom::new();
         let mut prefix = [0u8; 4];
         // Without randomness the ids of two replicas may collide; they stay

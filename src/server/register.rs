@@ -41,7 +41,9 @@ pub async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(reg) = registrar(&st) else { return StatusCode::NOT_FOUND.into_response() };
+    let Some(reg) = registrar(&st).filter(|r| r.limits.dynamic) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
     let json_body = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -76,7 +78,7 @@ pub async fn register(
     }
 
     let _one_at_a_time = reg.serial.lock().await;
-    let registered = st.hub.load().clients().filter(|c| c.origin() == keyward_core::model::Origin::Dynamic).count();
+    let registered = Registrar::count(&st.hub.load());
     if registered >= reg.limits.max_clients {
         tracing::warn!(registered, "registration refused: the hub holds its maximum of registered clients");
         return error(
@@ -93,7 +95,7 @@ pub async fn register(
     let client_id = keyward_core::model::default_client_id(&keyward_core::model::ObjectKey::new(&namespace, &name));
     let mut information = registration.client_information(&client_id, now.0);
     let object = dynamic_client(&suffix, &namespace, &registration, &information, &digest(&token));
-    if let Err(e) = reg.registry.create(&object).await {
+    if let Err(e) = reg.registry.put(&object).await {
         tracing::error!(error = %e, "registration failed");
         return unavailable("the client could not be stored; try again later");
     }

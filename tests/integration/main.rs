@@ -15,6 +15,7 @@ mod fetch;
 mod introspection;
 mod issuer;
 mod jwt_bearer;
+mod metadata_document;
 mod operator_mistakes;
 mod people;
 mod people_crash;

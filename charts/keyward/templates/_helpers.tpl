@@ -82,8 +82,8 @@ app.kubernetes.io/part-of: keyward
 {{- range .Values.watchNamespaces }}
 {{- if not (has . $seen) }}{{ $seen = append $seen . }}{{ end }}
 {{- end }}
-{{- if and $seen (eq .Values.clientRegistration.mode "open") (not (has .Release.Namespace $seen)) }}
-{{- fail (printf "clientRegistration.mode=open creates registered clients in the release namespace %q: add it to watchNamespaces, or set clientRegistration.mode=off" .Release.Namespace) }}
+{{- if and $seen (or (eq .Values.clientRegistration.mode "open") (eq .Values.clientRegistration.metadataDocuments "open")) (not (has .Release.Namespace $seen)) }}
+{{- fail (printf "clientRegistration keeps registered clients and those of metadata documents in the release namespace %q: add it to watchNamespaces, or set clientRegistration.mode=off and clientRegistration.metadataDocuments=off" .Release.Namespace) }}
 {{- end }}
 {{- join "," $seen }}
 {{- end }}

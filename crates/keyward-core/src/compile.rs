@@ -290,14 +290,16 @@ fn accept_clients<'a>(
             }
             linked.push((idx, Some(grant.scopes.as_slice())));
         }
-        // A client that registered itself lists nothing: it may ask for every
-        // Resource that admits such clients, and is not capped below the
-        // catalog, so a tool that needs more scope can step up.
-        if c.origin() == Origin::Dynamic {
-            linked.extend(
-                accepted_resources.iter().enumerate().filter(|(_, (r, _))| r.dynamic_clients).map(|(i, _)| (i, None)),
-            );
-        }
+        // A client that came by itself (registration, metadata document)
+        // lists nothing: it may ask for every Resource that admits its kind,
+        // and is not capped below the catalog, so a tool that needs more
+        // scope can step up.
+        let admits = |r: &Resource| match c.origin() {
+            Origin::Manifest => false,
+            Origin::Dynamic => r.dynamic_clients,
+            Origin::MetadataDocument => r.metadata_document_clients,
+        };
+        linked.extend(accepted_resources.iter().enumerate().filter(|(_, (r, _))| admits(r)).map(|(i, _)| (i, None)));
         // A private_key_jwt client authenticates with its own keys, a
         // federated_jwt one with its issuers' JWTs: neither has a Secret to
         // wait for.

@@ -211,6 +211,9 @@ pub struct Client {
 pub const ORIGIN_LABEL: &str = "keyward.dev/origin";
 /// [`ORIGIN_LABEL`]'s value on a client made by Dynamic Client Registration.
 pub const ORIGIN_DCR: &str = "dcr";
+/// [`ORIGIN_LABEL`]'s value on a client known by its Client ID Metadata
+/// Document (its `client_id` is the document's URL).
+pub const ORIGIN_CIMD: &str = "cimd";
 
 /// How a client came to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,12 +222,15 @@ pub enum Origin {
     Manifest,
     /// Registered itself at the registration endpoint (RFC 7591).
     Dynamic,
+    /// Came with a Client ID Metadata Document's URL as its `client_id`.
+    MetadataDocument,
 }
 
 impl Origin {
     pub fn of(labels: &BTreeMap<String, String>) -> Origin {
         match labels.get(ORIGIN_LABEL).map(String::as_str) {
             Some(ORIGIN_DCR) => Origin::Dynamic,
+            Some(ORIGIN_CIMD) => Origin::MetadataDocument,
             _ => Origin::Manifest,
         }
     }
@@ -233,7 +239,13 @@ impl Origin {
         match self {
             Origin::Manifest => "manifest",
             Origin::Dynamic => ORIGIN_DCR,
+            Origin::MetadataDocument => ORIGIN_CIMD,
         }
+    }
+
+    /// Came to the hub by itself, vouched for by nobody.
+    pub fn is_self_made(self) -> bool {
+        self != Origin::Manifest
     }
 }
 
@@ -473,6 +485,8 @@ pub struct Resource {
     pub introspectors: Vec<ObjectKey>,
     /// Whether clients that registered themselves (RFC 7591) may ask for it.
     pub dynamic_clients: bool,
+    /// Whether clients known by a metadata document may ask for it.
+    pub metadata_document_clients: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -62,6 +62,9 @@ pub struct Registration {
     pub refresh: bool,
     pub software_id: Option<String>,
     pub software_version: Option<String>,
+    /// A metadata document's client that authenticates with its own keys
+    /// (`private_key_jwt`): where they are. `None`: a public client.
+    pub jwks_uri: Option<String>,
 }
 
 impl Registration {
@@ -146,7 +149,86 @@ pub fn check(body: &Value) -> Result<Registration, RegistrationError> {
         optional_string(m, field, MAX_URI)?;
     }
     let logo_uri = logo_uri.or_else(|| known_logo(&redirect_uris).map(str::to_owned));
-    Ok(Registration { redirect_uris, client_name, client_uri, logo_uri, refresh, software_id, software_version })
+    Ok(Registration {
+        redirect_uris,
+        client_name,
+        client_uri,
+        logo_uri,
+        refresh,
+        software_id,
+        software_version,
+        jwks_uri: None,
+    })
+}
+
+/// Why `url` cannot be a Client ID Metadata Document's URL (and so a
+/// `client_id`): https, a host without user information, a path other than
+/// `/`, no fragment, no `.` or `..` segments (draft-ietf-oauth-client-id-
+/// metadata-document §3), and at most 255 characters, the hub's bound on a
+/// client id.
+pub fn metadata_url_problem(url: &str) -> Option<&'static str> {
+    let Some(rest) = url.strip_prefix("https://") else { return Some("must be an https URL") };
+    if url.len() > 255 {
+        return Some("is longer than 255 characters");
+    }
+    if !url.bytes().all(|b| b.is_ascii_graphic()) {
+        return Some("must be printable ASCII without spaces");
+    }
+    if url.contains('#') {
+        return Some("must not contain a fragment");
+    }
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    if authority.is_empty() || authority.contains('@') {
+        return Some("must name a host, without user information");
+    }
+    let path = tail.split('?').next().unwrap_or(tail);
+    if path.is_empty() || path == "/" {
+        return Some("must have a path");
+    }
+    if path.split('/').any(|seg| seg == "." || seg == "..") {
+        return Some("must not contain . or .. path segments");
+    }
+    None
+}
+
+/// Checks a Client ID Metadata Document fetched from `url`: the
+/// registration's rules, plus what makes it a document about this client
+/// (`client_id` is exactly `url`) and what a published document must not
+/// hold (a secret). The client is public, or `private_key_jwt` with its keys
+/// at `jwks_uri`.
+pub fn check_metadata_document(url: &str, body: &Value) -> Result<Registration, RegistrationError> {
+    let Some(m) = body.as_object() else {
+        return Err(RegistrationError::metadata("body", "must be a JSON object"));
+    };
+    if m.get("client_id").and_then(Value::as_str) != Some(url) {
+        return Err(RegistrationError::metadata("client_id", "must be exactly the URL the document was fetched from"));
+    }
+    for field in ["client_secret", "client_secret_expires_at"] {
+        if m.contains_key(field) {
+            return Err(RegistrationError::metadata(field, "a published document must not hold a secret"));
+        }
+    }
+    let mut reg = check(body)?;
+    match optional_string(m, "token_endpoint_auth_method", 64)? {
+        None | Some("none") => {}
+        Some("private_key_jwt") => {
+            let Some(jwks_uri) = optional_https(m, "jwks_uri")? else {
+                return Err(RegistrationError::metadata("jwks_uri", "private_key_jwt needs the keys' https URL"));
+            };
+            reg.jwks_uri = Some(jwks_uri);
+        }
+        Some(_) => {
+            return Err(RegistrationError::metadata(
+                "token_endpoint_auth_method",
+                "must be none or private_key_jwt: a published document cannot share a secret",
+            ));
+        }
+    }
+    if m.contains_key("jwks") {
+        return Err(RegistrationError::metadata("jwks", "publish the keys at jwks_uri instead"));
+    }
+    Ok(reg)
 }
 
 fn redirect_uris(m: &Map<String, Value>) -> Result<Vec<String>, RegistrationError> {
@@ -369,6 +451,66 @@ mod tests {
             assert!(message.starts_with(&format!("{field}: ")), "{body}: {message}");
         }
         assert_eq!(err(json!([])).0, "invalid_client_metadata");
+    }
+
+    #[test]
+    fn a_metadata_url_is_https_with_a_path_and_nothing_ambiguous() {
+        assert_eq!(metadata_url_problem("https://app.example/client.json"), None);
+        assert_eq!(metadata_url_problem("https://app.example:8443/oauth/client?v=1"), None);
+        for (bad, why) in [
+            ("http://app.example/client.json", "https"),
+            ("https://app.example", "path"),
+            ("https://app.example/", "path"),
+            ("https://app.example/a#b", "fragment"),
+            ("https://user@app.example/c", "host"),
+            ("https:///c", "host"),
+            ("https://app.example/a/../c", ".."),
+            ("https://app.example/./c", ".."),
+            ("https://app.example/a b", "printable"),
+        ] {
+            assert!(metadata_url_problem(bad).is_some_and(|p| p.contains(why)), "{bad}");
+        }
+        assert!(metadata_url_problem(&format!("https://app.example/{}", "a".repeat(250))).is_some());
+    }
+
+    #[test]
+    fn a_metadata_document_names_itself_holds_no_secret_and_is_public_or_keyed() {
+        const URL: &str = "https://app.example/client.json";
+        let doc = |extra: Value| {
+            let mut d = json!({"client_id": URL, "client_name": "App", "redirect_uris": ["https://app.example/cb"]});
+            d.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            d
+        };
+        let ok = check_metadata_document(URL, &doc(json!({}))).unwrap();
+        assert_eq!((ok.display_name(), ok.jwks_uri.as_deref()), ("App", None));
+        let keyed = check_metadata_document(
+            URL,
+            &doc(json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example/jwks"})),
+        )
+        .unwrap();
+        assert_eq!(keyed.jwks_uri.as_deref(), Some("https://app.example/jwks"));
+        for (body, field) in [
+            (
+                json!({"client_id": "https://other.example/client.json", "redirect_uris": ["https://app.example/cb"]}),
+                "client_id",
+            ),
+            (json!({"redirect_uris": ["https://app.example/cb"]}), "client_id"),
+            (doc(json!({"client_secret": "s3cret"})), "client_secret"),
+            (doc(json!({"client_secret_expires_at": 0})), "client_secret_expires_at"),
+            (doc(json!({"token_endpoint_auth_method": "client_secret_basic"})), "token_endpoint_auth_method"),
+            (doc(json!({"token_endpoint_auth_method": "private_key_jwt"})), "jwks_uri"),
+            (
+                doc(json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://app.example/jwks"})),
+                "jwks_uri",
+            ),
+            (doc(json!({"jwks": {"keys": []}})), "jwks"),
+            (doc(json!({"redirect_uris": ["javascript:alert(1)"]})), "redirect_uris[0]"),
+            (doc(json!({"grant_types": ["client_credentials"]})), "grant_types"),
+        ] {
+            let e = check_metadata_document(URL, &body).unwrap_err();
+            assert!(e.to_string().starts_with(&format!("{field}: ")), "{body}: {e}");
+            assert!(!e.to_string().contains("s3cret"));
+        }
     }
 
     #[test]

@@ -291,6 +291,14 @@ pub(crate) fn is_client_id(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b':')
 }
 
+/// What the schema admits as `spec.clientId`: a client id, or an https URL
+/// (a metadata document's client; the conversion decides which may be one).
+#[cfg(test)]
+pub(crate) fn is_client_id_syntax(s: &str) -> bool {
+    is_client_id(s)
+        || s.strip_prefix("https://").is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_graphic()))
+}
+
 pub(crate) fn is_role(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())
 }

@@ -47,9 +47,14 @@ impl TryFrom<&OAuthClient> for model::Client {
             c.invalid("spec.logoUri", "is not an https URL (https://host/path, no user@ part)".to_owned());
         }
         c.tags("spec.tags", &spec.tags);
+        let origin = model::Origin::of(&meta.labels);
         if let Some(id) = &spec.client_id
             && c.length("spec.clientId", id, 1, limits::CLIENT_ID)
             && !is_client_id(id)
+            // A metadata document's URL is its client's id; such a client
+            // never authenticates with HTTP Basic.
+            && !(origin == model::Origin::MetadataDocument
+                && keyward_core::registration::metadata_url_problem(id).is_none())
         {
             c.invalid(
                 "spec.clientId",
@@ -148,8 +153,8 @@ impl TryFrom<&OAuthClient> for model::Client {
 
         let resources = resource_grants(&mut c, &spec.resources, &meta.key.namespace);
         let session = session(&mut c, spec.session.as_ref());
-        if model::Origin::of(&meta.labels) == model::Origin::Dynamic {
-            dynamic_client(&mut c, auth_method, !spec.resources.is_empty(), authorization_code.as_ref());
+        if origin.is_self_made() {
+            self_made_client(&mut c, origin, spec, auth_method, authorization_code.as_ref());
         }
 
         c.finish(model::Client {
@@ -175,18 +180,44 @@ impl TryFrom<&OAuthClient> for model::Client {
     }
 }
 
-/// A client that registered itself is public, asks for whatever Resources
-/// admit such clients, and never skips consent: nobody vouched for it.
-fn dynamic_client(c: &mut Check, auth: AuthMethod, lists_resources: bool, code: Option<&AuthorizationCodeGrant>) {
-    let why = format!("a client labelled {}={}", model::ORIGIN_LABEL, model::ORIGIN_DCR);
-    if auth != AuthMethod::None {
-        c.invalid("spec.tokenEndpointAuthMethod", format!("{why} is public: set none"));
+/// A client that came by itself (registration, metadata document) signs
+/// users in and nothing else, asks for whatever Resources admit its kind,
+/// and never skips consent: nobody vouched for it. A registered one is
+/// public; a metadata document's is public or holds its keys at `jwksUri`,
+/// and its `clientId` is the document's URL.
+fn self_made_client(
+    c: &mut Check,
+    origin: model::Origin,
+    spec: &crate::v1alpha1::OAuthClientSpec,
+    auth: AuthMethod,
+    code: Option<&AuthorizationCodeGrant>,
+) {
+    let why = format!("a client labelled {}={}", model::ORIGIN_LABEL, origin.as_str());
+    let (allowed, switch) = match origin {
+        model::Origin::MetadataDocument => {
+            (matches!(auth, AuthMethod::None | AuthMethod::PrivateKeyJwt) && spec.jwks.is_none(), "metadataDocuments")
+        }
+        _ => (auth == AuthMethod::None, "dynamic"),
+    };
+    if !allowed {
+        let what =
+            if origin == model::Origin::MetadataDocument { "none, or private_key_jwt with jwksUri" } else { "none" };
+        c.invalid("spec.tokenEndpointAuthMethod", format!("{why} must use {what}"));
     }
-    if lists_resources {
+    if origin == model::Origin::MetadataDocument
+        && spec.client_id.as_deref().is_none_or(|id| keyward_core::registration::metadata_url_problem(id).is_some())
+    {
+        c.invalid("spec.clientId", format!("{why} is named by its metadata document's https URL"));
+    }
+    if !spec.resources.is_empty() {
         c.invalid(
             "spec.resources",
-            format!("{why} may ask for every Resource whose spec.clientRegistration.dynamic is true: list none"),
+            format!("{why} may ask for every Resource whose spec.clientRegistration.{switch} is true: list none"),
         );
+    }
+    let g = spec.grant_types.as_ref();
+    if g.is_some_and(|g| g.client_credentials.is_some() || g.jwt_bearer.is_some() || g.token_exchange.is_some()) {
+        c.invalid("spec.grantTypes", format!("{why} uses the authorization code grant only"));
     }
     match code {
         None => c.invalid("spec.grantTypes.authorizationCode", format!("{why} uses the authorization code grant")),

@@ -50,6 +50,11 @@ impl TryFrom<&Resource> for model::Resource {
                 .as_ref()
                 .and_then(|r| r.dynamic)
                 .unwrap_or(kind == ResourceKind::McpServer),
+            metadata_document_clients: spec
+                .client_registration
+                .as_ref()
+                .and_then(|r| r.metadata_documents)
+                .unwrap_or(kind == ResourceKind::McpServer),
             meta,
         })
     }

@@ -202,7 +202,7 @@ fn agrees(pattern: &str, twin: fn(&str) -> bool) {
 #[test]
 fn hand_written_checks_agree_with_the_schema_patterns() {
     agrees(patterns::SCOPE_TOKEN, keyward_core::scope::is_scope_token);
-    agrees(patterns::CLIENT_ID, is_client_id);
+    agrees(patterns::CLIENT_ID, super::is_client_id_syntax);
     agrees(patterns::TAG, is_tag);
     agrees(patterns::ROLE, is_role);
     agrees(patterns::DNS_SUBDOMAIN, is_dns_subdomain);

@@ -53,8 +53,10 @@ pub mod patterns {
     /// RFC 6749 §3.3 scope-token: `%x21 / %x23-5B / %x5D-7E`.
     pub const SCOPE_TOKEN: &str = r"^[!#-\[\]-~]+$";
     /// Printable ASCII without `:` (HTTP Basic splits user and password on the
-    /// first colon, and many clients do not form-encode the client id).
-    pub const CLIENT_ID: &str = "^[!-9;-~]+$";
+    /// first colon, and many clients do not form-encode the client id), or an
+    /// https URL: the id of a client known by its metadata document, which
+    /// the conversion accepts only on such a client.
+    pub const CLIENT_ID: &str = "^([!-9;-~]+|https://[!-~]+)$";
     pub const TAG: &str = "^[A-Za-z0-9._-]+$";
     /// `spec.secret.rotation.id`: same alphabet as tags.
     pub const ROTATION_ID: &str = "^[A-Za-z0-9._-]+$";

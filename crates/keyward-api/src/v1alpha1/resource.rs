@@ -114,6 +114,13 @@ pub struct ClientRegistrationSpec {
     /// themselves), false for `api`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic: Option<bool>,
+
+    /// Clients known by a Client ID Metadata Document (a `client_id` that is
+    /// the https URL of the client's published metadata, the MCP default)
+    /// may ask users for tokens for this resource, as dynamic ones do.
+    /// Default: true for `mcpServer`, false for `api`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_documents: Option<bool>,
 }
 
 /// MCP clients only talk to authorization-protected servers over TLS, except on

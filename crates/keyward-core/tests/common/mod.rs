@@ -26,6 +26,7 @@ pub fn api(ns: &str, name: &str, identifier: &str, scopes: &[&str]) -> Resource 
         access_token_lifetime: None,
         introspectors: vec![],
         dynamic_clients: false,
+        metadata_document_clients: false,
     }
 }
 

@@ -1,0 +1,393 @@
+//! Client ID Metadata Documents over real HTTPS: a document server with a CA
+//! made for the run (the hub trusts it and may fetch from 127.0.0.1 only
+//! because the test says so), a person signing in to a client known by its
+//! document, and every way a document can be wrong, each with the page a
+//! person sees and no redirect.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::rustls;
+
+use crate::people::{Browser, challenge, hidden, origin, query_of};
+use crate::support::{TestHub, hub, url_encode};
+
+const VERIFIER: &str = "metadata-document-verifier-0123456789-abcdefghij";
+const REDIRECT: &str = "http://127.0.0.1:5555/callback";
+const DOCS: &str = "https://mcp.example.internal/docs/mcp";
+
+/// What the document server answers on a path.
+#[derive(Clone)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    delay: Duration,
+}
+
+impl Answer {
+    fn json(v: &Value) -> Answer {
+        Answer {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: v.to_string().into_bytes(),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// An HTTPS server on 127.0.0.1 with its own CA; answers are set per path.
+struct DocumentServer {
+    base: String,
+    ca_pem: String,
+    answers: Arc<Mutex<HashMap<String, Answer>>>,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl DocumentServer {
+    async fn start() -> DocumentServer {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "keyward test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let answers: Arc<Mutex<HashMap<String, Answer>>> = Arc::default();
+        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let (a, h) = (Arc::clone(&answers), Arc::clone(&hits));
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { return };
+                let (acceptor, answers, hits) = (acceptor.clone(), Arc::clone(&a), Arc::clone(&h));
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf).to_string();
+                    let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+                    *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+                    let answer = answers.lock().unwrap().get(&path).cloned().unwrap_or(Answer {
+                        status: 404,
+                        headers: vec![],
+                        body: vec![],
+                        delay: Duration::ZERO,
+                    });
+                    tokio::time::sleep(answer.delay).await;
+                    let mut out = format!(
+                        "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+                        answer.status,
+                        answer.body.len()
+                    );
+                    for (k, v) in &answer.headers {
+                        out.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    out.push_str("\r\n");
+                    let _ = tls.write_all(out.as_bytes()).await;
+                    let _ = tls.write_all(&answer.body).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        DocumentServer { base, ca_pem: ca.pem(), answers, hits }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn set(&self, path: &str, answer: Answer) {
+        self.answers.lock().unwrap().insert(path.to_owned(), answer);
+    }
+
+    fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// A valid document for `path`, with `extra` members over the defaults.
+    fn document(&self, path: &str, extra: Value) -> Value {
+        let mut d = json!({
+            "client_id": self.url(path),
+            "client_name": "Doc agent",
+            "redirect_uris": [REDIRECT],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "none"
+        });
+        d.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        d
+    }
+}
+
+fn limits(server: &DocumentServer) -> keyward::registration::Limits {
+    let mut policy = keyward::registration::DocumentPolicy::default();
+    policy.fetch.allow = vec!["127.0.0.1".parse().unwrap()];
+    policy.fetch.timeout = Duration::from_secs(1);
+    policy.fetch.min_ttl = Duration::from_secs(1);
+    policy.fetch.min_refresh_interval = Duration::ZERO;
+    policy.ca_pem = Some(server.ca_pem.clone());
+    keyward::registration::Limits {
+        documents: Some(policy),
+        per_address: 1000,
+        ..keyward::registration::Limits::default()
+    }
+}
+
+async fn document_hub(server: &DocumentServer) -> TestHub {
+    hub()
+        .file("resources.yaml", include_str!("../../examples/resources.yaml"))
+        .file("people.yaml", include_str!("../../examples/people.yaml"))
+        .registration(Some(limits(server)))
+        .start()
+        .await
+}
+
+fn authorize_path(client_id: &str, redirect: &str) -> String {
+    let c = challenge(VERIFIER);
+    let pairs = [
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect),
+        ("state", "s-1"),
+        ("resource", DOCS),
+        ("scope", "docs:search"),
+        ("code_challenge", &c),
+        ("code_challenge_method", "S256"),
+    ];
+    let q: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect();
+    format!("/authorize?{}", q.join("&"))
+}
+
+#[tokio::test]
+async fn a_person_signs_in_to_a_client_known_by_its_metadata_document() {
+    let server = DocumentServer::start().await;
+    let path = "/oauth/agent.json";
+    let client_id = server.url(path);
+    server.set(path, Answer::json(&server.document(path, json!({}))));
+    let h = document_hub(&server).await;
+    let meta = h.get("/.well-known/oauth-authorization-server").await;
+    assert_eq!(meta.body["client_id_metadata_document_supported"], true);
+
+    let mut b = Browser::new(&h);
+    let start = b.get(&authorize_path(&client_id, REDIRECT)).await;
+    assert_eq!(start.status, 303, "{}", start.text);
+    let page = b.get(start.header("location").unwrap()).await;
+    let (flow, csrf) = (hidden(&page.text, "flow"), hidden(&page.text, "csrf"));
+    let consent = b
+        .post(
+            "/login",
+            &[("flow", &flow), ("csrf", &csrf), ("username", "alice"), ("password", "alice-demo-password")],
+            Some(&origin(&b)),
+        )
+        .await;
+    assert_eq!(consent.status, 200, "{}", consent.text);
+    let host = server.base.trim_start_matches("https://");
+    assert!(consent.text.contains(&format!("identified by <strong>{host}</strong>")), "{}", consent.text);
+    let done = b
+        .post(
+            "/consent",
+            &[
+                ("flow", &hidden(&consent.text, "flow")),
+                ("csrf", &hidden(&consent.text, "csrf")),
+                ("decision", "allow"),
+            ],
+            Some(&origin(&b)),
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    let back = query_of(done.header("location").unwrap());
+    let tokens = h
+        .post(
+            "/token",
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &back["code"]),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("client_id", &client_id),
+            ],
+        )
+        .await;
+    assert_eq!(tokens.status, 200, "{}", tokens.text);
+    let claims = h.verify(tokens.body["access_token"].as_str().unwrap(), DOCS).await;
+    assert_eq!(claims["client_id"], client_id.as_str());
+    // Kept like a registered client, under the state directory.
+    let kept: Vec<_> = std::fs::read_dir(h.state.join("dynamic-clients")).unwrap().flatten().collect();
+    assert_eq!(kept.len(), 1);
+    assert!(kept[0].file_name().to_string_lossy().starts_with("cimd-"));
+    // Fetched once: the document was fresh for the whole flow.
+    assert_eq!(server.hits(path), 1);
+}
+
+#[tokio::test]
+async fn every_bad_metadata_document_gets_a_page_and_no_redirect() {
+    let server = DocumentServer::start().await;
+    let h = document_hub(&server).await;
+    let huge = server.document(
+        "/huge.json",
+        json!({"client_name": "x".repeat(200), "software_id": "y".repeat(200), "padding": "z".repeat(6 * 1024)}),
+    );
+    let cases: Vec<(&str, Option<Answer>, &str)> = vec![
+        (
+            "/other.json",
+            Some(Answer::json(
+                &server.document("/other.json", json!({"client_id": "https://elsewhere.example/c.json"})),
+            )),
+            "is not acceptable: client_id: must be exactly the URL the document was fetched from",
+        ),
+        (
+            "/secret.json",
+            Some(Answer::json(&server.document("/secret.json", json!({"client_secret": "hunter2-hunter2"})))),
+            "is not acceptable: client_secret: a published document must not hold a secret",
+        ),
+        (
+            "/basic.json",
+            Some(Answer::json(
+                &server.document("/basic.json", json!({"token_endpoint_auth_method": "client_secret_basic"})),
+            )),
+            "is not acceptable: token_endpoint_auth_method: must be none or private_key_jwt",
+        ),
+        (
+            "/script.json",
+            Some(Answer::json(&server.document("/script.json", json!({"redirect_uris": ["javascript:alert(1)"]})))),
+            "is not acceptable: redirect_uris[0]: uses a scheme the browser handles itself",
+        ),
+        ("/huge.json", Some(Answer::json(&huge)), "could not be fetched: it is larger than 5 KiB"),
+        (
+            "/slow.json",
+            Some(Answer { delay: Duration::from_secs(3), ..Answer::json(&server.document("/slow.json", json!({}))) }),
+            "could not be fetched: it did not arrive in time",
+        ),
+        (
+            "/broken.json",
+            Some(Answer { body: b"{\"client_id\":".to_vec(), ..Answer::json(&json!({})) }),
+            "could not be fetched: it is not a JSON object",
+        ),
+        ("/missing.json", None, "could not be fetched: its server did not answer 200"),
+        (
+            "/moved.json",
+            Some(Answer {
+                status: 302,
+                headers: vec![("location".into(), server.url("/moved.json").replace("127.0.0.1", "localhost"))],
+                body: vec![],
+                delay: Duration::ZERO,
+            }),
+            "could not be fetched: its address is not one the hub fetches from",
+        ),
+        (
+            "/metadata.json",
+            Some(Answer {
+                status: 302,
+                headers: vec![("location".into(), "https://169.254.169.254/latest/meta-data".into())],
+                body: vec![],
+                delay: Duration::ZERO,
+            }),
+            "could not be fetched: its address is not one the hub fetches from",
+        ),
+    ];
+    for (path, answer, expected) in cases {
+        if let Some(a) = answer {
+            server.set(path, a);
+        }
+        let r = h.get(&authorize_path(&server.url(path), REDIRECT)).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+        assert!(r.header("location").is_none(), "{path}: an unverified client never gets a redirect");
+        assert!(r.text.contains(expected), "{path}: {}", r.text);
+        assert!(!r.text.contains("hunter2") && !r.text.contains("127.0.0.1:"), "{path}: echoed input: {}", r.text);
+    }
+    for (url, expected) in [
+        (format!("{}/", server.base), "client_id: must have a path"),
+        (format!("{}/a/../b.json", server.base), "client_id: must not contain . or .. path segments"),
+        (format!("{}/a.json#f", server.base), "client_id: must not contain a fragment"),
+    ] {
+        let r = h.get(&authorize_path(&url, REDIRECT)).await;
+        assert_eq!(r.status, 400, "{url}");
+        assert!(r.text.contains(expected), "{url}: {}", r.text);
+    }
+    // A private address is refused unless allowed, even with the CA trusted.
+    let strict = hub()
+        .file("resources.yaml", include_str!("../../examples/resources.yaml"))
+        .file("people.yaml", include_str!("../../examples/people.yaml"))
+        .registration(Some({
+            let mut l = limits(&server);
+            if let Some(d) = l.documents.as_mut() {
+                d.fetch.allow.clear();
+            }
+            l
+        }))
+        .start()
+        .await;
+    server.set("/ok.json", Answer::json(&server.document("/ok.json", json!({}))));
+    let r = strict.get(&authorize_path(&server.url("/ok.json"), REDIRECT)).await;
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("its address is not one the hub fetches from"), "{}", r.text);
+    assert!(std::fs::read_dir(h.state.join("dynamic-clients")).map_or(0, |d| d.count()) == 0, "nothing kept");
+}
+
+#[tokio::test]
+async fn a_changed_document_takes_effect_once_its_cache_expires() {
+    let server = DocumentServer::start().await;
+    let path = "/app.json";
+    let client_id = server.url(path);
+    let mut first = Answer::json(&server.document(path, json!({})));
+    first.headers.push(("cache-control".into(), "max-age=1".into()));
+    server.set(path, first.clone());
+    let h = document_hub(&server).await;
+    // A browser that follows no redirect: a 303 to the sign-in page is the answer.
+    let mut b = Browser::new(&h);
+    let r = b.get(&authorize_path(&client_id, REDIRECT)).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+
+    let moved = "https://app.example/callback";
+    let mut second = Answer::json(&server.document(path, json!({"redirect_uris": [moved]})));
+    second.headers.push(("cache-control".into(), "max-age=1".into()));
+    server.set(path, second);
+    // Still fresh: the old redirect URI holds, the new one is unknown.
+    let r = b.get(&authorize_path(&client_id, moved)).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = b.get(&authorize_path(&client_id, moved)).await;
+    assert_eq!(r.status, 303, "refetched and updated: {}", r.text);
+    assert_eq!(server.hits(path), 2);
+    let old = b.get(&authorize_path(&client_id, REDIRECT)).await;
+    assert_eq!(old.status, 400, "the old redirect URI is gone");
+}
+
+#[tokio::test]
+async fn metadata_documents_off_are_unknown_clients() {
+    let server = DocumentServer::start().await;
+    server.set("/app.json", Answer::json(&server.document("/app.json", json!({}))));
+    let h = hub()
+        .file("resources.yaml", include_str!("../../examples/resources.yaml"))
+        .file("people.yaml", include_str!("../../examples/people.yaml"))
+        .registration(Some(keyward::registration::Limits { documents: None, ..limits(&server) }))
+        .start()
+        .await;
+    let meta = h.get("/.well-known/oauth-authorization-server").await;
+    assert!(meta.body.get("client_id_metadata_document_supported").is_none());
+    let r = h.get(&authorize_path(&server.url("/app.json"), REDIRECT)).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(server.hits("/app.json"), 0, "never fetched");
+}
