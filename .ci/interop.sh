@@ -33,6 +33,14 @@ else
   echo "$want" > "$stamp"
 fi
 
+# openssl makes the run's CA and the metadata documents' certificate.
+step "interop: openssl"
+if ! command -v openssl >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl
+fi
+openssl version
+
 step "interop: keyward binary"
 if [ ! -x "$KEYWARD_BIN" ]; then
   echo "no hub binary at $KEYWARD_BIN: build it first (cargo build), or set KEYWARD_BIN" >&2

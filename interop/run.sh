@@ -22,7 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 KEYWARD_BIN=${KEYWARD_BIN:-$HOME/.cache/keyward/target/debug/keyward}
 VENV=${INTEROP_VENV:-$HOME/.cache/keyward/interop-venv}
-CLIENTS=${INTEROP_CLIENTS:-"ts-user ts-dcr ts-machine ts2-user ts2-dcr ts2-machine py-user py-dcr py-machine"}
+CLIENTS=${INTEROP_CLIENTS:-"ts-user ts-dcr ts-cimd ts-machine ts2-user ts2-dcr ts2-cimd ts2-machine py-user py-dcr py-cimd py-machine"}
 LIFETIME=5m
 export INTEROP_REAL_EXPIRY=0
 for arg in "$@"; do
@@ -66,6 +66,9 @@ free_port() {
 HUB_PORT=$(free_port)
 MCP_PORT=$(free_port)
 while [ "$MCP_PORT" = "$HUB_PORT" ]; do MCP_PORT=$(free_port); done
+DOCS_PORT=$(free_port)
+while [ "$DOCS_PORT" = "$HUB_PORT" ] || [ "$DOCS_PORT" = "$MCP_PORT" ]; do DOCS_PORT=$(free_port); done
+export DOCS_PORT
 export HUB_ISSUER="http://127.0.0.1:$HUB_PORT"
 export MCP_URL="http://127.0.0.1:$MCP_PORT/mcp"
 export MCP_PORT
@@ -73,6 +76,18 @@ export INTEROP_TRACE_FILE="$work/exchanges.jsonl"
 
 # ---- manifests -------------------------------------------------------------
 mkdir -p "$work/manifests" "$work/state"
+# Client ID Metadata Documents are https only: a CA for this run, and a
+# certificate for 127.0.0.1 that documents.mjs serves with. The hub trusts
+# the CA and may fetch from 127.0.0.1 through two flags meant for tests.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -keyout "$work/ca.key" -out "$work/ca.pem" -subj /CN=keyward-interop-ca \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign >/dev/null 2>&1 || die "openssl: no CA"
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
+  -keyout "$work/docs.key" -out "$work/docs.csr" >/dev/null 2>&1 || die "openssl: no key"
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$work/docs.ext"
+openssl x509 -req -in "$work/docs.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 1 \
+  -extfile "$work/docs.ext" -out "$work/docs.pem" >/dev/null 2>&1 || die "openssl: no certificate"
+export DOCS_CERT="$work/docs.pem" DOCS_KEY="$work/docs.key"
 read -r JWK_X JWK_Y < <(node "$here/mcp-ts/keygen.mjs" "$work/client-key.pem") || die "key generation failed"
 export JWT_CLIENT_KEY="$work/client-key.pem"
 # The demo IdentityProvider and its password Secret, as examples/people.yaml has them.
@@ -88,7 +103,8 @@ cp "$here/mcp-ts-v2/manifests.yaml" "$work/manifests/interop-ts2.yaml"
 
 # ---- the hub -----------------------------------------------------------------
 "$KEYWARD_BIN" serve --manifests "$work/manifests" --listen "127.0.0.1:$HUB_PORT" \
-  --state-dir "$work/state" --audit-log off > "$work/hub.log" 2>&1 &
+  --state-dir "$work/state" --audit-log off \
+  --metadata-document-ca "$work/ca.pem" --metadata-document-allow 127.0.0.1 > "$work/hub.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
   curl -sf "$HUB_ISSUER/readyz" >/dev/null 2>&1 && break
@@ -112,6 +128,8 @@ MACHINE_POST_SECRET=$(secret mcp-machine-post)
 
 # ---- the MCP server ----------------------------------------------------------
 node "$here/mcp-ts/server.mjs" > "$work/mcp-server.log" 2>&1 &
+pids+=($!)
+node "$here/mcp-ts/documents.mjs" > "$work/documents.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$MCP_PORT/.well-known/oauth-protected-resource/mcp" >/dev/null 2>&1 && break
@@ -145,12 +163,15 @@ for c in $CLIENTS; do
   case $c in
     ts-user)    run_client ts-user    node "$here/mcp-ts/client-user.mjs" ;;
     ts-dcr)     run_client ts-dcr env INTEROP_DCR=1 node "$here/mcp-ts/client-user.mjs" ;;
+    ts-cimd)    run_client ts-cimd env INTEROP_CIMD=1 CIMD_URL="https://127.0.0.1:$DOCS_PORT/clients/ts.json" node "$here/mcp-ts/client-user.mjs" ;;
     ts-machine) run_client ts-machine node "$here/mcp-ts/client-machine.mjs" ;;
     ts2-user)    run_client ts2-user    node "$here/mcp-ts-v2/client-user.mjs" ;;
     ts2-dcr)     run_client ts2-dcr env INTEROP_DCR=1 node "$here/mcp-ts-v2/client-user.mjs" ;;
+    ts2-cimd)    run_client ts2-cimd env INTEROP_CIMD=1 CIMD_URL="https://127.0.0.1:$DOCS_PORT/clients/ts2.json" node "$here/mcp-ts-v2/client-user.mjs" ;;
     ts2-machine) run_client ts2-machine node "$here/mcp-ts-v2/client-machine.mjs" ;;
     py-user)    run_client py-user    "$VENV/bin/python" "$here/mcp-py/client_user.py" ;;
     py-dcr)     run_client py-dcr env INTEROP_DCR=1 "$VENV/bin/python" "$here/mcp-py/client_user.py" ;;
+    py-cimd)    run_client py-cimd env INTEROP_CIMD=1 CIMD_URL="https://127.0.0.1:$DOCS_PORT/clients/py.json" "$VENV/bin/python" "$here/mcp-py/client_user.py" ;;
     py-machine) run_client py-machine "$VENV/bin/python" "$here/mcp-py/client_machine.py" ;;
     *) die "unknown client $c" ;;
   esac

@@ -10,7 +10,9 @@ loopback listener.
 
 With INTEROP_DCR=1 (flow `user-dcr`) the storage starts empty: the SDK
 registers the client itself at the hub's registration endpoint (RFC 7591)
-and goes on with the client id it got.
+and goes on with the client id it got. With INTEROP_CIMD=1 (flow
+`user-cimd`) the provider gets `client_metadata_url` (CIMD_URL): the SDK
+uses it as the client_id, and the hub fetches the document behind it.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ HUB = env("HUB_ISSUER")
 MCP_URL = env("MCP_URL")
 import os
 
-DCR = os.environ.get("INTEROP_DCR") == "1"
+CIMD_URL = env("CIMD_URL") if os.environ.get("INTEROP_CIMD") == "1" else None
+DCR = os.environ.get("INTEROP_DCR") == "1" or CIMD_URL is not None
 # Set from the registration's answer in DCR mode.
 CLIENT_ID = "" if DCR else "mcp-app"
 # Any port is accepted for the registered http://127.0.0.1/callback (RFC 8252 §7.3).
@@ -123,6 +126,7 @@ def make_provider(storage: MemoryStorage, person: Person) -> OAuthClientProvider
             token_endpoint_auth_method="none",
         ),
         storage=storage,
+        client_metadata_url=CIMD_URL,
         redirect_handler=person.redirect_handler,
         callback_handler=person.callback_handler,
     )
@@ -148,7 +152,7 @@ async def connect(stack: AsyncExitStack, provider: OAuthClientProvider, trace: T
 
 async def main() -> int:
     trace = Trace()
-    steps = Steps("py", "user-dcr" if DCR else "user", trace)
+    steps = Steps("py", "user-cimd" if CIMD_URL else "user-dcr" if DCR else "user", trace)
     # bob: the TypeScript flow signed alice in and she consented already.
     ua = UserAgent("bob", "bob-demo-password", trace)
     person = Person(ua)
@@ -190,6 +194,13 @@ async def main() -> int:
 
         hub_meta.update(json.loads(ok[0].response_body))
         return ok[0].url.replace(HUB, "")
+
+    async def metadata_client_id() -> str:
+        check(hub_meta.get("client_id_metadata_document_supported") is True, "not advertised by the hub")
+        check(CLIENT_ID == CIMD_URL, after_connect(f"client_id {CLIENT_ID!r}, expected the document URL"))
+        endpoint = hub_meta.get("registration_endpoint")
+        check(not (endpoint and trace.find("POST", endpoint)), "the SDK registered although the hub takes metadata documents")
+        return f"client_id={CLIENT_ID} (no registration)"
 
     async def registered() -> str:
         import json
@@ -330,7 +341,9 @@ async def main() -> int:
     await steps.run("unauthenticated-401", unauthenticated)
     await steps.run("discovery-prm", discovery_prm)
     await steps.run("discovery-as-metadata", discovery_as)
-    if DCR:
+    if CIMD_URL:
+        await steps.run("cimd-client-id", metadata_client_id)
+    elif DCR:
         await steps.run("dcr-register", registered)
     await steps.run("authorize-request", authorize_request)
     await steps.run("login", login)

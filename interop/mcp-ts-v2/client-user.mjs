@@ -17,7 +17,9 @@
 //
 // With INTEROP_DCR=1 (flow `user-dcr`) there is no pre-registered client:
 // the SDK registers one at the hub's registration endpoint (RFC 7591) and
-// goes on with the client id it got.
+// goes on with the client id it got. With INTEROP_CIMD=1 (flow `user-cimd`)
+// the provider has a `clientMetadataUrl` (CIMD_URL): the SDK uses it as the
+// client_id, and the hub fetches the document behind it.
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
 import { randomBytes } from 'node:crypto';
 import {
@@ -35,7 +37,8 @@ import {
 
 const HUB = env('HUB_ISSUER');
 const MCP_URL = new URL(env('MCP_URL'));
-const DCR = process.env.INTEROP_DCR === '1';
+const CIMD_URL = process.env.INTEROP_CIMD === '1' ? env('CIMD_URL') : undefined;
+const DCR = process.env.INTEROP_DCR === '1' || CIMD_URL !== undefined;
 // Set from the registration's answer in DCR mode.
 let CLIENT_ID = DCR ? undefined : (process.env.USER_CLIENT_ID_TS2 ?? 'mcp-app-ts2');
 let registered;
@@ -44,7 +47,7 @@ const REDIRECT = `http://127.0.0.1:${40000 + Math.floor(Math.random() * 20000)}/
 const PRM_URL = `${MCP_URL.origin}/.well-known/oauth-protected-resource${MCP_URL.pathname}`;
 
 const trace = [];
-const steps = new Steps('ts2', DCR ? 'user-dcr' : 'user', trace);
+const steps = new Steps('ts2', CIMD_URL ? 'user-cimd' : DCR ? 'user-dcr' : 'user', trace);
 const fetchFn = tracingFetch(trace);
 // alice, as in ../mcp-ts, but to another client: a consent of her own.
 const ua = new UserAgent({ username: 'alice', password: 'alice-demo-password', trace });
@@ -72,6 +75,9 @@ class ScriptedProvider {
         this.infoCtx = ctx;
         if (DCR) return registered;
         return { client_id: CLIENT_ID, token_endpoint_auth_method: 'none', issuer: HUB };
+    }
+    get clientMetadataUrl() {
+        return CIMD_URL;
     }
     saveClientInformation(info) {
         registered = info;
@@ -178,7 +184,15 @@ await steps.run('discovery-as-metadata', async () => {
     return `${ok.url.replace(HUB, '')}, issuer ${hubMeta.issuer} accepted`;
 });
 
-if (DCR) {
+if (CIMD_URL) {
+    await steps.run('cimd-client-id', async () => {
+        check(hubMeta.client_id_metadata_document_supported === true, 'the hub does not advertise client_id_metadata_document_supported');
+        check(CLIENT_ID === CIMD_URL, `client_id ${CLIENT_ID}, expected the document URL`);
+        const posts = hubMeta.registration_endpoint ? find(trace, 'POST', hubMeta.registration_endpoint) : [];
+        check(posts.length === 0, 'the SDK registered although the hub takes metadata documents');
+        return `client_id=${CLIENT_ID} (no registration)`;
+    });
+} else if (DCR) {
     await steps.run('dcr-register', async () => {
         check(hubMeta.registration_endpoint, "the hub's metadata names no registration_endpoint");
         const r = find(trace, 'POST', hubMeta.registration_endpoint)[0];
