@@ -15,6 +15,7 @@ pub mod explain;
 pub mod explanation;
 pub mod fetch;
 mod fsutil;
+pub mod gateway;
 mod hub_objects;
 pub mod issuer;
 pub mod keys;

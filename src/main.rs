@@ -256,6 +256,27 @@ enum Command {
     /// Print the argon2id hash (PHC form) of the password read from standard
     /// input, for a static IdentityProvider's password Secret.
     HashPassword,
+    /// Put the hub's tokens in front of an unmodified MCP server: a reverse
+    /// proxy that checks tokens, answers 401/403 with the challenges MCP
+    /// clients follow, and forwards with the caller in X-Keyward-* headers.
+    Gateway {
+        /// The MCP server, e.g. http://127.0.0.1:3000 (paths are kept).
+        #[arg(long, env = "KEYWARD_UPSTREAM")]
+        upstream: String,
+        /// The Resource's protected-resource metadata at the hub
+        /// (status.protectedResourceMetadataURL).
+        #[arg(long, env = "KEYWARD_RESOURCE_METADATA")]
+        resource_metadata: String,
+        #[arg(long, default_value = "127.0.0.1:8090", env = "KEYWARD_LISTEN")]
+        listen: SocketAddr,
+        /// Tokio worker threads (default: one per core).
+        #[arg(long)]
+        workers: Option<usize>,
+        #[command(flatten)]
+        fetch: FetchArgs,
+        #[command(flatten)]
+        listener: ListenerArgs,
+    },
     /// The clients a `keyward serve` hub knows: its manifests' and those that
     /// registered themselves, with their origin. In a cluster: `kubectl get
     /// oauthclients -A`.
@@ -463,6 +484,35 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::HashPassword => hash_password(),
+        Command::Gateway { upstream, resource_metadata, listen, workers, fetch, listener } => {
+            let fetch = match fetch.policy() {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let opts = keyward::gateway::GatewayOptions {
+                listen,
+                upstream,
+                resource_metadata,
+                fetch,
+                listener: listener.limits(),
+                max_body: keyward::gateway::GatewayOptions::MAX_BODY,
+                refresh: Duration::from_secs(60),
+            };
+            runtime(workers)
+                .and_then(|rt| {
+                    rt.block_on(async {
+                        let gw = keyward::gateway::start(opts, keyward::server::system_clock()).await?;
+                        shutdown().await;
+                        tracing::info!("shutting down");
+                        gw.shutdown().await;
+                        Ok(())
+                    })
+                })
+                .map(|()| ExitCode::SUCCESS)
+        }
         Command::Clients { action: ClientsAction::List { manifests, state_dir, namespace } } => {
             keyward::clients_cli::list(
                 &keyward::clients_cli::ListOptions { manifests, state_dir, namespace },

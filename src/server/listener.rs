@@ -18,7 +18,7 @@
 //! | head | accept, or the first byte of a later request | `header_read` |
 //! | body | the head parsed | `body_read`, total (a drip of a byte a second gains nothing); the handler then gets an error and the client a 408 |
 //! | handler | the body read (or none sent) | none: handlers bound their own outbound calls |
-//! | idle | the response handed to hyper | `idle`; it also bounds writing the response to a client that stops reading |
+//! | idle | the response handed to hyper, and again at every write of it | `idle`; it also bounds writing the response to a client that stops reading, while a streamed response (SSE through `keyward gateway`) lives as long as it makes progress |
 //!
 //! The deadline is two atomics per connection, updated where hyper already
 //! calls us (a read, the service call, the response); the watchdog's timer is
@@ -326,6 +326,13 @@ impl Clock {
         self.enter(IDLE, self.now().saturating_add(self.idle_ms));
     }
 
+    /// Response bytes left: the client is reading, so the wait starts over.
+    fn on_written(&self) {
+        if self.phase.load(Relaxed) == IDLE {
+            self.deadline.store(self.now().saturating_add(self.idle_ms), Relaxed);
+        }
+    }
+
     fn instant(&self, ms: u64) -> tokio::time::Instant {
         tokio::time::Instant::from_std(self.origin) + Duration::from_millis(ms)
     }
@@ -407,7 +414,11 @@ impl AsyncRead for Watched {
 
 impl AsyncWrite for Watched {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let r = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.on_written();
+        }
+        r
     }
 
     fn poll_write_vectored(
@@ -415,7 +426,11 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.on_written();
+        }
+        r
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -12,6 +12,7 @@ mod explain_cli;
 mod federated_jwt;
 mod federation;
 mod fetch;
+mod gateway;
 mod introspection;
 mod issuer;
 mod jwt_bearer;

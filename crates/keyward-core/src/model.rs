@@ -497,6 +497,9 @@ pub struct ScopeDef {
     pub roles: Vec<String>,
     /// `mcpServer` resources: scopes requested when connecting.
     pub connection_scopes: Vec<String>,
+    /// `mcpServer` resources: the tools whose calls need this scope (what
+    /// `keyward gateway` enforces).
+    pub tools: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -41,6 +41,22 @@ pub struct Document<'a> {
     /// string ends up in logs, and MCP forbids it.
     pub bearer_methods_supported: [&'a str; 1],
     pub resource_name: &'a str,
+    /// Keyward's own member (RFC 9728 §2 admits more): which scopes each MCP
+    /// tool's calls need, for `keyward gateway`.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub keyward_tool_scopes: std::collections::BTreeMap<&'a str, Vec<&'a str>>,
+}
+
+/// Each tool declared on the Resource's scopes, with the scopes any one of
+/// which its calls need.
+pub fn tool_scopes(r: &CompiledResource) -> std::collections::BTreeMap<&str, Vec<&str>> {
+    let mut m: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for s in &r.catalog {
+        for t in &s.tools {
+            m.entry(t.as_str()).or_default().push(s.name.as_str());
+        }
+    }
+    m
 }
 
 pub fn document<'a>(settings: &'a HubSettings, r: &'a CompiledResource) -> Document<'a> {
@@ -50,6 +66,7 @@ pub fn document<'a>(settings: &'a HubSettings, r: &'a CompiledResource) -> Docum
         scopes_supported: r.catalog.iter().map(|s| s.name.as_str()).collect(),
         bearer_methods_supported: ["header"],
         resource_name: &r.display_name,
+        keyward_tool_scopes: tool_scopes(r),
     }
 }
 

@@ -103,6 +103,20 @@ fn catalog(c: &mut Check, kind: ResourceKind, scopes: &[ScopeSpec]) -> Vec<Scope
             c.unique(&roles_field, &s.roles);
         }
 
+        let tools_field = format!("{field}.tools");
+        if kind != ResourceKind::McpServer && !s.tools.is_empty() {
+            c.invalid(tools_field, "tools can only be set on scopes of a Resource of type mcpServer");
+        } else {
+            c.max_items(&tools_field, s.tools.len(), limits::TOOLS);
+            for (j, tool) in s.tools.iter().enumerate() {
+                let f = format!("{tools_field}[{j}]");
+                if c.length(&f, tool, 1, limits::TOOL) && !tool.bytes().all(|b| b.is_ascii_graphic()) {
+                    c.invalid(f, "is not a tool name: use printable ASCII without spaces".to_owned());
+                }
+            }
+            c.unique(&tools_field, &s.tools);
+        }
+
         let conn_field = format!("{field}.connectionScopes");
         if kind != ResourceKind::McpServer && !s.connection_scopes.is_empty() {
             c.invalid(conn_field, "connectionScopes can only be set on scopes of a Resource of type mcpServer");
@@ -128,6 +142,7 @@ fn catalog(c: &mut Check, kind: ResourceKind, scopes: &[ScopeSpec]) -> Vec<Scope
             description: s.description.clone(),
             roles: s.roles.clone(),
             connection_scopes: s.connection_scopes.clone(),
+            tools: s.tools.clone(),
         })
         .collect()
 }

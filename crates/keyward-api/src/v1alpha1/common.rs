@@ -29,6 +29,8 @@ pub mod limits {
     pub const ROLE: usize = 253;
     pub const ROLES: usize = 64;
     pub const CONNECTION_SCOPES: usize = 16;
+    pub const TOOLS: usize = 64;
+    pub const TOOL: usize = 128;
     pub const CLIENT_RESOURCES: usize = 64;
     /// Keys in an OAuthClient's `jwks`.
     pub const CLIENT_KEYS: usize = 8;

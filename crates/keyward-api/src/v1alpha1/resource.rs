@@ -43,6 +43,10 @@ use super::common::{ObjectRef, limits, patterns};
     .message("connectionScopes can only be set on scopes of a Resource of type mcpServer")
     .field_path(".scopes")
     .reason(Reason::FieldValueForbidden))]
+#[x_kube(validation = Rule::new("self.type == 'mcpServer' || !has(self.scopes) || self.scopes.all(s, !has(s.tools) || size(s.tools) == 0)")
+    .message("tools can only be set on scopes of a Resource of type mcpServer")
+    .field_path(".scopes")
+    .reason(Reason::FieldValueForbidden))]
 // Whether each connection scope exists in the catalog is left to the
 // conversion: as a CEL rule it is cubic in the list sizes and its estimated
 // cost exceeds what the API server accepts for a rule.
@@ -171,6 +175,15 @@ pub struct ScopeSpec {
     #[schemars(length(max = limits::CONNECTION_SCOPES), inner(length(min = 1, max = limits::SCOPE), regex(pattern = patterns::SCOPE_TOKEN)))]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub connection_scopes: Vec<String>,
+    /// Only for type `mcpServer`: the MCP tools whose calls need this scope.
+    /// `keyward gateway` answers a `tools/call` of one of them without this
+    /// scope with 403 `insufficient_scope` naming it, so the client steps up.
+    /// A tool listed under several scopes needs any one of them. Each 1 to
+    /// 128 printable ASCII characters; no duplicates; at most 64.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::TOOLS), inner(length(min = 1, max = limits::TOOL)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub tools: Vec<String>,
 }
 
 /// Token introspection settings.

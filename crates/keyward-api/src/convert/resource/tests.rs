@@ -253,3 +253,22 @@ fn every_resource_problem_is_reported_in_one_pass() {
     let fields: Vec<_> = p.iter().map(|p| p.field.as_str()).collect();
     assert_eq!(fields, ["spec.identifier", "spec.scopes[0].name", "spec.scopes[0].roles", "spec.accessTokenLifetime"]);
 }
+
+#[test]
+fn tools_name_what_a_scope_guards_on_an_mcp_server_only() {
+    let r = mcp(|s| {
+        s.scopes = vec![ScopeSpec { tools: vec!["search_docs".into(), "read_page".into()], ..scope("docs:read") }]
+    })
+    .unwrap();
+    assert_eq!(r.scopes[0].tools, ["search_docs", "read_page"]);
+    assert_invalid(
+        api(|s| s.scopes = vec![ScopeSpec { tools: vec!["x".into()], ..scope("a") }]),
+        "spec.scopes[0].tools",
+        "tools can only be set on scopes of a Resource of type mcpServer",
+    );
+    let bad =
+        mcp(|s| s.scopes = vec![ScopeSpec { tools: vec!["two words".into(), "a".into(), "a".into()], ..scope("a") }]);
+    let fields: Vec<String> = problems(bad).into_iter().map(|p| p.field).collect();
+    assert!(fields.contains(&"spec.scopes[0].tools[0]".to_owned()), "{fields:?}");
+    assert!(fields.iter().any(|f| f.starts_with("spec.scopes[0].tools")), "{fields:?}");
+}
