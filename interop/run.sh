@@ -22,7 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 KEYWARD_BIN=${KEYWARD_BIN:-$HOME/.cache/keyward/target/debug/keyward}
 VENV=${INTEROP_VENV:-$HOME/.cache/keyward/interop-venv}
-CLIENTS=${INTEROP_CLIENTS:-"ts-user ts-dcr ts-cimd ts-machine ts2-user ts2-dcr ts2-cimd ts2-machine py-user py-dcr py-cimd py-machine"}
+CLIENTS=${INTEROP_CLIENTS:-"ts-user ts-dcr ts-cimd ts-machine ts-gateway ts2-user ts2-dcr ts2-cimd ts2-machine py-user py-dcr py-cimd py-machine"}
 LIFETIME=5m
 export INTEROP_REAL_EXPIRY=0
 for arg in "$@"; do
@@ -69,6 +69,11 @@ while [ "$MCP_PORT" = "$HUB_PORT" ]; do MCP_PORT=$(free_port); done
 DOCS_PORT=$(free_port)
 while [ "$DOCS_PORT" = "$HUB_PORT" ] || [ "$DOCS_PORT" = "$MCP_PORT" ]; do DOCS_PORT=$(free_port); done
 export DOCS_PORT
+# keyward gateway, and the unprotected MCP server behind it.
+GATEWAY_PORT=$(free_port)
+UPSTREAM_PORT=$(free_port)
+while [ "$UPSTREAM_PORT" = "$GATEWAY_PORT" ]; do UPSTREAM_PORT=$(free_port); done
+export GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT/mcp" UPSTREAM_URL="http://127.0.0.1:$UPSTREAM_PORT/mcp"
 export HUB_ISSUER="http://127.0.0.1:$HUB_PORT"
 export MCP_URL="http://127.0.0.1:$MCP_PORT/mcp"
 export MCP_PORT
@@ -95,7 +100,7 @@ awk 'function flush() { if (doc ~ /\nkind: (IdentityProvider|Secret)\n/) printf 
      BEGIN { doc = "\n" } /^---/ { flush(); next } { doc = doc $0 "\n" } END { flush() }' \
   "$repo/examples/people.yaml" > "$work/manifests/people.yaml"
 grep -q 'kind: IdentityProvider' "$work/manifests/people.yaml" || die "no IdentityProvider found in examples/people.yaml"
-sed -e "s|@MCP_URL@|$MCP_URL|" -e "s|@ACCESS_TOKEN_LIFETIME@|$LIFETIME|" \
+sed -e "s|@MCP_URL@|$MCP_URL|" -e "s|@GATEWAY_URL@|$GATEWAY_URL|" -e "s|@ACCESS_TOKEN_LIFETIME@|$LIFETIME|" \
     -e "s|@JWK_X@|$JWK_X|" -e "s|@JWK_Y@|$JWK_Y|" \
   "$here/manifests/interop.yaml" > "$work/manifests/interop.yaml"
 # The v2 clients' own public client (mcp-app-ts2), so alice consents to it afresh.
@@ -131,6 +136,16 @@ node "$here/mcp-ts/server.mjs" > "$work/mcp-server.log" 2>&1 &
 pids+=($!)
 node "$here/mcp-ts/documents.mjs" > "$work/documents.log" 2>&1 &
 pids+=($!)
+MCP_PORT=$UPSTREAM_PORT MCP_BEHIND_GATEWAY=1 node "$here/mcp-ts/server.mjs" > "$work/mcp-upstream.log" 2>&1 &
+pids+=($!)
+"$KEYWARD_BIN" gateway --upstream "http://127.0.0.1:$UPSTREAM_PORT" --listen "127.0.0.1:$GATEWAY_PORT" \
+  --resource-metadata "$HUB_ISSUER/protected-resources/shop/interop-gateway-mcp" \
+  --fetch-allow 127.0.0.1 --fetch-allow-http > "$work/gateway.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -s "http://127.0.0.1:$GATEWAY_PORT/.well-known/oauth-protected-resource/mcp" 2>/dev/null | grep -q resource && break
+  sleep 0.2
+done
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$MCP_PORT/.well-known/oauth-protected-resource/mcp" >/dev/null 2>&1 && break
   kill -0 "${pids[1]}" 2>/dev/null || { cat "$work/mcp-server.log" >&2; die "server.mjs exited"; }
@@ -165,6 +180,7 @@ for c in $CLIENTS; do
     ts-dcr)     run_client ts-dcr env INTEROP_DCR=1 node "$here/mcp-ts/client-user.mjs" ;;
     ts-cimd)    run_client ts-cimd env INTEROP_CIMD=1 CIMD_URL="https://127.0.0.1:$DOCS_PORT/clients/ts.json" node "$here/mcp-ts/client-user.mjs" ;;
     ts-machine) run_client ts-machine node "$here/mcp-ts/client-machine.mjs" ;;
+    ts-gateway) run_client ts-gateway node "$here/mcp-ts/client-gateway.mjs" ;;
     ts2-user)    run_client ts2-user    node "$here/mcp-ts-v2/client-user.mjs" ;;
     ts2-dcr)     run_client ts2-dcr env INTEROP_DCR=1 node "$here/mcp-ts-v2/client-user.mjs" ;;
     ts2-cimd)    run_client ts2-cimd env INTEROP_CIMD=1 CIMD_URL="https://127.0.0.1:$DOCS_PORT/clients/ts2.json" node "$here/mcp-ts-v2/client-user.mjs" ;;

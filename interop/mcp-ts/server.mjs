@@ -11,6 +11,12 @@
 //   MCP_PORT     port to listen on, on 127.0.0.1 (required)
 //   MCP_SCOPE    the scope the tool needs (default docs:search)
 //
+//   MCP_BEHIND_GATEWAY=1  no OAuth at all: `keyward gateway` stands in front
+//                (interop/run.sh); the caller comes in X-Keyward-* headers,
+//                which only the gateway can reach this server with. GET
+//                /_interop/authorization-seen counts requests that arrived
+//                with an Authorization header (the gateway must send none).
+//
 // Test hook (loopback only, for the interop clients): POST /_interop/expire
 // makes every access token this server has accepted so far count as expired,
 // so a client can show that its SDK refreshes without waiting out the real
@@ -31,6 +37,7 @@ import * as z from 'zod';
 
 const HUB = process.env.HUB_ISSUER;
 const PORT = Number(process.env.MCP_PORT);
+const BEHIND_GATEWAY = process.env.MCP_BEHIND_GATEWAY === '1';
 const SCOPE = process.env.MCP_SCOPE ?? 'docs:search';
 if (!HUB || !PORT) {
     console.error('server.mjs: set HUB_ISSUER and MCP_PORT');
@@ -112,6 +119,20 @@ function buildServer() {
             };
         }
     );
+    // Behind the gateway, this tool needs docs:read (the Resource says so);
+    // the server itself checks nothing.
+    server.registerTool(
+        'read_page',
+        {
+            title: 'Read a docs page',
+            description: 'Read one page of the product documentation (an interop test tool).',
+            inputSchema: { page: z.string() }
+        },
+        async ({ page }, extra) => {
+            const a = extra.authInfo;
+            return { content: [{ type: 'text', text: `page ${page}: Refunds. [client_id=${a?.clientId} scope=${a?.scopes.join(' ')}]` }] };
+        }
+    );
     return server;
 }
 
@@ -128,26 +149,44 @@ app.use((req, res, next) => {
 
 // RFC 9728 metadata at /.well-known/oauth-protected-resource/mcp (the SDK's
 // router also re-serves the hub's RFC 8414 document at this origin).
-app.use(
-    mcpAuthMetadataRouter({
-        oauthMetadata: asMetadata,
-        resourceServerUrl: MCP_URL,
-        scopesSupported: [SCOPE],
-        resourceName: 'Keyward interop docs MCP server'
-    })
-);
+if (!BEHIND_GATEWAY) {
+    app.use(
+        mcpAuthMetadataRouter({
+            oauthMetadata: asMetadata,
+            resourceServerUrl: MCP_URL,
+            scopesSupported: [SCOPE],
+            resourceName: 'Keyward interop docs MCP server'
+        })
+    );
+}
+let authorizationSeen = 0;
+app.get('/_interop/authorization-seen', (req, res) => res.json({ count: authorizationSeen }));
 
 app.post('/_interop/expire', (req, res) => {
     for (const jti of seen) expired.add(jti);
     res.json({ expired: expired.size });
 });
 
-const bearer = requireBearerAuth({
-    verifier,
-    requiredScopes: [SCOPE],
-    resourceMetadataUrl: PRM_URL,
-    expectedResource: MCP_URL
-});
+// Behind the gateway: the caller as the gateway says, no token at all.
+const fromGateway = (req, res, next) => {
+    if (req.headers.authorization) authorizationSeen++;
+    const scope = String(req.headers['x-keyward-scope'] ?? '');
+    req.auth = {
+        token: '',
+        clientId: String(req.headers['x-keyward-client-id'] ?? ''),
+        scopes: scope.split(' ').filter(Boolean),
+        extra: { sub: req.headers['x-keyward-subject'] }
+    };
+    next();
+};
+const bearer = BEHIND_GATEWAY
+    ? fromGateway
+    : requireBearerAuth({
+          verifier,
+          requiredScopes: [SCOPE],
+          resourceMetadataUrl: PRM_URL,
+          expectedResource: MCP_URL
+      });
 
 // Stateless Streamable HTTP: a fresh server and transport per request.
 app.post('/mcp', bearer, async (req, res) => {

@@ -62,12 +62,15 @@ pub(crate) struct Protected {
     /// well-known path.
     pub document: String,
     pub tool_scopes: std::collections::BTreeMap<String, Vec<String>>,
+    pub scopes_supported: Vec<String>,
 }
 
 #[derive(serde::Deserialize)]
 struct Document {
     resource: String,
     authorization_servers: Vec<String>,
+    #[serde(default)]
+    scopes_supported: Vec<String>,
     #[serde(default)]
     keyward_tool_scopes: std::collections::BTreeMap<String, Vec<String>>,
 }
@@ -85,6 +88,7 @@ async fn learn(fetcher: &Fetcher, url: &str) -> anyhow::Result<Protected> {
         jwks_uri: discovery.jwks_uri.clone(),
         document: raw.to_string(),
         tool_scopes: doc.keyward_tool_scopes,
+        scopes_supported: doc.scopes_supported,
     })
 }
 
@@ -96,6 +100,7 @@ pub(crate) struct GatewayState {
     pub upstream_base: String,
     pub clock: Clock,
     pub max_body: usize,
+    pub verified: proxy::Verified,
 }
 
 pub struct Gateway {
@@ -132,6 +137,7 @@ pub async fn start(opts: GatewayOptions, clock: Clock) -> anyhow::Result<Gateway
         upstream_base,
         clock,
         max_body: opts.max_body,
+        verified: proxy::Verified::new(),
     });
     let refresh = {
         let state = Arc::clone(&state);
@@ -142,7 +148,16 @@ pub async fn start(opts: GatewayOptions, clock: Clock) -> anyhow::Result<Gateway
             loop {
                 tick.tick().await;
                 match learn(&state.fetcher, &state.metadata_url).await {
-                    Ok(p) => state.protected.store(Arc::new(p)),
+                    Ok(p) => {
+                        let changed = {
+                            let old = state.protected.load();
+                            old.issuer != p.issuer || old.resource != p.resource || old.jwks_uri != p.jwks_uri
+                        };
+                        state.protected.store(Arc::new(p));
+                        if changed {
+                            state.verified.clear();
+                        }
+                    }
                     // The last good metadata stays in force.
                     Err(e) => {
                         tracing::warn!(error = %format!("{e:#}"), "cannot refresh the protected-resource metadata")

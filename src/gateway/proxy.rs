@@ -74,7 +74,62 @@ const ALGORITHMS: [Algorithm; 9] = [
     Algorithm::PS512,
 ];
 
-async fn verify(st: &GatewayState, p: &Protected, token: &str) -> Result<Claims, Verdict> {
+/// A token's claims after its signature verified, by the token's digest:
+/// a client sends the same token on every request until it refreshes, so
+/// the signature is checked once per token, not per request. The claims are
+/// still checked against the clock every time, and the cache is dropped when
+/// the metadata (so possibly the issuer or the resource) changes.
+pub(crate) struct Verified {
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], Arc<Claims>>>,
+}
+
+/// Tokens remembered at most; when full, the map starts over.
+const VERIFIED_MAX: usize = 10_000;
+
+impl Verified {
+    pub(super) fn new() -> Verified {
+        Verified { map: std::sync::Mutex::new(std::collections::HashMap::new()) }
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<Arc<Claims>> {
+        self.map.lock().ok()?.get(key).cloned()
+    }
+
+    fn put(&self, key: [u8; 32], claims: Arc<Claims>) {
+        if let Ok(mut m) = self.map.lock() {
+            if m.len() >= VERIFIED_MAX {
+                m.clear();
+            }
+            m.insert(key, claims);
+        }
+    }
+
+    pub(super) fn clear(&self) {
+        if let Ok(mut m) = self.map.lock() {
+            m.clear();
+        }
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref());
+    out
+}
+
+async fn verify(st: &GatewayState, p: &Protected, token: &str) -> Result<Arc<Claims>, Verdict> {
+    let key = digest(token);
+    if let Some(claims) = st.verified.get(&key) {
+        rules::check_claims(&claims, &p.issuer, &p.resource, (st.clock)().0).map_err(Verdict::Invalid)?;
+        return Ok(claims);
+    }
+    let claims = Arc::new(verify_signature(st, p, token).await?);
+    rules::check_claims(&claims, &p.issuer, &p.resource, (st.clock)().0).map_err(Verdict::Invalid)?;
+    st.verified.put(key, Arc::clone(&claims));
+    Ok(claims)
+}
+
+async fn verify_signature(st: &GatewayState, p: &Protected, token: &str) -> Result<Claims, Verdict> {
     let bad = |i| Verdict::Invalid(i);
     let head = jsonwebtoken::decode_header(token).map_err(|_| bad(Invalid::Malformed))?;
     let typ = head.typ.as_deref().unwrap_or_default();
@@ -107,7 +162,6 @@ async fn verify(st: &GatewayState, p: &Protected, token: &str) -> Result<Claims,
             _ => bad(Invalid::Malformed),
         })?
         .claims;
-    rules::check_claims(&claims, &p.issuer, &p.resource, (st.clock)().0).map_err(bad)?;
     Ok(claims)
 }
 
@@ -133,7 +187,11 @@ async fn handle(State(st): State<Arc<GatewayState>>, req: Request) -> Response {
         );
     }
     let token = match rules::presented(&parts.headers, parts.uri.query()) {
-        Presented::None => return refuse(&st, StatusCode::UNAUTHORIZED, None, None),
+        Presented::None => {
+            let base = rules::base_scopes(&p.scopes_supported, &p.tool_scopes).join(" ");
+            let scope = Some(base.as_str()).filter(|s| !s.is_empty());
+            return refuse(&st, StatusCode::UNAUTHORIZED, None, scope);
+        }
         Presented::InQuery => {
             let why = ("invalid_request", "send the access token in the Authorization header, never in the URL");
             return refuse(&st, StatusCode::BAD_REQUEST, Some(why), None);

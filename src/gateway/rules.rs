@@ -148,6 +148,14 @@ pub fn missing<'a>(
     need
 }
 
+/// What a 401 asks for (RFC 6750 §3 `scope`): the scopes that guard no
+/// tool, the access every client needs first. Tools' scopes come later, by
+/// step-up, when a call needs one. Empty (no `scope` sent, and a client asks
+/// for all it may) when every scope guards a tool.
+pub fn base_scopes<'a>(supported: &'a [String], tool_scopes: &BTreeMap<String, Vec<String>>) -> Vec<&'a str> {
+    supported.iter().filter(|s| !tool_scopes.values().any(|v| v.contains(s))).map(String::as_str).collect()
+}
+
 /// `WWW-Authenticate` for a refusal (RFC 6750 §3, RFC 9728 §5.1). `scope`:
 /// what to ask for next. Values are the hub's and the Resource's, never the
 /// client's.
@@ -236,6 +244,19 @@ mod tests {
         assert_eq!(missing(&map, &held, &["read_page", "read_page"]), ["docs:read"]);
         let admin: BTreeSet<&str> = ["docs:admin"].into();
         assert!(missing(&map, &admin, &["read_page"]).is_empty());
+    }
+
+    #[test]
+    fn a_first_authorization_asks_for_the_scopes_no_tool_needs() {
+        let supported: Vec<String> = ["docs:connect", "docs:search", "docs:read"].map(String::from).to_vec();
+        let tools: BTreeMap<String, Vec<String>> = [
+            ("search_docs".to_owned(), vec!["docs:search".to_owned()]),
+            ("read_page".to_owned(), vec!["docs:read".to_owned()]),
+        ]
+        .into();
+        assert_eq!(base_scopes(&supported, &tools), ["docs:connect"]);
+        assert!(base_scopes(&supported[1..], &tools).is_empty());
+        assert_eq!(base_scopes(&supported, &BTreeMap::new()).len(), 3);
     }
 
     #[test]
