@@ -207,8 +207,10 @@ for helm in ("helm3", "helm4"):
         check(crds == {"oauthclients.keyward.dev", "resources.keyward.dev", "accesspolicies.keyward.dev",
                        "identityproviders.keyward.dev"},
               f"{where}: CRDs {sorted(crds)}")
-        deps = by_kind(docs, "Deployment")
-        if not check(len(deps) == 1, f"{where}: {len(deps)} Deployments"):
+        gateways = [d for d in by_kind(docs, "Deployment")
+                    if d["spec"]["template"]["spec"]["containers"][0]["args"][0] == "gateway"]
+        deps = [d for d in by_kind(docs, "Deployment") if d not in gateways]
+        if not check(len(deps) == 1, f"{where}: {len(deps)} hub Deployments"):
             continue
         pod = deps[0]["spec"]["template"]["spec"]
         c = pod["containers"][0]
@@ -283,7 +285,23 @@ for helm in ("helm3", "helm4"):
               f"{where}: a wildcard or dangerous verb in RBAC")
         for b in by_kind(docs, "RoleBinding") + by_kind(docs, "ClusterRoleBinding"):
             check(b["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": ns}], f"{where}: binding {b['metadata']['name']} subjects")
-        check(len(by_kind(docs, "Service")) == 1, f"{where}: Service")
+        check(len(by_kind(docs, "Service")) == 1 + len(gateways), f"{where}: Services")
+        # A gateway: its own pods (never selected by the hub's Service), no
+        # service-account token, the flags from its entry.
+        hub_selector = next(sv["spec"]["selector"] for sv in by_kind(docs, "Service")
+                            if sv["metadata"]["name"] == deps[0]["metadata"]["name"])
+        check(len(gateways) == (1 if v == "full" else 0), f"{where}: {len(gateways)} gateways")
+        for g in gateways:
+            gpod = g["spec"]["template"]
+            glabels = gpod["metadata"]["labels"]
+            check(any(glabels.get(k) != val for k, val in hub_selector.items()),
+                  f"{where}: the hub's Service would select the gateway's pods")
+            check(gpod["spec"].get("automountServiceAccountToken") is False, f"{where}: gateway mounts a token")
+            gargs = gpod["spec"]["containers"][0]["args"]
+            check("--upstream=http://docs-mcp.shop.svc:3000" in gargs and g["spec"]["replicas"] == 3,
+                  f"{where}: gateway args {gargs}")
+            check(any(sv["spec"]["selector"] == g["spec"]["selector"]["matchLabels"] for sv in by_kind(docs, "Service")),
+                  f"{where}: no Service for gateway {g['metadata']['name']}")
         pdbs = by_kind(docs, "PodDisruptionBudget")
         check(len(pdbs) == 1 and pdbs[0]["apiVersion"] == "policy/v1", f"{where}: PodDisruptionBudget policy/v1")
         if v == "full":
