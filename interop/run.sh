@@ -22,7 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 KEYWARD_BIN=${KEYWARD_BIN:-$HOME/.cache/keyward/target/debug/keyward}
 VENV=${INTEROP_VENV:-$HOME/.cache/keyward/interop-venv}
-CLIENTS=${INTEROP_CLIENTS:-"ts-user ts-dcr ts-cimd ts-machine ts-gateway ts2-user ts2-dcr ts2-cimd ts2-machine py-user py-dcr py-cimd py-machine"}
+CLIENTS=${INTEROP_CLIENTS:-"ts-user ts-dcr ts-cimd ts-machine ts-gateway ts2-user ts2-dcr ts2-cimd ts2-machine py-user py-dcr py-cimd py-machine py-gateway"}
 LIFETIME=5m
 export INTEROP_REAL_EXPIRY=0
 for arg in "$@"; do
@@ -189,6 +189,7 @@ for c in $CLIENTS; do
     py-dcr)     run_client py-dcr env INTEROP_DCR=1 "$VENV/bin/python" "$here/mcp-py/client_user.py" ;;
     py-cimd)    run_client py-cimd env INTEROP_CIMD=1 CIMD_URL="https://127.0.0.1:$DOCS_PORT/clients/py.json" "$VENV/bin/python" "$here/mcp-py/client_user.py" ;;
     py-machine) run_client py-machine "$VENV/bin/python" "$here/mcp-py/client_machine.py" ;;
+    py-gateway) run_client py-gateway "$VENV/bin/python" "$here/mcp-py/client_gateway.py" ;;
     *) die "unknown client $c" ;;
   esac
 done
