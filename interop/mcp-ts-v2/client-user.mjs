@@ -32,7 +32,9 @@ import {
     UserAgent,
     verifyAccessToken,
     expireAccessToken,
-    REAL_EXPIRY
+    REAL_EXPIRY,
+    checkRegistration,
+    checkMetadataClientId
 } from '../mcp-ts/lib.mjs';
 
 const HUB = env('HUB_ISSUER');
@@ -185,25 +187,9 @@ await steps.run('discovery-as-metadata', async () => {
 });
 
 if (CIMD_URL) {
-    await steps.run('cimd-client-id', async () => {
-        check(hubMeta.client_id_metadata_document_supported === true, 'the hub does not advertise client_id_metadata_document_supported');
-        check(CLIENT_ID === CIMD_URL, `client_id ${CLIENT_ID}, expected the document URL`);
-        const posts = hubMeta.registration_endpoint ? find(trace, 'POST', hubMeta.registration_endpoint) : [];
-        check(posts.length === 0, 'the SDK registered although the hub takes metadata documents');
-        return `client_id=${CLIENT_ID} (no registration)`;
-    });
+    await steps.run('cimd-client-id', async () => checkMetadataClientId(trace, hubMeta, CLIENT_ID, CIMD_URL));
 } else if (DCR) {
-    await steps.run('dcr-register', async () => {
-        check(hubMeta.registration_endpoint, "the hub's metadata names no registration_endpoint");
-        const r = find(trace, 'POST', hubMeta.registration_endpoint)[0];
-        check(r?.status === 201, `POST ${hubMeta.registration_endpoint}: ${r?.status ?? 'not sent'} ${r?.response_body ?? ''}`);
-        const sent = JSON.parse(r.request_body);
-        const answer = JSON.parse(r.response_body);
-        check(JSON.stringify(sent.redirect_uris) === JSON.stringify([REDIRECT]), `redirect_uris sent ${sent.redirect_uris}`);
-        check(answer.token_endpoint_auth_method === 'none', `registered as ${answer.token_endpoint_auth_method}`);
-        check(answer.client_id === CLIENT_ID && CLIENT_ID.startsWith('dcr-'), `client_id ${answer.client_id}`);
-        return `201 client_id=${CLIENT_ID} token_endpoint_auth_method=none`;
-    });
+    await steps.run('dcr-register', async () => checkRegistration(trace, hubMeta, REDIRECT, CLIENT_ID));
 }
 
 await steps.run('authorize-request', async () => {

@@ -264,3 +264,25 @@ export async function expireAccessToken(mcpUrl, accessToken, real = false) {
     check(res.ok, `test hook answered ${res.status}`);
     return 'server test hook';
 }
+
+/** The `dcr-register` step: the SDK registered at the hub and got a public client. */
+export function checkRegistration(trace, hubMeta, redirect, clientId) {
+    check(hubMeta.registration_endpoint, "the hub's metadata names no registration_endpoint");
+    const r = find(trace, 'POST', hubMeta.registration_endpoint)[0];
+    check(r?.status === 201, `POST ${hubMeta.registration_endpoint}: ${r?.status ?? 'not sent'} ${r?.response_body ?? ''}`);
+    const sent = JSON.parse(r.request_body);
+    const answer = JSON.parse(r.response_body);
+    check(JSON.stringify(sent.redirect_uris) === JSON.stringify([redirect]), `redirect_uris sent ${sent.redirect_uris}`);
+    check(answer.token_endpoint_auth_method === 'none', `registered as ${answer.token_endpoint_auth_method}`);
+    check(answer.client_id === clientId && clientId.startsWith('dcr-'), `client_id ${answer.client_id}`);
+    return `201 client_id=${clientId} token_endpoint_auth_method=none`;
+}
+
+/** The `cimd-client-id` step: the SDK used its metadata document's URL and did not register. */
+export function checkMetadataClientId(trace, hubMeta, clientId, url) {
+    check(hubMeta.client_id_metadata_document_supported === true, 'the hub does not advertise client_id_metadata_document_supported');
+    check(clientId === url, `client_id ${clientId}, expected the document URL`);
+    const posts = hubMeta.registration_endpoint ? find(trace, 'POST', hubMeta.registration_endpoint) : [];
+    check(posts.length === 0, 'the SDK registered although the hub takes metadata documents');
+    return `client_id=${clientId} (no registration)`;
+}

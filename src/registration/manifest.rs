@@ -25,12 +25,33 @@ pub fn dynamic_client(
     information: &serde_json::Map<String, serde_json::Value>,
     token_digest: &str,
 ) -> OAuthClient {
-    let name = format!("{NAME_PREFIX}{suffix}");
-    let mut annotations = BTreeMap::new();
-    annotations.insert(ANNOTATION_TOKEN.to_owned(), token_digest.to_owned());
-    annotations.insert(ANNOTATION_INFORMATION.to_owned(), serde_json::Value::Object(information.clone()).to_string());
+    let mut client = self_made(&format!("{NAME_PREFIX}{suffix}"), namespace, ORIGIN_DCR, reg);
+    client.metadata.annotations = Some(BTreeMap::from([
+        (ANNOTATION_TOKEN.to_owned(), token_digest.to_owned()),
+        (ANNOTATION_INFORMATION.to_owned(), serde_json::Value::Object(information.clone()).to_string()),
+    ]));
+    client
+}
+
+/// The OAuthClient of the metadata document at `url`: named after the URL's
+/// digest, so every replica and every fetch of one document name one object.
+pub fn metadata_client(url: &str, namespace: &str, reg: &Registration) -> OAuthClient {
+    use aws_lc_rs::digest::{SHA256, digest};
+    let hash: String = digest(&SHA256, url.as_bytes()).as_ref()[..10].iter().map(|b| format!("{b:02x}")).collect();
+    let mut client = self_made(&format!("cimd-{hash}"), namespace, ORIGIN_CIMD, reg);
+    client.spec.client_id = Some(url.to_owned());
+    if reg.jwks_uri.is_some() {
+        client.spec.token_endpoint_auth_method = Some(TokenEndpointAuthMethod::PrivateKeyJwt);
+        client.spec.jwks_uri = reg.jwks_uri.clone();
+    }
+    client
+}
+
+/// What both kinds share: a public authorization-code client with the
+/// registration's name, logo and redirect URIs, labelled with its origin.
+fn self_made(name: &str, namespace: &str, origin: &str, reg: &Registration) -> OAuthClient {
     let mut client = OAuthClient::new(
-        &name,
+        name,
         OAuthClientSpec {
             display_name: reg.display_name().to_owned(),
             logo_uri: reg.logo_uri.clone(),
@@ -46,45 +67,9 @@ pub fn dynamic_client(
         },
     );
     client.metadata = ObjectMeta {
-        name: Some(name),
+        name: Some(name.to_owned()),
         namespace: Some(namespace.to_owned()),
-        labels: Some(BTreeMap::from([(ORIGIN_LABEL.to_owned(), ORIGIN_DCR.to_owned())])),
-        annotations: Some(annotations),
-        ..ObjectMeta::default()
-    };
-    client
-}
-
-/// The OAuthClient of the metadata document at `url`: named after the URL's
-/// digest, so every replica and every fetch of one document name one object.
-pub fn metadata_client(url: &str, namespace: &str, reg: &Registration) -> OAuthClient {
-    use aws_lc_rs::digest::{SHA256, digest};
-    let hash: String = digest(&SHA256, url.as_bytes()).as_ref()[..10].iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("cimd-{hash}");
-    let auth =
-        if reg.jwks_uri.is_some() { TokenEndpointAuthMethod::PrivateKeyJwt } else { TokenEndpointAuthMethod::None };
-    let mut client = OAuthClient::new(
-        &name,
-        OAuthClientSpec {
-            display_name: reg.display_name().to_owned(),
-            logo_uri: reg.logo_uri.clone(),
-            client_id: Some(url.to_owned()),
-            token_endpoint_auth_method: Some(auth),
-            jwks_uri: reg.jwks_uri.clone(),
-            grant_types: Some(GrantTypesSpec {
-                authorization_code: Some(AuthorizationCodeSpec {
-                    redirect_uris: reg.redirect_uris.clone(),
-                    ..AuthorizationCodeSpec::default()
-                }),
-                ..GrantTypesSpec::default()
-            }),
-            ..OAuthClientSpec::default()
-        },
-    );
-    client.metadata = ObjectMeta {
-        name: Some(name),
-        namespace: Some(namespace.to_owned()),
-        labels: Some(BTreeMap::from([(ORIGIN_LABEL.to_owned(), ORIGIN_CIMD.to_owned())])),
+        labels: Some(BTreeMap::from([(ORIGIN_LABEL.to_owned(), origin.to_owned())])),
         ..ObjectMeta::default()
     };
     client

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 
-use crate::people::{Browser, challenge, hidden, origin, query_of};
+use crate::people::{Browser, challenge};
 use crate::support::{TestHub, hub, url_encode};
 
 const VERIFIER: &str = "metadata-document-verifier-0123456789-abcdefghij";
@@ -192,31 +192,11 @@ async fn a_person_signs_in_to_a_client_known_by_its_metadata_document() {
     let mut b = Browser::new(&h);
     let start = b.get(&authorize_path(&client_id, REDIRECT)).await;
     assert_eq!(start.status, 303, "{}", start.text);
-    let page = b.get(start.header("location").unwrap()).await;
-    let (flow, csrf) = (hidden(&page.text, "flow"), hidden(&page.text, "csrf"));
-    let consent = b
-        .post(
-            "/login",
-            &[("flow", &flow), ("csrf", &csrf), ("username", "alice"), ("password", "alice-demo-password")],
-            Some(&origin(&b)),
-        )
-        .await;
+    let consent = b.log_in(start.header("location").unwrap(), "alice", "alice-demo-password").await;
     assert_eq!(consent.status, 200, "{}", consent.text);
     let host = server.base.trim_start_matches("https://");
     assert!(consent.text.contains(&format!("identified by <strong>{host}</strong>")), "{}", consent.text);
-    let done = b
-        .post(
-            "/consent",
-            &[
-                ("flow", &hidden(&consent.text, "flow")),
-                ("csrf", &hidden(&consent.text, "csrf")),
-                ("decision", "allow"),
-            ],
-            Some(&origin(&b)),
-        )
-        .await;
-    assert_eq!(done.status, 303, "{}", done.text);
-    let back = query_of(done.header("location").unwrap());
+    let back = b.allow(&consent).await;
     let tokens = h
         .post(
             "/token",

@@ -71,6 +71,26 @@ impl Browser {
         self.keep(r).await
     }
 
+    /// Signs `user` in on the login page at `login` (where a 303 from
+    /// `/authorize` sent the browser) and returns the page that follows.
+    pub(crate) async fn log_in(&mut self, login: &str, user: &str, password: &str) -> Reply {
+        let page = self.get(login).await;
+        let (flow, csrf) = (hidden(&page.text, "flow"), hidden(&page.text, "csrf"));
+        let o = origin(self);
+        self.post("/login", &[("flow", &flow), ("csrf", &csrf), ("username", user), ("password", password)], Some(&o))
+            .await
+    }
+
+    /// Presses Allow on `consent`; returns the query of the redirect back
+    /// to the client.
+    pub(crate) async fn allow(&mut self, consent: &Reply) -> BTreeMap<String, String> {
+        let (flow, csrf) = (hidden(&consent.text, "flow"), hidden(&consent.text, "csrf"));
+        let o = origin(self);
+        let done = self.post("/consent", &[("flow", &flow), ("csrf", &csrf), ("decision", "allow")], Some(&o)).await;
+        assert_eq!(done.status, 303, "{}", done.text);
+        query_of(done.header("location").unwrap())
+    }
+
     pub(crate) async fn post(&mut self, path: &str, pairs: &[(&str, &str)], origin: Option<&str>) -> Reply {
         let mut req = self
             .http

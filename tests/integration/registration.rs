@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::people::{Browser, challenge, hidden, origin, query_of};
+use crate::people::{Browser, challenge, query_of};
 use crate::support::{Reply, TestHub, hub, url_encode};
 
 const VERIFIER: &str = "registered-client-verifier-0123456789-abcdefghijkl";
@@ -104,32 +104,12 @@ async fn an_mcp_client_registers_itself_signs_a_user_in_and_gets_a_token_for_the
     let mut b = Browser::new(&h);
     let start = b.get(&authorize_path(&client_id, DOCS, "docs:search")).await;
     assert_eq!(start.status, 303, "{}", start.text);
-    let page = b.get(start.header("location").unwrap()).await;
-    let (flow, csrf) = (hidden(&page.text, "flow"), hidden(&page.text, "csrf"));
-    let consent = b
-        .post(
-            "/login",
-            &[("flow", &flow), ("csrf", &csrf), ("username", "alice"), ("password", "alice-demo-password")],
-            Some(&origin(&b)),
-        )
-        .await;
+    let consent = b.log_in(start.header("location").unwrap(), "alice", "alice-demo-password").await;
     assert_eq!(consent.status, 200, "{}", consent.text);
     assert!(consent.text.contains("Allow Docs agent?"), "{}", consent.text);
     assert!(consent.text.contains("registered itself"), "{}", consent.text);
     assert!(consent.text.contains("<strong>127.0.0.1:5555</strong>"), "{}", consent.text);
-    let done = b
-        .post(
-            "/consent",
-            &[
-                ("flow", &hidden(&consent.text, "flow")),
-                ("csrf", &hidden(&consent.text, "csrf")),
-                ("decision", "allow"),
-            ],
-            Some(&origin(&b)),
-        )
-        .await;
-    assert_eq!(done.status, 303, "{}", done.text);
-    let back = query_of(done.header("location").unwrap());
+    let back = b.allow(&consent).await;
     let tokens = h
         .post(
             "/token",
