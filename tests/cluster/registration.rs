@@ -1,14 +1,25 @@
-//! Dynamic Client Registration with `keyward run` on kube-apiserver 1.20: a
-//! client that registers itself at one replica becomes an OAuthClient in the
-//! hub's namespace, labelled with its origin, Ready, and known to every
-//! replica; its registrant deletes it at another replica and it is gone
-//! everywhere.
+//! Clients that come by themselves, with `keyward run` on kube-apiserver
+//! 1.20: a client that registers itself at one replica becomes an
+//! OAuthClient in the hub's namespace, labelled with its origin, Ready, and
+//! known to every replica; its registrant deletes it at another replica and
+//! it is gone everywhere. A metadata document's client is kept the same
+//! way, and a changed document replaces the object at whichever replica
+//! fetches it next.
+
+use std::time::Duration;
 
 use keyward_api::v1alpha1::OAuthClient;
 use kube::Api;
 use kube::api::ListParams;
+use serde_json::json;
 
 use crate::support::*;
+
+// Shared with the integration tests, which also count fetches.
+#[allow(dead_code)]
+#[path = "../shared/document_server.rs"]
+mod document_server;
+use document_server::{Answer, DocumentServer};
 
 const VAR: &str = "KEYWARD_TEST_KUBECONFIG";
 const REDIRECT: &str = "http://127.0.0.1:4444/callback";
@@ -80,4 +91,87 @@ async fn a_registered_client_is_an_oauthclient_every_replica_serves_until_its_re
     .await;
     let read = http.get(format!("{}/register/{client_id}", first.base)).bearer_auth(&token).send().await.unwrap();
     assert_eq!(read.status(), 401);
+}
+
+fn authorize_with(base: &str, client_id: &str, redirect: &str) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    format!(
+        "{base}/authorize?response_type=code&client_id={}&redirect_uri={}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&resource=https%3A%2F%2Fmcp.example.internal%2Fdocs%2Fmcp&scope=docs%3Asearch&state=k",
+        enc(client_id),
+        enc(redirect)
+    )
+}
+
+#[cfg_attr(not(keyward_fullenv), ignore = "needs KEYWARD_TEST_KUBECONFIG (kube-fullenv)")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metadata_documents_client_is_kept_as_an_oauthclient_and_follows_its_document() {
+    let Some((client, ns, hub)) = setup_namespaces(VAR, "cimd").await else { return };
+    let manifests = [include_str!("../../examples/resources.yaml"), include_str!("../../examples/people.yaml")]
+        .join("\n---\n")
+        .replace("namespace: shop", &format!("namespace: {ns}"));
+    apply_yaml(&client, &manifests).await;
+    let server = DocumentServer::start().await;
+    let path = "/clients/agent.json";
+    let url = server.url(path);
+    let answer = |redirect: &str| {
+        let mut a = Answer::json(&server.document(redirect, path, json!({})));
+        a.headers.push(("cache-control".into(), "max-age=1".into()));
+        a
+    };
+    server.set(path, answer(REDIRECT));
+    let options = || {
+        let mut o = ReplicaOptions::new(&hub, &[&ns, &hub]);
+        if let Some(d) = o.registration.documents.as_mut() {
+            d.fetch.allow = vec!["127.0.0.1".parse().unwrap()];
+            d.fetch.min_ttl = Duration::from_secs(1);
+            d.fetch.min_refresh_interval = Duration::ZERO;
+            d.ca_pem = Some(server.ca_pem.clone());
+        }
+        o
+    };
+    let first = start_replica(&client, options()).await;
+    let second = start_replica(&client, options()).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    // Known at the first replica: fetched, kept, served.
+    let r = http.get(authorize_with(&first.base, &url, REDIRECT)).send().await.unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let clients: Api<OAuthClient> = Api::namespaced(client.clone(), &hub);
+    let listed = clients.list(&ListParams::default().labels("keyward.dev/origin=cimd")).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let kept = &listed.items[0];
+    assert_eq!(kept.spec.client_id.as_deref(), Some(url.as_str()), "the API server took the URL as client id");
+    let name = kept.metadata.name.clone().unwrap();
+    eventually(30, "the metadata document's client Ready", || async {
+        let c = clients.get_opt(&name).await.ok()??;
+        c.status?.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True").then_some(())
+    })
+    .await;
+
+    // The document moves its redirect URI; once the cache expired, the other
+    // replica fetches it and replaces the object the first one created.
+    let moved = "http://127.0.0.1:4545/other";
+    server.set(path, answer(moved));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = http.get(authorize_with(&second.base, &url, moved)).send().await.unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let updated = clients.get(&name).await.unwrap();
+    let uris = updated.spec.grant_types.unwrap().authorization_code.unwrap().redirect_uris;
+    assert_eq!(uris, vec![moved.to_owned()]);
+    eventually(30, "the first replica follows", || async {
+        let r = http.get(authorize_with(&first.base, &url, moved)).send().await.ok()?;
+        (r.status() == 303).then_some(())
+    })
+    .await;
+    assert_eq!(clients.list(&ListParams::default().labels("keyward.dev/origin=cimd")).await.unwrap().items.len(), 1);
 }

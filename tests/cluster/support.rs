@@ -140,6 +140,7 @@ pub struct ReplicaOptions {
     pub lease_seconds: u64,
     pub clock: Arc<AtomicU64>,
     pub store_gc_interval: Duration,
+    pub registration: keyward::registration::Limits,
 }
 
 impl ReplicaOptions {
@@ -151,6 +152,7 @@ impl ReplicaOptions {
             lease_seconds: 4,
             clock: Arc::new(AtomicU64::new(START)),
             store_gc_interval: Duration::from_secs(30),
+            registration: keyward::registration::Limits::default(),
         }
     }
 }
@@ -182,7 +184,7 @@ pub async fn start_replica(client: impl Into<Clients>, o: ReplicaOptions) -> Rep
         listener: Default::default(),
         audit: keyward::audit::Sink::Off,
         templates: None,
-        registration: Some(keyward::registration::Limits::default()),
+        registration: Some(o.registration),
     };
     let c = Arc::clone(&clock);
     let running =

@@ -4,13 +4,13 @@
 //! document, and every way a document can be wrong, each with the page a
 //! person sees and no redirect.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::rustls;
+use serde_json::json;
+
+#[path = "../shared/document_server.rs"]
+mod document_server;
+use document_server::{Answer, DocumentServer};
 
 use crate::people::{Browser, challenge};
 use crate::support::{TestHub, hub, url_encode};
@@ -18,127 +18,6 @@ use crate::support::{TestHub, hub, url_encode};
 const VERIFIER: &str = "metadata-document-verifier-0123456789-abcdefghij";
 const REDIRECT: &str = "http://127.0.0.1:5555/callback";
 const DOCS: &str = "https://mcp.example.internal/docs/mcp";
-
-/// What the document server answers on a path.
-#[derive(Clone)]
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    delay: Duration,
-}
-
-impl Answer {
-    fn json(v: &Value) -> Answer {
-        Answer {
-            status: 200,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: v.to_string().into_bytes(),
-            delay: Duration::ZERO,
-        }
-    }
-}
-
-/// An HTTPS server on 127.0.0.1 with its own CA; answers are set per path.
-struct DocumentServer {
-    base: String,
-    ca_pem: String,
-    answers: Arc<Mutex<HashMap<String, Answer>>>,
-    hits: Arc<Mutex<HashMap<String, usize>>>,
-}
-
-impl DocumentServer {
-    async fn start() -> DocumentServer {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "keyward test CA");
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let key = rcgen::KeyPair::generate().unwrap();
-        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-        let cert = params.signed_by(&key, &issuer).unwrap();
-
-        let config = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-            )
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let answers: Arc<Mutex<HashMap<String, Answer>>> = Arc::default();
-        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-        let (a, h) = (Arc::clone(&answers), Arc::clone(&hits));
-        tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
-                let (acceptor, answers, hits) = (acceptor.clone(), Arc::clone(&a), Arc::clone(&h));
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 1024];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tls.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&buf).to_string();
-                    let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
-                    *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-                    let answer = answers.lock().unwrap().get(&path).cloned().unwrap_or(Answer {
-                        status: 404,
-                        headers: vec![],
-                        body: vec![],
-                        delay: Duration::ZERO,
-                    });
-                    tokio::time::sleep(answer.delay).await;
-                    let mut out = format!(
-                        "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
-                        answer.status,
-                        answer.body.len()
-                    );
-                    for (k, v) in &answer.headers {
-                        out.push_str(&format!("{k}: {v}\r\n"));
-                    }
-                    out.push_str("\r\n");
-                    let _ = tls.write_all(out.as_bytes()).await;
-                    let _ = tls.write_all(&answer.body).await;
-                    let _ = tls.shutdown().await;
-                });
-            }
-        });
-        DocumentServer { base, ca_pem: ca.pem(), answers, hits }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn set(&self, path: &str, answer: Answer) {
-        self.answers.lock().unwrap().insert(path.to_owned(), answer);
-    }
-
-    fn hits(&self, path: &str) -> usize {
-        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
-    }
-
-    /// A valid document for `path`, with `extra` members over the defaults.
-    fn document(&self, path: &str, extra: Value) -> Value {
-        let mut d = json!({
-            "client_id": self.url(path),
-            "client_name": "Doc agent",
-            "redirect_uris": [REDIRECT],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "token_endpoint_auth_method": "none"
-        });
-        d.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        d
-    }
-}
 
 fn limits(server: &DocumentServer) -> keyward::registration::Limits {
     let mut policy = keyward::registration::DocumentPolicy::default();
@@ -184,7 +63,7 @@ async fn a_person_signs_in_to_a_client_known_by_its_metadata_document() {
     let server = DocumentServer::start().await;
     let path = "/oauth/agent.json";
     let client_id = server.url(path);
-    server.set(path, Answer::json(&server.document(path, json!({}))));
+    server.set(path, Answer::json(&server.document(REDIRECT, path, json!({}))));
     let h = document_hub(&server).await;
     let meta = h.get("/.well-known/oauth-authorization-server").await;
     assert_eq!(meta.body["client_id_metadata_document_supported"], true);
@@ -226,38 +105,50 @@ async fn every_bad_metadata_document_gets_a_page_and_no_redirect() {
     let server = DocumentServer::start().await;
     let h = document_hub(&server).await;
     let huge = server.document(
+        REDIRECT,
         "/huge.json",
         json!({"client_name": "x".repeat(200), "software_id": "y".repeat(200), "padding": "z".repeat(6 * 1024)}),
     );
     let cases: Vec<(&str, Option<Answer>, &str)> = vec![
         (
             "/other.json",
-            Some(Answer::json(
-                &server.document("/other.json", json!({"client_id": "https://elsewhere.example/c.json"})),
-            )),
+            Some(Answer::json(&server.document(
+                REDIRECT,
+                "/other.json",
+                json!({"client_id": "https://elsewhere.example/c.json"}),
+            ))),
             "is not acceptable: client_id: must be exactly the URL the document was fetched from",
         ),
         (
             "/secret.json",
-            Some(Answer::json(&server.document("/secret.json", json!({"client_secret": "hunter2-hunter2"})))),
+            Some(Answer::json(&server.document(REDIRECT, "/secret.json", json!({"client_secret": "hunter2-hunter2"})))),
             "is not acceptable: client_secret: a published document must not hold a secret",
         ),
         (
             "/basic.json",
-            Some(Answer::json(
-                &server.document("/basic.json", json!({"token_endpoint_auth_method": "client_secret_basic"})),
-            )),
+            Some(Answer::json(&server.document(
+                REDIRECT,
+                "/basic.json",
+                json!({"token_endpoint_auth_method": "client_secret_basic"}),
+            ))),
             "is not acceptable: token_endpoint_auth_method: must be none or private_key_jwt",
         ),
         (
             "/script.json",
-            Some(Answer::json(&server.document("/script.json", json!({"redirect_uris": ["javascript:alert(1)"]})))),
+            Some(Answer::json(&server.document(
+                REDIRECT,
+                "/script.json",
+                json!({"redirect_uris": ["javascript:alert(1)"]}),
+            ))),
             "is not acceptable: redirect_uris[0]: uses a scheme the browser handles itself",
         ),
         ("/huge.json", Some(Answer::json(&huge)), "could not be fetched: it is larger than 5 KiB"),
         (
             "/slow.json",
-            Some(Answer { delay: Duration::from_secs(3), ..Answer::json(&server.document("/slow.json", json!({}))) }),
+            Some(Answer {
+                delay: Duration::from_secs(3),
+                ..Answer::json(&server.document(REDIRECT, "/slow.json", json!({})))
+            }),
             "could not be fetched: it did not arrive in time",
         ),
         (
@@ -319,7 +210,7 @@ async fn every_bad_metadata_document_gets_a_page_and_no_redirect() {
         }))
         .start()
         .await;
-    server.set("/ok.json", Answer::json(&server.document("/ok.json", json!({}))));
+    server.set("/ok.json", Answer::json(&server.document(REDIRECT, "/ok.json", json!({}))));
     let r = strict.get(&authorize_path(&server.url("/ok.json"), REDIRECT)).await;
     assert_eq!(r.status, 400);
     assert!(r.text.contains("its address is not one the hub fetches from"), "{}", r.text);
@@ -331,7 +222,7 @@ async fn a_changed_document_takes_effect_once_its_cache_expires() {
     let server = DocumentServer::start().await;
     let path = "/app.json";
     let client_id = server.url(path);
-    let mut first = Answer::json(&server.document(path, json!({})));
+    let mut first = Answer::json(&server.document(REDIRECT, path, json!({})));
     first.headers.push(("cache-control".into(), "max-age=1".into()));
     server.set(path, first.clone());
     let h = document_hub(&server).await;
@@ -341,7 +232,7 @@ async fn a_changed_document_takes_effect_once_its_cache_expires() {
     assert_eq!(r.status, 303, "{}", r.text);
 
     let moved = "https://app.example/callback";
-    let mut second = Answer::json(&server.document(path, json!({"redirect_uris": [moved]})));
+    let mut second = Answer::json(&server.document(REDIRECT, path, json!({"redirect_uris": [moved]})));
     second.headers.push(("cache-control".into(), "max-age=1".into()));
     server.set(path, second);
     // Still fresh: the old redirect URI holds, the new one is unknown.
@@ -358,7 +249,7 @@ async fn a_changed_document_takes_effect_once_its_cache_expires() {
 #[tokio::test]
 async fn metadata_documents_off_are_unknown_clients() {
     let server = DocumentServer::start().await;
-    server.set("/app.json", Answer::json(&server.document("/app.json", json!({}))));
+    server.set("/app.json", Answer::json(&server.document(REDIRECT, "/app.json", json!({}))));
     let h = hub()
         .file("resources.yaml", include_str!("../../examples/resources.yaml"))
         .file("people.yaml", include_str!("../../examples/people.yaml"))
