@@ -71,6 +71,16 @@ pub async fn ensure(st: &AppState, client_id: &str, peer: Option<IpAddr>) -> Res
     if let Some(problem) = metadata_url_problem(client_id) {
         return Err(DocumentError::Url(problem));
     }
+    // A URL the hub does not know yet costs a fetch: it counts against the
+    // caller's address like a registration, so /authorize cannot be used to
+    // make the hub fetch URL after URL.
+    let known = st.hub.load().client(client_id).is_some();
+    if !known
+        && let Some(ip) = peer
+        && reg.rate.attempt(ip, st.now()).is_err()
+    {
+        return Err(DocumentError::TooMany);
+    }
     let doc = fetcher.document(client_id).await.map_err(|e| {
         tracing::info!(error = %e, "a client's metadata document could not be fetched");
         DocumentError::Fetch(fetch_failure(&e))
@@ -89,11 +99,6 @@ pub async fn ensure(st: &AppState, client_id: &str, peer: Option<IpAddr>) -> Res
             if Registrar::count(&hub) >= reg.limits.max_clients {
                 tracing::warn!("a metadata document's client refused: the hub holds its maximum of such clients");
                 return Err(DocumentError::Full);
-            }
-            if let Some(ip) = peer
-                && reg.rate.attempt(ip, st.now()).is_err()
-            {
-                return Err(DocumentError::TooMany);
             }
         }
     }

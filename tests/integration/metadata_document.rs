@@ -262,3 +262,25 @@ async fn metadata_documents_off_are_unknown_clients() {
     assert_eq!(r.status, 400);
     assert_eq!(server.hits("/app.json"), 0, "never fetched");
 }
+
+#[tokio::test]
+async fn unknown_document_urls_count_against_the_callers_address() {
+    let server = DocumentServer::start().await;
+    let h = hub()
+        .file("resources.yaml", include_str!("../../examples/resources.yaml"))
+        .file("people.yaml", include_str!("../../examples/people.yaml"))
+        .registration(Some(keyward::registration::Limits { per_address: 2, ..limits(&server) }))
+        .start()
+        .await;
+    // Two fetches of URLs the hub does not know (one fails), then no more.
+    server.set("/a.json", Answer::json(&server.document(REDIRECT, "/a.json", json!({}))));
+    let mut b = Browser::new(&h);
+    assert_eq!(b.get(&authorize_path(&server.url("/a.json"), REDIRECT)).await.status, 303);
+    assert_eq!(b.get(&authorize_path(&server.url("/missing.json"), REDIRECT)).await.status, 400);
+    let r = b.get(&authorize_path(&server.url("/c.json"), REDIRECT)).await;
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("too many new clients from this address"), "{}", r.text);
+    assert_eq!(server.hits("/c.json"), 0, "refused before any fetch");
+    // A client the hub knows costs nothing more.
+    assert_eq!(b.get(&authorize_path(&server.url("/a.json"), REDIRECT)).await.status, 303);
+}
