@@ -22,7 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 KEYWARD_BIN=${KEYWARD_BIN:-$HOME/.cache/keyward/target/debug/keyward}
 VENV=${INTEROP_VENV:-$HOME/.cache/keyward/interop-venv}
-CLIENTS=${INTEROP_CLIENTS:-"ts-user ts-dcr ts-cimd ts-machine ts-gateway ts2-user ts2-dcr ts2-cimd ts2-machine py-user py-dcr py-cimd py-machine py-gateway"}
+CLIENTS=${INTEROP_CLIENTS:-"ts-user ts-dcr ts-cimd ts-machine ts-gateway ts-gateway-cimd ts2-user ts2-dcr ts2-cimd ts2-machine ts2-gateway ts2-gateway-cimd py-user py-dcr py-cimd py-machine py-gateway py-gateway-cimd"}
 LIFETIME=5m
 export INTEROP_REAL_EXPIRY=0
 for arg in "$@"; do
@@ -181,15 +181,19 @@ for c in $CLIENTS; do
     ts-cimd)    run_client ts-cimd env INTEROP_CIMD=1 CIMD_URL="https://127.0.0.1:$DOCS_PORT/clients/ts.json" node "$here/mcp-ts/client-user.mjs" ;;
     ts-machine) run_client ts-machine node "$here/mcp-ts/client-machine.mjs" ;;
     ts-gateway) run_client ts-gateway node "$here/mcp-ts/client-gateway.mjs" ;;
+    ts-gateway-cimd) run_client ts-gateway-cimd env CIMD_URL="https://127.0.0.1:$DOCS_PORT/clients/ts.json" node "$here/mcp-ts/client-gateway.mjs" ;;
     ts2-user)    run_client ts2-user    node "$here/mcp-ts-v2/client-user.mjs" ;;
     ts2-dcr)     run_client ts2-dcr env INTEROP_DCR=1 node "$here/mcp-ts-v2/client-user.mjs" ;;
     ts2-cimd)    run_client ts2-cimd env INTEROP_CIMD=1 CIMD_URL="https://127.0.0.1:$DOCS_PORT/clients/ts2.json" node "$here/mcp-ts-v2/client-user.mjs" ;;
+    ts2-gateway) run_client ts2-gateway node "$here/mcp-ts-v2/client-gateway.mjs" ;;
+    ts2-gateway-cimd) run_client ts2-gateway-cimd env CIMD_URL="https://127.0.0.1:$DOCS_PORT/clients/ts2.json" node "$here/mcp-ts-v2/client-gateway.mjs" ;;
     ts2-machine) run_client ts2-machine node "$here/mcp-ts-v2/client-machine.mjs" ;;
     py-user)    run_client py-user    "$VENV/bin/python" "$here/mcp-py/client_user.py" ;;
     py-dcr)     run_client py-dcr env INTEROP_DCR=1 "$VENV/bin/python" "$here/mcp-py/client_user.py" ;;
     py-cimd)    run_client py-cimd env INTEROP_CIMD=1 CIMD_URL="https://127.0.0.1:$DOCS_PORT/clients/py.json" "$VENV/bin/python" "$here/mcp-py/client_user.py" ;;
     py-machine) run_client py-machine "$VENV/bin/python" "$here/mcp-py/client_machine.py" ;;
     py-gateway) run_client py-gateway "$VENV/bin/python" "$here/mcp-py/client_gateway.py" ;;
+    py-gateway-cimd) run_client py-gateway-cimd env CIMD_URL="https://127.0.0.1:$DOCS_PORT/clients/py.json" "$VENV/bin/python" "$here/mcp-py/client_gateway.py" ;;
     *) die "unknown client $c" ;;
   esac
 done

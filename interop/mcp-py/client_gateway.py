@@ -7,11 +7,15 @@ which the SDK answers by authorizing again with the challenge's scope
 token.
 
     HUB_ISSUER=... GATEWAY_URL=... UPSTREAM_URL=... python client_gateway.py
+
+With CIMD_URL set (flow `gateway-cimd`) the client names its metadata
+document instead of registering.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 from contextlib import AsyncExitStack
@@ -32,6 +36,7 @@ UPSTREAM = env("UPSTREAM_URL")
 REDIRECT = f"http://127.0.0.1:{random.randint(40000, 59999)}/callback"
 _g = urlsplit(GATEWAY)
 PRM_URL = f"{_g.scheme}://{_g.netloc}/.well-known/oauth-protected-resource{_g.path}"
+CIMD_URL = os.environ.get("CIMD_URL") or None
 
 
 class MemoryStorage:
@@ -76,7 +81,7 @@ def text(r) -> str:
 
 async def main() -> int:
     trace = Trace()
-    steps = Steps("py", "gateway", trace)
+    steps = Steps("py", "gateway-cimd" if CIMD_URL else "gateway", trace)
     ua = UserAgent("bob", "bob-demo-password", trace)
     person = Person(ua)
     storage = MemoryStorage()
@@ -90,6 +95,7 @@ async def main() -> int:
             token_endpoint_auth_method="none",
         ),
         storage=storage,
+        client_metadata_url=CIMD_URL,
         redirect_handler=person.redirect_handler,
         callback_handler=person.callback_handler,
     )
@@ -126,6 +132,13 @@ async def main() -> int:
         check(got and got[0].status == 201, after("no registration"))
         return f"client_id={storage.client_info.client_id}"
 
+    async def metadata_client_id() -> str:
+        got = [e for e in trace if e.method == "POST" and e.url.endswith("/register")]
+        check(not got, "the SDK registered although the hub takes metadata documents")
+        q = parse_qs(urlsplit(person.urls[0]).query) if person.urls else {}
+        check(q.get("client_id") == [CIMD_URL], after(f"client_id={q.get('client_id')}"))
+        return f"client_id={CIMD_URL} (no registration)"
+
     async def connect_scope() -> str:
         if connect_error:
             raise connect_error
@@ -149,7 +162,8 @@ async def main() -> int:
         check(q.get("scope") == ["docs:connect docs:read"], f"step-up scope={q.get('scope')}")
         check(person.pages[1] == ["consent"], f"pages {person.pages[1]} (signed in already: consent for the new scope only)")
         check(not r.is_error, f"tool error: {text(r)}")
-        check(f"client_id={storage.client_info.client_id}" in text(r), f"the server did not see the caller: {text(r)}")
+        caller = CIMD_URL or storage.client_info.client_id
+        check(f"client_id={caller}" in text(r), f"the server did not see the caller: {text(r)}")
         scope = unverified_claims(storage.tokens.access_token).get("scope")
         check(scope == "docs:connect docs:read", f"token scope {scope}")
         return "403 -> authorize scope=\"docs:connect docs:read\" (consent only) -> retried, called"
@@ -163,7 +177,10 @@ async def main() -> int:
 
     await steps.run("unauthenticated-401", unauthenticated)
     await steps.run("discovery-prm", discovery_prm)
-    await steps.run("dcr-register", registered)
+    if CIMD_URL:
+        await steps.run("cimd-client-id", metadata_client_id)
+    else:
+        await steps.run("dcr-register", registered)
     await steps.run("authorize-connect-scope", connect_scope)
     await steps.run("step-up-403", step_up)
     await steps.run("no-token-passthrough", no_passthrough)

@@ -6,11 +6,14 @@
 // sees the caller in X-Keyward-* headers and never the token.
 //
 //   HUB_ISSUER=... GATEWAY_URL=... UPSTREAM_URL=... node client-gateway.mjs
+//
+// With CIMD_URL set (flow `gateway-cimd`) the client names its metadata
+// document instead of registering.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { randomBytes } from 'node:crypto';
-import { Steps, check, env, tracingFetch, find, UserAgent, claims } from './lib.mjs';
+import { Steps, check, env, tracingFetch, find, UserAgent, claims, checkMetadataClientId } from './lib.mjs';
 
 const HUB = env('HUB_ISSUER');
 const GATEWAY = new URL(env('GATEWAY_URL'));
@@ -19,7 +22,8 @@ const REDIRECT = `http://127.0.0.1:${40000 + Math.floor(Math.random() * 20000)}/
 const PRM_URL = `${GATEWAY.origin}/.well-known/oauth-protected-resource${GATEWAY.pathname}`;
 
 const trace = [];
-const steps = new Steps('ts', 'gateway', trace);
+const CIMD_URL = process.env.CIMD_URL;
+const steps = new Steps('ts', CIMD_URL ? 'gateway-cimd' : 'gateway', trace);
 const fetchFn = tracingFetch(trace);
 const ua = new UserAgent({ username: 'alice', password: 'alice-demo-password', trace });
 
@@ -38,6 +42,9 @@ class Provider {
             response_types: ['code'],
             token_endpoint_auth_method: 'none'
         };
+    }
+    get clientMetadataUrl() {
+        return CIMD_URL;
     }
     clientInformation() {
         return this.info;
@@ -101,11 +108,15 @@ await steps.run('discovery-prm', async () => {
     return 'served by the gateway, written by the hub';
 });
 
-await steps.run('dcr-register', async () => {
-    const r = find(trace, 'POST', hubMeta.registration_endpoint)[0];
-    check(r?.status === 201, `registration: ${r?.status}`);
-    return `client_id=${provider.info.client_id}`;
-});
+if (CIMD_URL) {
+    await steps.run('cimd-client-id', async () => checkMetadataClientId(trace, hubMeta, provider.info.client_id, CIMD_URL));
+} else {
+    await steps.run('dcr-register', async () => {
+        const r = find(trace, 'POST', hubMeta.registration_endpoint)[0];
+        check(r?.status === 201, `registration: ${r?.status}`);
+        return `client_id=${provider.info.client_id}`;
+    });
+}
 
 await steps.run('authorize-connect-scope', async () => {
     const u = provider.authorizations[0];

@@ -165,6 +165,43 @@ async fn verify_signature(st: &GatewayState, p: &Protected, token: &str) -> Resu
     Ok(claims)
 }
 
+/// The checks made before the body is read: header size, the token and its
+/// claims. `Err`: the refusal to send.
+async fn admit(st: &GatewayState, p: &Protected, parts: &axum::http::request::Parts) -> Result<Arc<Claims>, Response> {
+    // Headers beyond a few KiB are an attack or a mistake; the upstream is
+    // not asked to judge which.
+    let header_bytes: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(json(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "invalid_request",
+            "the request headers are too large",
+        ));
+    }
+    let token = match rules::presented(&parts.headers, parts.uri.query()) {
+        Presented::None => {
+            let base = rules::base_scopes(&p.scopes_supported, &p.tool_scopes).join(" ");
+            let scope = Some(base.as_str()).filter(|s| !s.is_empty());
+            return Err(refuse(st, StatusCode::UNAUTHORIZED, None, scope));
+        }
+        Presented::InQuery => {
+            let why = ("invalid_request", "send the access token in the Authorization header, never in the URL");
+            return Err(refuse(st, StatusCode::BAD_REQUEST, Some(why), None));
+        }
+        Presented::Bearer(t) => t.to_owned(),
+    };
+    match verify(st, p, &token).await {
+        Ok(c) => Ok(c),
+        Err(Verdict::Invalid(why)) => {
+            let description = why.to_string();
+            Err(refuse(st, StatusCode::UNAUTHORIZED, Some(("invalid_token", &description)), None))
+        }
+        Err(Verdict::KeysUnavailable) => {
+            Err(json(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the hub's keys are unavailable"))
+        }
+    }
+}
+
 async fn handle(State(st): State<Arc<GatewayState>>, req: Request) -> Response {
     let p = st.protected.load_full();
     let path = req.uri().path();
@@ -176,36 +213,14 @@ async fn handle(State(st): State<Arc<GatewayState>>, req: Request) -> Response {
         return r;
     }
     let (parts, body) = req.into_parts();
-    // Headers beyond a few KiB are an attack or a mistake; the upstream is
-    // not asked to judge which.
-    let header_bytes: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
-    if header_bytes > MAX_HEADER_BYTES {
-        return json(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "invalid_request",
-            "the request headers are too large",
-        );
-    }
-    let token = match rules::presented(&parts.headers, parts.uri.query()) {
-        Presented::None => {
-            let base = rules::base_scopes(&p.scopes_supported, &p.tool_scopes).join(" ");
-            let scope = Some(base.as_str()).filter(|s| !s.is_empty());
-            return refuse(&st, StatusCode::UNAUTHORIZED, None, scope);
-        }
-        Presented::InQuery => {
-            let why = ("invalid_request", "send the access token in the Authorization header, never in the URL");
-            return refuse(&st, StatusCode::BAD_REQUEST, Some(why), None);
-        }
-        Presented::Bearer(t) => t.to_owned(),
-    };
-    let claims = match verify(&st, &p, &token).await {
+    let claims = match admit(&st, &p, &parts).await {
         Ok(c) => c,
-        Err(Verdict::Invalid(why)) => {
-            let description = why.to_string();
-            return refuse(&st, StatusCode::UNAUTHORIZED, Some(("invalid_token", &description)), None);
-        }
-        Err(Verdict::KeysUnavailable) => {
-            return json(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the hub's keys are unavailable");
+        Err(refusal) => {
+            // Read what the client sent (bounded), so its connection stays
+            // usable for the request that follows the refusal (the SDKs
+            // reuse it for discovery).
+            let _ = axum::body::to_bytes(body, st.max_body).await;
+            return refusal;
         }
     };
     let held = rules::scopes(&claims);

@@ -291,3 +291,33 @@ async fn an_sse_stream_passes_through_as_it_is_produced() {
     assert_eq!(&second[..], b"data: two\n\n");
     assert!(started.elapsed() >= Duration::from_millis(500));
 }
+
+#[tokio::test]
+async fn a_refused_request_leaves_its_connection_usable() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup().await;
+    let mut conn = tokio::net::TcpStream::connect(s.gateway.trim_start_matches("http://")).await.unwrap();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).to_string();
+    let request = format!(
+        "POST /docs/mcp HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let metadata = "GET /.well-known/oauth-protected-resource/docs/mcp HTTP/1.1\r\nhost: gw\r\n\r\n";
+    // The body comes a moment after the head, as it does from a client that
+    // writes them separately: a refusal sent before it arrives would leave
+    // the server unable to reuse the connection.
+    let (head, rest) = request.split_at(request.find("\r\n\r\n").unwrap() + 4);
+    conn.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    conn.write_all(rest.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = conn.read(&mut buf).await.unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(first.starts_with("HTTP/1.1 401"), "{first}");
+    assert!(!first.to_ascii_lowercase().contains("connection: close"), "{first}");
+    // The SDKs fetch the metadata next, on the same connection.
+    conn.write_all(metadata.as_bytes()).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await.unwrap().unwrap();
+    let second = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+}
