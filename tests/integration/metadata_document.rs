@@ -12,7 +12,7 @@ use serde_json::json;
 mod document_server;
 use document_server::{Answer, DocumentServer};
 
-use crate::people::{Browser, challenge};
+use crate::people::{Browser, challenge, public_exchange};
 use crate::support::{TestHub, hub, url_encode};
 
 const VERIFIER: &str = "metadata-document-verifier-0123456789-abcdefghij";
@@ -76,19 +76,7 @@ async fn a_person_signs_in_to_a_client_known_by_its_metadata_document() {
     let host = server.base.trim_start_matches("https://");
     assert!(consent.text.contains(&format!("identified by <strong>{host}</strong>")), "{}", consent.text);
     let back = b.allow(&consent).await;
-    let tokens = h
-        .post(
-            "/token",
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &back["code"]),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", VERIFIER),
-                ("client_id", &client_id),
-            ],
-        )
-        .await;
+    let tokens = public_exchange(&h, &client_id, &back["code"], REDIRECT, VERIFIER).await;
     assert_eq!(tokens.status, 200, "{}", tokens.text);
     let claims = h.verify(tokens.body["access_token"].as_str().unwrap(), DOCS).await;
     assert_eq!(claims["client_id"], client_id.as_str());

@@ -203,15 +203,26 @@ pub(crate) fn origin(b: &Browser) -> String {
 }
 
 async fn redeem(hub: &TestHub, code: &str, verifier: &str) -> Reply {
+    public_exchange(hub, "orders-desktop", code, REDIRECT, verifier).await
+}
+
+/// A public client's code exchange (`client_id`, no secret).
+pub(crate) async fn public_exchange(
+    hub: &TestHub,
+    client_id: &str,
+    code: &str,
+    redirect: &str,
+    verifier: &str,
+) -> Reply {
     hub.post(
         "/token",
         None,
         &[
             ("grant_type", "authorization_code"),
             ("code", code),
-            ("redirect_uri", REDIRECT),
+            ("redirect_uri", redirect),
             ("code_verifier", verifier),
-            ("client_id", "orders-desktop"),
+            ("client_id", client_id),
         ],
     )
     .await

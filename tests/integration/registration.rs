@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::people::{Browser, challenge, query_of};
+use crate::people::{Browser, challenge, public_exchange, query_of};
 use crate::support::{Reply, TestHub, hub, url_encode};
 
 const VERIFIER: &str = "registered-client-verifier-0123456789-abcdefghijkl";
@@ -110,19 +110,7 @@ async fn an_mcp_client_registers_itself_signs_a_user_in_and_gets_a_token_for_the
     assert!(consent.text.contains("registered itself"), "{}", consent.text);
     assert!(consent.text.contains("<strong>127.0.0.1:5555</strong>"), "{}", consent.text);
     let back = b.allow(&consent).await;
-    let tokens = h
-        .post(
-            "/token",
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &back["code"]),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", VERIFIER),
-                ("client_id", &client_id),
-            ],
-        )
-        .await;
+    let tokens = public_exchange(&h, &client_id, &back["code"], REDIRECT, VERIFIER).await;
     assert_eq!(tokens.status, 200, "{}", tokens.text);
     let claims = h.verify(tokens.body["access_token"].as_str().unwrap(), DOCS).await;
     assert_eq!(claims["client_id"], client_id.as_str());
