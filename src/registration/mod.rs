@@ -138,7 +138,47 @@ impl Registrar {
     pub fn count(hub: &keyward_core::HubSnapshot) -> usize {
         hub.clients().filter(|c| c.origin().is_self_made()).count()
     }
+
+    /// At the cap, the oldest client of this registry that nobody has ever
+    /// consented to, and that is older than [`EVICTION_GRACE`], goes to make
+    /// room: without this, whoever registers the cap's worth of clients
+    /// keeps registration closed for good. A client someone consented to is
+    /// never taken, nor one still within its first sign-in. Returns the
+    /// client id taken, if any.
+    pub async fn make_room(
+        &self,
+        hub: &keyward_core::HubSnapshot,
+        records: Option<&dyn keyward_core::store::Records>,
+        now: keyward_core::UnixTime,
+    ) -> Result<Option<String>, RegistryError> {
+        let Some(records) = records else { return Ok(None) };
+        let consents = records
+            .list(keyward_core::store::RecordKind::Consent, None, now, usize::MAX)
+            .await
+            .map_err(|e| RegistryError::Backend(e.to_string()))?;
+        let consented: std::collections::HashSet<String> = consents
+            .into_iter()
+            .filter_map(|(_, s)| serde_json::from_slice::<keyward_core::sessions::Consent>(&s.record.value).ok())
+            .map(|c| c.client_id)
+            .collect();
+        let victim = hub
+            .clients()
+            .filter(|c| c.origin().is_self_made() && c.key.namespace == self.registry.namespace())
+            .filter(|c| c.created.is_some_and(|t| now.0.saturating_sub(t.0) >= EVICTION_GRACE.as_secs()))
+            .filter(|c| !consented.contains(c.client_id.as_ref()))
+            .min_by_key(|c| (c.created, c.key.name.clone()));
+        let Some(victim) = victim else { return Ok(None) };
+        if !self.registry.delete(&victim.key.name).await? {
+            return Ok(None);
+        }
+        tracing::info!(client = %victim.client_id, "an unused self-registered client was removed to make room");
+        Ok(Some(victim.client_id.to_string()))
+    }
 }
+
+/// How long a new self-registered client is safe from eviction: time for
+/// its first sign-in and consent.
+pub const EVICTION_GRACE: Duration = Duration::from_secs(3600);
 
 /// The object name of a registered client from its `client_id`
 /// (`<name>.<namespace>`), if it is one of this registry's.

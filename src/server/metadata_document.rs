@@ -86,7 +86,7 @@ pub async fn ensure(st: &AppState, client_id: &str, peer: Option<IpAddr>) -> Res
         DocumentError::Fetch(fetch_failure(&e))
     })?;
     let registration = check_metadata_document(client_id, &doc)?;
-    let desired = metadata_client(client_id, reg.registry.namespace(), &registration);
+    let desired = metadata_client(client_id, reg.registry.namespace(), &registration, st.now());
     if st.hub.load().client(client_id).is_some_and(|c| same(c, &desired)) {
         return Ok(());
     }
@@ -96,7 +96,12 @@ pub async fn ensure(st: &AppState, client_id: &str, peer: Option<IpAddr>) -> Res
         Some(c) if same(c, &desired) => return Ok(()),
         Some(_) => {}
         None => {
-            if Registrar::count(&hub) >= reg.limits.max_clients {
+            if Registrar::count(&hub) >= reg.limits.max_clients
+                && let Ok(Some(gone)) = reg.make_room(&hub, st.records.as_deref(), st.now()).await
+            {
+                settle(st, &gone, reg.limits.settle, |c| c.is_none()).await;
+            }
+            if Registrar::count(&st.hub.load()) >= reg.limits.max_clients {
                 tracing::warn!("a metadata document's client refused: the hub holds its maximum of such clients");
                 return Err(DocumentError::Full);
             }

@@ -78,6 +78,11 @@ pub async fn register(
     }
 
     let _one_at_a_time = reg.serial.lock().await;
+    if Registrar::count(&st.hub.load()) >= reg.limits.max_clients
+        && let Ok(Some(gone)) = reg.make_room(&st.hub.load(), st.records.as_deref(), now).await
+    {
+        settle(&st, &gone, false, reg.limits.settle).await;
+    }
     let registered = Registrar::count(&st.hub.load());
     if registered >= reg.limits.max_clients {
         tracing::warn!(registered, "registration refused: the hub holds its maximum of registered clients");
@@ -94,7 +99,7 @@ pub async fn register(
     let name = format!("dcr-{suffix}");
     let client_id = keyward_core::model::default_client_id(&keyward_core::model::ObjectKey::new(&namespace, &name));
     let mut information = registration.client_information(&client_id, now.0);
-    let object = dynamic_client(&suffix, &namespace, &registration, &information, &digest(&token));
+    let object = dynamic_client(&suffix, &namespace, &registration, &information, &digest(&token), now);
     if let Err(e) = reg.registry.put(&object).await {
         tracing::error!(error = %e, "registration failed");
         return unavailable("the client could not be stored; try again later");

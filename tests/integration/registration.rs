@@ -403,3 +403,39 @@ async fn a_resource_turns_registered_clients_away_and_a_restart_keeps_them() {
     assert_eq!(allowed(&h), Some(userinfo), "still registered after a restart");
     assert_eq!(h.http_get_bearer(&format!("/register/{id}"), &token).await.status, 200);
 }
+
+#[tokio::test]
+async fn at_the_cap_the_oldest_client_nobody_consented_to_makes_room() {
+    let h = hub()
+        .file("resources.yaml", include_str!("../../examples/resources.yaml"))
+        .file("people.yaml", include_str!("../../examples/people.yaml"))
+        .registration(Some(keyward::registration::Limits {
+            max_clients: 2,
+            per_address: 1000,
+            ..keyward::registration::Limits::default()
+        }))
+        .start()
+        .await;
+    let used = register(&h, &mcp_client()).await;
+    let unused = register(&h, &mcp_client()).await;
+    let (used_id, unused_id) = (used.body["client_id"].as_str().unwrap(), unused.body["client_id"].as_str().unwrap());
+    // alice consents to the first one.
+    let mut b = Browser::new(&h);
+    let start = b.get(&authorize_path(used_id, DOCS, "docs:search")).await;
+    let consent = b.log_in(start.header("location").unwrap(), "alice", "alice-demo-password").await;
+    b.allow(&consent).await;
+
+    // Within their first hour neither may go: the cap holds.
+    assert_eq!(register(&h, &mcp_client()).await.status, 403);
+    h.clock.fetch_add(3601, std::sync::atomic::Ordering::SeqCst);
+    let third = register(&h, &mcp_client()).await;
+    assert_eq!(third.status, 201, "{}", third.text);
+    let snapshot = h.hub.as_ref().unwrap().state.hub.load();
+    assert!(snapshot.client(used_id).is_some(), "a client someone consented to stays");
+    assert!(snapshot.client(unused_id).is_none(), "the unused one made room");
+    let token = unused.body["registration_access_token"].as_str().unwrap();
+    assert_eq!(h.http_get_bearer(&format!("/register/{unused_id}"), token).await.status, 401);
+    assert_eq!(registered_files(&h), 2);
+    // The newcomer is within its first hour, the other consented to: full.
+    assert_eq!(register(&h, &mcp_client()).await.status, 403);
+}

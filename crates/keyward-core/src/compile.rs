@@ -532,6 +532,7 @@ fn link_clients(
                 session: c.session.clone(),
                 tags: c.tags.clone(),
                 labels: c.meta.labels.clone(),
+                created: c.meta.created,
             }),
         );
     }

@@ -184,6 +184,8 @@ pub struct CompiledClient {
     pub session: SessionLifetimes,
     pub tags: Vec<String>,
     pub labels: BTreeMap<String, String>,
+    /// When the object was made, when its source says.
+    pub created: Option<crate::time::UnixTime>,
 }
 
 /// What a client authenticates with: digests of its secrets, or its public
