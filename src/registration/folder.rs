@@ -64,7 +64,11 @@ impl Registry for FolderRegistry {
                 .map_err(backend)?;
             match bytes {
                 None => Ok(None),
-                Some(b) => serde_yaml::from_slice(&b).map(Some).map_err(backend),
+                // serde_yaml's message may quote the file, which holds what a
+                // registrant wrote.
+                Some(b) => serde_yaml::from_slice(&b)
+                    .map(Some)
+                    .map_err(|_| RegistryError::Backend(format!("{name}.yaml does not parse as an OAuthClient"))),
             }
         })
     }

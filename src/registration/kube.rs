@@ -21,8 +21,13 @@ impl KubeRegistry {
     }
 }
 
+/// The API server's refusal by code and reason only: its message may quote
+/// a field of the object, which holds what a registrant wrote.
 fn backend(e: kube::Error) -> RegistryError {
-    RegistryError::Backend(e.to_string())
+    match e {
+        kube::Error::Api(s) => RegistryError::Backend(format!("API server answered {} {}", s.code, s.reason)),
+        e => RegistryError::Backend(e.to_string()),
+    }
 }
 
 impl Registry for KubeRegistry {

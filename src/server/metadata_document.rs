@@ -82,7 +82,8 @@ pub async fn ensure(st: &AppState, client_id: &str, peer: Option<IpAddr>) -> Res
         return Err(DocumentError::TooMany);
     }
     let doc = fetcher.document(client_id).await.map_err(|e| {
-        tracing::info!(error = %e, "a client's metadata document could not be fetched");
+        // FetchError names the URL, the caller's words: log what failed only.
+        tracing::info!(reason = fetch_failure(&e), "a client's metadata document could not be fetched");
         DocumentError::Fetch(fetch_failure(&e))
     })?;
     let registration = check_metadata_document(client_id, &doc)?;
@@ -115,7 +116,8 @@ pub async fn ensure(st: &AppState, client_id: &str, peer: Option<IpAddr>) -> Res
         tracing::error!("a metadata document's client did not become ready; its status says why");
         return Err(DocumentError::Unavailable);
     }
-    tracing::info!(name = %registration.display_name(), "client known by its metadata document is served");
+    let object = desired.metadata.name.as_deref().unwrap_or_default();
+    tracing::info!(%object, "client known by its metadata document is served");
     Ok(())
 }
 

@@ -111,7 +111,8 @@ pub async fn register(
         let _ = reg.registry.delete(&name).await;
         return unavailable("the hub could not make the client ready; its log says why");
     }
-    tracing::info!(client = %client_id, name = %registration.display_name(), "client registered (dynamic client registration)");
+    // The name is the registrant's words: the log names the client by id.
+    tracing::info!(client = %client_id, "client registered (dynamic client registration)");
     information.insert("registration_access_token".into(), token.into());
     information.insert("registration_client_uri".into(), management_uri(&st, &client_id).into());
     json_response(StatusCode::CREATED, Value::Object(information).to_string().into_bytes())
