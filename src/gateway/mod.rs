@@ -63,6 +63,10 @@ pub(crate) struct Protected {
     pub document: String,
     pub tool_scopes: std::collections::BTreeMap<String, Vec<String>>,
     pub scopes_supported: Vec<String>,
+    /// Where the gateway serves the document (RFC 9728 §3.1), as a path and
+    /// as the URL its challenges name.
+    pub well_known_path: String,
+    pub well_known_url: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -83,18 +87,21 @@ async fn learn(fetcher: &Fetcher, url: &str) -> anyhow::Result<Protected> {
     let issuer = doc.authorization_servers.first().context("the metadata names no authorization server")?.clone();
     let discovery = fetcher.discovery(&issuer).await.context("cannot read the hub's discovery document")?;
     Ok(Protected {
-        resource: doc.resource,
         issuer,
         jwks_uri: discovery.jwks_uri.clone(),
         document: raw.to_string(),
         tool_scopes: doc.keyward_tool_scopes,
         scopes_supported: doc.scopes_supported,
+        well_known_path: proxy::well_known_path(&doc.resource),
+        well_known_url: proxy::metadata_url(&doc.resource),
+        resource: doc.resource,
     })
 }
 
 pub(crate) struct GatewayState {
     pub protected: ArcSwap<Protected>,
-    pub metadata_url: String,
+    /// The Resource's document at the hub, read again every `refresh`.
+    pub hub_metadata_url: String,
     pub fetcher: Fetcher,
     pub upstream: reqwest::Client,
     pub upstream_base: String,
@@ -131,7 +138,7 @@ pub async fn start(opts: GatewayOptions, clock: Clock) -> anyhow::Result<Gateway
         .context("cannot build the upstream client")?;
     let state = Arc::new(GatewayState {
         protected: ArcSwap::from_pointee(protected),
-        metadata_url: opts.resource_metadata.clone(),
+        hub_metadata_url: opts.resource_metadata.clone(),
         fetcher,
         upstream,
         upstream_base,
@@ -147,7 +154,7 @@ pub async fn start(opts: GatewayOptions, clock: Clock) -> anyhow::Result<Gateway
             tick.tick().await;
             loop {
                 tick.tick().await;
-                match learn(&state.fetcher, &state.metadata_url).await {
+                match learn(&state.fetcher, &state.hub_metadata_url).await {
                     Ok(p) => {
                         let changed = {
                             let old = state.protected.load();

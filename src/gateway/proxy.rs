@@ -21,7 +21,7 @@ pub fn router(state: Arc<GatewayState>) -> Router {
 }
 
 /// RFC 9728 §3.1: the well-known segment before the resource's path.
-fn well_known_path(resource: &str) -> String {
+pub(super) fn well_known_path(resource: &str) -> String {
     let after = resource.split_once("://").map_or(resource, |(_, r)| r);
     let path = after.find('/').map_or("", |i| &after[i..]);
     format!("/.well-known/oauth-protected-resource{}", path.trim_end_matches('/'))
@@ -46,8 +46,7 @@ fn json(status: StatusCode, code: &str, description: &str) -> Response {
 fn refuse(st: &GatewayState, status: StatusCode, error: Option<(&str, &str)>, scope: Option<&str>) -> Response {
     let (code, description) = error.unwrap_or(("invalid_token", "an access token from the hub is required"));
     let mut r = json(status, code, description);
-    let url = metadata_url(&st.protected.load().resource);
-    if let Ok(v) = HeaderValue::from_str(&rules::challenge(&url, error, scope)) {
+    if let Ok(v) = HeaderValue::from_str(&rules::challenge(&st.protected.load().well_known_url, error, scope)) {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     r
@@ -205,9 +204,7 @@ async fn admit(st: &GatewayState, p: &Protected, parts: &axum::http::request::Pa
 async fn handle(State(st): State<Arc<GatewayState>>, req: Request) -> Response {
     let p = st.protected.load_full();
     let path = req.uri().path();
-    if req.method() == Method::GET
-        && (path == well_known_path(&p.resource) || path == "/.well-known/oauth-protected-resource")
-    {
+    if req.method() == Method::GET && (path == p.well_known_path || path == "/.well-known/oauth-protected-resource") {
         let mut r = (StatusCode::OK, p.document.clone()).into_response();
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         return r;
