@@ -121,8 +121,10 @@ pub async fn ensure(st: &AppState, client_id: &str, peer: Option<IpAddr>) -> Res
     Ok(())
 }
 
-/// Waits until the snapshot's client `client_id` satisfies `done`.
-async fn settle(
+/// Waits (at most `within`) until the snapshot's client `client_id`
+/// satisfies `done`: a client written to its registry is served only once
+/// the snapshot has it.
+pub(super) async fn settle(
     st: &AppState,
     client_id: &str,
     within: Duration,

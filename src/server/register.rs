@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -20,6 +19,7 @@ use subtle::ConstantTimeEq;
 use super::AppState;
 use super::browser::{digest, random};
 use super::error::json_response;
+use super::metadata_document::settle;
 use crate::registration::{ANNOTATION_INFORMATION, ANNOTATION_TOKEN, Registrar, dynamic_client, name_of};
 
 fn error(status: StatusCode, code: &str, description: &str) -> Response {
@@ -81,7 +81,7 @@ pub async fn register(
     if Registrar::count(&st.hub.load()) >= reg.limits.max_clients
         && let Ok(Some(gone)) = reg.make_room(&st.hub.load(), st.records.as_deref(), now).await
     {
-        settle(&st, &gone, false, reg.limits.settle).await;
+        settle(&st, &gone, reg.limits.settle, |c| c.is_none()).await;
     }
     let registered = Registrar::count(&st.hub.load());
     if registered >= reg.limits.max_clients {
@@ -104,7 +104,7 @@ pub async fn register(
         tracing::error!(error = %e, "registration failed");
         return unavailable("the client could not be stored; try again later");
     }
-    if !settle(&st, &client_id, true, reg.limits.settle).await {
+    if !settle(&st, &client_id, reg.limits.settle, |c| c.is_some()).await {
         // Not served: its status says why (a missing IdentityProvider, say).
         // Undo, so a half-made client does not count or linger.
         tracing::error!(client = %client_id, "a registered client did not become ready; removed again");
@@ -148,7 +148,7 @@ pub async fn delete(State(st): State<Arc<AppState>>, Path(client_id): Path<Strin
         tracing::error!(error = %e, "deleting a registered client failed");
         return unavailable("the client could not be deleted; try again later");
     }
-    settle(&st, &client_id, false, reg.limits.settle).await;
+    settle(&st, &client_id, reg.limits.settle, |c| c.is_none()).await;
     tracing::info!(client = %client_id, "registered client deleted by its registrant");
     let mut r = StatusCode::NO_CONTENT.into_response();
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -211,18 +211,4 @@ fn random_suffix(st: &AppState) -> Option<String> {
     let mut raw = [0u8; 10];
     st.rng.fill(&mut raw).ok()?;
     Some(raw.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Waits until the snapshot has (or no longer has) the client.
-async fn settle(st: &AppState, client_id: &str, present: bool, within: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if st.hub.load().client(client_id).is_some() == present {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
