@@ -446,6 +446,37 @@ await check("control: form-action without the redirect origin blocks the landing
   console.log(`# control: blocked as expected, browser on ${pageF.url()}: ${seen.find((e) => /form-action/.test(e.text)).text.trim().slice(0, 300)}`);
 });
 
+// A browser-based MCP client (an inspector, a single-page app) on another
+// origin: the browser itself enforces CORS. Discovery, with the
+// MCP-Protocol-Version header the SDKs send (a preflight), and registration
+// (a JSON POST, preflighted too) must be readable from that origin; the
+// sign-in pages must not be.
+const ctxO = await newContext(browser, 'cross-origin');
+await check('a page on another origin reads discovery and registers (CORS)', async () => {
+  const page = await ctxO.newPage();
+  await page.goto(`http://127.0.0.1:${CB_PORT}/healthz`);
+  const got = await page.evaluate(async (issuer) => {
+    const meta = await (await fetch(`${issuer}/.well-known/oauth-authorization-server`, { headers: { 'MCP-Protocol-Version': '2025-11-25' } })).json();
+    const r = await fetch(meta.registration_endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'Browser app', redirect_uris: ['https://app.example/callback'] }),
+    });
+    let pages = 'readable';
+    try {
+      await fetch(`${issuer}/login?flow=x`);
+    } catch {
+      pages = 'blocked';
+    }
+    return { origin: location.origin, registration: meta.registration_endpoint, status: r.status, body: await r.json(), pages };
+  }, ISSUER);
+  assert(got.origin !== ISSUER, `the page is on the hub's origin (${got.origin})`);
+  assert(got.status === 201, `registration answered ${got.status}: ${JSON.stringify(got.body)}`);
+  assert(String(got.body.client_id).startsWith('dcr-'), `client_id ${got.body.client_id}`);
+  assert(got.pages === 'blocked', 'the sign-in page was readable from another origin');
+  console.log(`# from ${got.origin}: discovery read, registered ${got.body.client_id}; the pages stay closed to it`);
+});
+
 await browser.close();
 const secs = ((Date.now() - t0) / 1000).toFixed(1);
 console.log(`# browser checks took ${secs} s; trace, console log and screenshots in ${OUT}`);
