@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use serde_json::Value;
 
 /// What the token presented, if any. RFC 6750 §2.1: only the header; a
@@ -22,14 +22,7 @@ pub fn presented<'a>(headers: &'a HeaderMap, query: Option<&str>) -> Presented<'
     if query.is_some_and(|q| q.split('&').any(|kv| kv.split('=').next() == Some("access_token"))) {
         return Presented::InQuery;
     }
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-        .filter(|t| !t.is_empty())
-        .map_or(Presented::None, Presented::Bearer)
+    crate::server::bearer_token(headers).map_or(Presented::None, Presented::Bearer)
 }
 
 /// Why a token is not accepted here (RFC 6750 §3.1 `invalid_token`), in
@@ -176,7 +169,7 @@ pub fn challenge(metadata_url: &str, error: Option<(&str, &str)>, scope: Option<
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderValue, header};
     use serde_json::json;
 
     use super::*;

@@ -180,6 +180,19 @@ impl AppState {
     }
 }
 
+/// The bearer token of `Authorization` (RFC 6750 §2.1; the scheme is
+/// case-insensitive, RFC 9110 §11.1), if there is a non-empty one. Every
+/// endpoint and the gateway read it here.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty())
+}
+
 /// The path component of the issuer: endpoints live under it.
 fn issuer_path(issuer: &str) -> String {
     let after_scheme = issuer.split_once("://").map_or(issuer, |(_, r)| r);

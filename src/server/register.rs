@@ -172,12 +172,7 @@ async fn authorized(
         r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer error="invalid_token""#));
         r
     };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim());
+    let token = super::bearer_token(headers);
     let (Some(token), Some(name)) = (token, name_of(client_id, reg.registry.namespace())) else {
         return Err(denied());
     };

@@ -26,17 +26,13 @@ fn unauthorized(error: &'static str) -> Response {
 }
 
 pub async fn userinfo(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-    else {
+    let Some(token) = super::bearer_token(&headers) else {
         let mut r = StatusCode::UNAUTHORIZED.into_response();
         r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return r;
     };
     let now = st.now();
-    let Ok(t) = verify(&st, token.trim(), now, false) else { return unauthorized("invalid_token") };
+    let Ok(t) = verify(&st, token, now, false) else { return unauthorized("invalid_token") };
     if st.store.is_revoked(&t.jti).unwrap_or(true) {
         return unauthorized("invalid_token");
     }
