@@ -295,12 +295,10 @@ fn optional_string<'a>(
 
 fn optional_https(m: &Map<String, Value>, field: &'static str) -> Result<Option<String>, RegistrationError> {
     let Some(s) = optional_string(m, field, MAX_URI)? else { return Ok(None) };
-    let authority = s.strip_prefix("https://").map(|r| r.split(['/', '?', '#']).next().unwrap_or(r));
-    match authority {
-        Some(a) if !a.is_empty() && !a.contains('@') && s.bytes().all(|b| b.is_ascii_graphic()) => {
-            Ok(Some(s.to_owned()))
-        }
-        _ => Err(RegistrationError::metadata(field, "must be an https URL")),
+    if crate::syntax::is_https_url(s) {
+        Ok(Some(s.to_owned()))
+    } else {
+        Err(RegistrationError::metadata(field, "must be an https URL"))
     }
 }
 

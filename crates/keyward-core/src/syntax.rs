@@ -30,6 +30,16 @@ pub fn same_identifier(a: &str, b: &str) -> bool {
 
 /// RFC 8707 §2: "an absolute URI, as specified by Section 4.3 of RFC 3986 … MUST
 /// NOT include a fragment component".
+/// `https://`, a non-empty authority without user information, then only
+/// printable ASCII: what the hub accepts where it will fetch or show a URL
+/// (logos, issuers, registered clients' pages).
+pub fn is_https_url(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("https://") else { return false };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    !authority.is_empty() && !authority.contains('@') && rest.bytes().all(|b| b.is_ascii_graphic())
+}
+
 pub fn is_absolute_uri_without_fragment(s: &str) -> bool {
     let Some((scheme, rest)) = s.split_once(':') else { return false };
     let mut bytes = scheme.bytes();

@@ -305,10 +305,7 @@ pub(crate) fn is_role(s: &str) -> bool {
 
 /// `https://`, a non-empty authority without userinfo, then anything printable.
 pub(crate) fn is_https_url(s: &str) -> bool {
-    let Some(rest) = s.strip_prefix("https://") else { return false };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    !authority.is_empty() && !authority.contains('@') && rest.bytes().all(|b| b.is_ascii_graphic())
+    keyward_core::syntax::is_https_url(s)
 }
 
 /// `http://` to the local machine, with an optional port.
