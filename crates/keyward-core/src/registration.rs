@@ -330,17 +330,11 @@ const KNOWN_CLIENTS: &[KnownClient] = &[
 /// The logo of a well-known client whose every redirect URI (loopback ones
 /// aside) is its own, with at least one that is.
 pub fn known_logo(redirect_uris: &[String]) -> Option<&'static str> {
-    let own: Vec<&String> = redirect_uris.iter().filter(|u| !is_loopback(u)).collect();
+    let own: Vec<&String> = redirect_uris.iter().filter(|u| !redirect::is_loopback(u)).collect();
     if own.is_empty() {
         return None;
     }
     KNOWN_CLIENTS.iter().find(|k| own.iter().all(|u| k.redirects.iter().any(|p| u.starts_with(p)))).map(|k| k.logo)
-}
-
-fn is_loopback(uri: &str) -> bool {
-    ["http://127.0.0.1", "http://[::1]", "http://localhost"]
-        .iter()
-        .any(|p| uri.strip_prefix(p).is_some_and(|r| r.is_empty() || r.starts_with([':', '/', '?'])))
 }
 
 #[cfg(test)]

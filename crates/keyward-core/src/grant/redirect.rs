@@ -65,6 +65,12 @@ const BROWSER_SCHEMES: &[&str] = &[
     "intent",
 ];
 
+/// Whether `uri` is a native app's loopback listener (`http://127.0.0.1`,
+/// `http://[::1]` or `http://localhost`, any port).
+pub fn is_loopback(uri: &str) -> bool {
+    split_loopback(uri).is_some()
+}
+
 /// Whether `requested` is one of `registered`.
 pub fn matches(registered: &[String], requested: &str) -> bool {
     registered.iter().any(|r| r == requested || loopback_equivalent(r, requested))
